@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Baton needs on a fresh Debian machine of this kind, builds it and puts the
+# binaries on PATH (/usr/local/bin). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Debian packages: build tools, and what the tests and later components drive for real.
+PKGS=(curl ca-certificates pkg-config gcc iproute2 python3 python3-pip python3-venv)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install.sh: cargo is required (rustup: https://rustup.rs)" >&2
+  exit 1
+fi
+
+cargo build --release --locked
+$SUDO install -m 0755 target/release/baton /usr/local/bin/baton
+echo "installed: $(command -v baton)"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the store conformance suite, API server integration tests,
+# then the end-to-end scenarios in tests/e2e/ through the real kubectl, once per kubectl
+# version. Installs what it needs first (idempotent), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+./install.sh
+
+echo "== cargo test (unit, conformance, integration)"
+cargo test --release --locked --workspace
+
+# kubectl versions the e2e scenarios run against (those present on this machine).
+KUBECTLS=()
+for k in /usr/bin/kubectl /usr/lib/google-cloud-sdk/bin/kubectl.1.27 \
+         /usr/lib/google-cloud-sdk/bin/kubectl.1.29 /usr/lib/google-cloud-sdk/bin/kubectl.1.33; do
+  if [ -x "$k" ]; then KUBECTLS+=("$k"); else echo "warning: $k not found, skipped" >&2; fi
+done
+if [ "${#KUBECTLS[@]}" -eq 0 ]; then echo "no kubectl found" >&2; exit 1; fi
+
+export BATON="$PWD/target/release/baton"
+failed=()
+for scenario in tests/e2e/*.sh; do
+  [ "$(basename "$scenario")" = lib.sh ] && continue
+  for k in "${KUBECTLS[@]}"; do
+    echo "== e2e $(basename "$scenario") with $(basename "$k")"
+    if ! KUBECTL="$k" bash "$scenario"; then
+      failed+=("$(basename "$scenario") [$(basename "$k")]")
+    fi
+  done
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED e2e scenarios:" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "all tests passed"
