@@ -1,8 +1,18 @@
 //! Baton's API types: which kinds exist in which versions, and the pure functions that turn a
 //! request body into a stored object and back (defaulting, validation, conversion), print
-//! tables, and describe it all as OpenAPI.
+//! tables, and match selectors.
 //!
 //! # Layout
 //! - [`registry`]: every served (group, version, resource), its kind, scope and storage version.
+//! - [`defaults`]: per-version defaulting.
+//! - [`convert`]: served version ⇄ storage version.
+//! - [`validation`]: field errors worded as Kubernetes words them.
+//! - [`table`]: server-side printing columns and cells.
+//! - [`selectors`]: label and field selectors.
 
+pub mod convert;
+pub mod defaults;
 pub mod registry;
+pub mod selectors;
+pub mod table;
+pub mod validation;
