@@ -4,10 +4,14 @@
 //! (whose list merge keys are part of the schema).
 //!
 //! # Layout
-//! - [`openapi`]: the served documents.
+//! - `catalog`: the definitions of every served kind, built once from `k8s-openapi` plus
+//!   the legacy kinds and the patch-merge metadata.
+//! - [`openapi`]: the served documents (`proto` encodes the v2 one as gnostic protobuf).
 //! - [`fields`]: unknown-field detection against a kind's schema.
 //! - [`strategic`]: strategic merge patch.
 
+mod catalog;
 pub mod fields;
 pub mod openapi;
+mod proto;
 pub mod strategic;

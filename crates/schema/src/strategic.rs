@@ -13,5 +13,7 @@ pub enum PatchError {
 /// Applies a strategic merge patch to `original`, an object of `def`'s kind and version.
 pub fn apply(def: &ResourceDef, original: &Value, patch: &Value) -> Result<Value, PatchError> {
     let _ = (def, original, patch);
-    Err(PatchError::Invalid("strategic merge patch not implemented yet".into()))
+    Err(PatchError::Invalid(
+        "strategic merge patch not implemented yet".into(),
+    ))
 }
