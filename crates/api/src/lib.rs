@@ -4,14 +4,16 @@
 //!
 //! # Layout
 //! - [`registry`]: every served (group, version, resource), its kind, scope and storage version.
-//! - [`defaults`]: per-version defaulting.
-//! - [`convert`]: served version ⇄ storage version.
+//! - [`defaults`]: per-version defaulting (`pod`, `workloads`, `core`, `ingress`, `hpa`).
+//! - `json`: helpers for editing `serde_json::Value` objects without losing unknown fields.
+//! - [`convert`]: served version ⇄ storage version (`ingress`, `hpa`, `event`; deployments inline).
 //! - [`validation`]: field errors worded as Kubernetes words them.
 //! - [`table`]: server-side printing columns and cells.
 //! - [`selectors`]: label and field selectors.
 
 pub mod convert;
 pub mod defaults;
+mod json;
 pub mod registry;
 pub mod selectors;
 pub mod table;
