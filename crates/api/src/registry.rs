@@ -153,7 +153,8 @@ const LEGACY_DEPLOY_SUBS: &[&str] = &["rollback", "scale", "status"];
 /// Every served resource. Order matters: discovery lists groups in the order of their first
 /// row, and kubectl prefers earlier groups when a plural matches several, so the legacy
 /// `extensions` group comes last. Short names are given to one row per kind only: kubectl
-/// warns on every use of a short name that several groups declare.
+/// warns on every use of a short name that several groups declare; likewise the `all`
+/// category, so that `kubectl get all` lists each object once.
 pub static RESOURCES: &[ResourceDef] = &[
     def("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], NONE, &["finalize", "status"], CORE_NS),
     def("", "v1", "pods", "pod", "Pod", true, &["po"], ALL, &["binding", "eviction", "exec", "log", "portforward", "status"], CORE_POD),
@@ -168,16 +169,16 @@ pub static RESOURCES: &[ResourceDef] = &[
     def("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], ALL, DEPLOY_SUBS, APPS_DEPLOY),
     def("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], ALL, DEPLOY_SUBS, APPS_RS),
     def("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, NONE, NONE, NONE, APPS_CR),
-    def("apps", "v1beta2", "deployments", "deployment", "Deployment", true, NONE, ALL, DEPLOY_SUBS, APPS_DEPLOY),
-    def("apps", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, ALL, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
+    def("apps", "v1beta2", "deployments", "deployment", "Deployment", true, NONE, NONE, DEPLOY_SUBS, APPS_DEPLOY),
+    def("apps", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, NONE, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
     def("events.k8s.io", "v1", "events", "event", "Event", true, NONE, NONE, NONE, CORE_EV),
     def("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], ALL, &["status"], HPA),
-    def("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], ALL, &["status"], HPA),
+    def("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], NONE, &["status"], HPA),
     def("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, &["ing"], NONE, &["status"], NET_ING),
     def("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, NONE, NONE, NONE, NET_INGCLASS),
     def("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE, LEASE),
-    def("extensions", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, ALL, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
-    def("extensions", "v1beta1", "replicasets", "replicaset", "ReplicaSet", true, NONE, ALL, DEPLOY_SUBS, APPS_RS),
+    def("extensions", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, NONE, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
+    def("extensions", "v1beta1", "replicasets", "replicaset", "ReplicaSet", true, NONE, NONE, DEPLOY_SUBS, APPS_RS),
     def("extensions", "v1beta1", "ingresses", "ingress", "Ingress", true, NONE, NONE, &["status"], NET_ING),
 ];
 
