@@ -607,20 +607,20 @@ mod legacy {
                 copy_family(defs, apps_v1, &prefix, REPLICASET_FAMILY);
             }
             let spec_name = format!("{prefix}DeploymentSpec");
-            if let Some(spec) = defs.get_mut(&spec_name).and_then(Value::as_object_mut) {
-                if rollback {
-                    // The old versions default the selector from the template labels.
-                    spec.insert("required".into(), json!(["template"]));
-                    if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
-                        props.insert(
+            if let Some(spec) = defs.get_mut(&spec_name).and_then(Value::as_object_mut)
+                && rollback
+            {
+                // The old versions default the selector from the template labels.
+                spec.insert("required".into(), json!(["template"]));
+                if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
+                    props.insert(
                             "rollbackTo".into(),
                             described_ref(
                                 &format!("{prefix}RollbackConfig"),
                                 "DEPRECATED. The config this deployment is rolling back to. Will be cleared after rollback is done.",
                             ),
                         );
-                        sort_properties(props);
-                    }
+                    sort_properties(props);
                 }
             }
             if rollback {
@@ -675,10 +675,9 @@ mod legacy {
                             .as_str()
                             .and_then(|r| r.strip_prefix(REF_PREFIX))
                             .and_then(|n| n.strip_prefix(from))
+                            && names.contains(&target)
                         {
-                            if names.contains(&target) {
-                                *value = Value::String(format!("{REF_PREFIX}{to}{target}"));
-                            }
+                            *value = Value::String(format!("{REF_PREFIX}{to}{target}"));
                         }
                     } else {
                         retarget(value, from, to, names);

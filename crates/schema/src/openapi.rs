@@ -38,7 +38,9 @@ static V2: LazyLock<Value> = LazyLock::new(build_v2);
 static V2_JSON: LazyLock<Vec<u8>> =
     LazyLock::new(|| serde_json::to_vec(&*V2).expect("a JSON value always serializes"));
 static V2_PROTO: LazyLock<Vec<u8>> = LazyLock::new(|| crate::proto::encode_v2(&V2));
-static V3: LazyLock<(Vec<u8>, BTreeMap<String, Vec<u8>>)> = LazyLock::new(build_v3);
+/// The v3 index and the document of each group/version, by path (`apis/apps/v1`).
+type V3Documents = (Vec<u8>, BTreeMap<String, Vec<u8>>);
+static V3: LazyLock<V3Documents> = LazyLock::new(build_v3);
 
 const SERVED_VERSION: &str = "v1.33.0";
 
@@ -618,12 +620,12 @@ fn to_v3_schema(schema: &Value, refs: &mut BTreeSet<String>) -> Value {
             let mut out = Map::new();
             let mut target = None;
             for (key, value) in obj {
-                if key == "$ref" {
-                    if let Some(name) = value.as_str().and_then(|r| r.strip_prefix(REF_PREFIX)) {
-                        refs.insert(name.to_string());
-                        target = Some(json!({"$ref": format!("#/components/schemas/{name}")}));
-                        continue;
-                    }
+                if key == "$ref"
+                    && let Some(name) = value.as_str().and_then(|r| r.strip_prefix(REF_PREFIX))
+                {
+                    refs.insert(name.to_string());
+                    target = Some(json!({"$ref": format!("#/components/schemas/{name}")}));
+                    continue;
                 }
                 out.insert(key.clone(), to_v3_schema(value, refs));
             }
@@ -729,7 +731,7 @@ fn content_hash(bytes: &[u8]) -> String {
     format!("{h:016X}")
 }
 
-fn build_v3() -> (Vec<u8>, BTreeMap<String, Vec<u8>>) {
+fn build_v3() -> V3Documents {
     let mut grouped: BTreeMap<String, Vec<Route>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for route in routes() {
