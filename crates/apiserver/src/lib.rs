@@ -1,1 +1,38 @@
-//! placeholder
+//! Baton's API server: the Kubernetes HTTP API over HTTPS, backed by any [`baton_store::Store`].
+//!
+//! # Layout
+//! - [`server`]: TLS accept loop, authentication, top-level dispatch.
+//! - [`route`]: URL → what it addresses.
+//! - [`request`] / [`response`]: query parameters, body decoding, content negotiation, replies.
+//! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
+//! - [`handlers`]: get/list/create/update/patch/delete for resources and `status`.
+//! - [`subresources`]: `scale`, `rollback`, `finalize`.
+//! - [`watch`]: streaming watches with bookmarks and `410 Gone`.
+//! - [`tables`]: server-side Table output.
+//! - [`objects`]: metadata machinery (uid, generation, resourceVersion, generateName).
+//! - [`admission`]: namespace checks and Service IP allocation on create.
+//! - [`gc`]: finalizers for deletion propagation, and the interim garbage collector.
+//! - [`bootstrap`]: default namespaces and the `kubernetes` Service.
+//! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
+//! - [`errors`]: `Status` errors.
+//! - [`metrics`]: Prometheus `/metrics`.
+
+pub mod admission;
+pub mod bootstrap;
+pub mod discovery;
+pub mod errors;
+pub mod gc;
+pub mod handlers;
+pub mod metrics;
+pub mod objects;
+pub mod pki;
+pub mod request;
+pub mod response;
+pub mod route;
+pub mod server;
+pub mod state;
+pub mod subresources;
+pub mod tables;
+pub mod watch;
+
+pub use server::{Config, Running, ServerError, start};

@@ -1,0 +1,62 @@
+//! What a fresh store gets at first start, as a Kubernetes cluster has it: the namespaces
+//! `default`, `kube-system`, `kube-public`, `kube-node-lease`, and the `kubernetes` Service.
+
+use baton_api::registry;
+use serde_json::{Value, json};
+
+use crate::admission::KUBERNETES_SERVICE_IP;
+use crate::errors::{ApiError, ApiResult};
+use crate::objects;
+use crate::state::AppState;
+
+async fn ensure(
+    st: &AppState,
+    group: &str,
+    resource: &str,
+    ns: Option<&str>,
+    mut obj: Value,
+) -> ApiResult<()> {
+    let def = registry::find(group, "v1", resource)
+        .ok_or_else(|| ApiError::internal(format!("{resource} not registered")))?;
+    let name = objects::name(&obj).unwrap_or("").to_string();
+    let key = def.key(ns, &name);
+    if st
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    baton_api::defaults::apply(def, &mut obj);
+    objects::prepare_for_create(def, &mut obj);
+    let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+    match st.store.create(&key, bytes).await {
+        Ok(_) | Err(baton_store::StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+pub async fn ensure_defaults(st: &AppState) -> ApiResult<()> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        });
+        ensure(st, "", "namespaces", None, obj).await?;
+    }
+    let svc = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": KUBERNETES_SERVICE_IP, "clusterIPs": [KUBERNETES_SERVICE_IP],
+                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+                 "internalTrafficPolicy": "Cluster",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+        "status": {"loadBalancer": {}},
+    });
+    ensure(st, "", "services", Some("default"), svc).await
+}

@@ -1,0 +1,424 @@
+//! Deletion machinery: propagation policies recorded as finalizers (`orphan`,
+//! `foregroundDeletion`), and a minimal in-process garbage collector and namespace finalizer
+//! that finish what those records ask for.
+//!
+//! Interim: the full garbage collector and namespace controller belong to the controllers
+//! crate (issue 4) and will talk to the API over HTTP; this loop uses the store directly
+//! through the same handler functions so that `kubectl delete --cascade=…` and
+//! `kubectl delete namespace` complete today.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_api::registry::{self, ResourceDef};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::handlers::{self, DeleteOptions};
+use crate::objects::{self, meta_str, metadata_mut};
+use crate::state::AppState;
+
+pub const ORPHAN: &str = "orphan";
+pub const FOREGROUND: &str = "foregroundDeletion";
+
+/// The propagation policy when the client gives none: the legacy groups orphan, as they did.
+pub fn default_policy(def: &ResourceDef) -> &'static str {
+    match (def.group, def.version, def.kind) {
+        ("extensions", "v1beta1", "Deployment" | "ReplicaSet")
+        | ("apps", "v1beta1" | "v1beta2", _)
+        | ("", "v1", "ReplicationController") => "Orphan",
+        _ => "Background",
+    }
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    objects::metadata(obj)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn namespace_finalizers(obj: &Value) -> usize {
+    obj.pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+fn is_namespace(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+}
+
+/// Records a deletion request on `obj`. Returns true when the object must wait for
+/// finalizers (it stays, with a deletionTimestamp), false when it can go now.
+pub fn mark_for_deletion(obj: &mut Value, policy: &str) -> bool {
+    let mut fins = finalizers(obj);
+    let add = match policy {
+        "Orphan" => Some(ORPHAN),
+        "Foreground" => Some(FOREGROUND),
+        _ => None,
+    };
+    let already = meta_str(obj, "deletionTimestamp").is_some();
+    if let Some(f) = add {
+        if !already && !fins.iter().any(|x| x == f) {
+            fins.push(f.to_string());
+        }
+    }
+    let ns = is_namespace(obj);
+    if fins.is_empty() && !(ns && namespace_finalizers(obj) > 0) {
+        return false;
+    }
+    if ns {
+        if let Some(o) = obj.as_object_mut() {
+            let status = o.entry("status").or_insert_with(|| json!({}));
+            status["phase"] = json!("Terminating");
+        }
+    }
+    let m = metadata_mut(obj);
+    if !fins.is_empty() {
+        m.insert("finalizers".into(), json!(fins));
+    }
+    if !already {
+        m.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+    }
+    true
+}
+
+/// True when an object being deleted has no finalizers left.
+pub fn deletion_finished(obj: &Value) -> bool {
+    meta_str(obj, "deletionTimestamp").is_some()
+        && finalizers(obj).is_empty()
+        && !(is_namespace(obj) && namespace_finalizers(obj) > 0)
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    objects::metadata(obj)
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Storage rows of every kind (each kind once).
+fn storage_kinds() -> impl Iterator<Item = &'static ResourceDef> {
+    registry::RESOURCES
+        .iter()
+        .filter(|r| r.is_storage_version())
+}
+
+/// Objects (storage version) in `ns` (or cluster-wide) owned by `uid`.
+async fn dependents(
+    st: &AppState,
+    ns: Option<&str>,
+    uid: &str,
+) -> Vec<(&'static ResourceDef, Value)> {
+    let mut out = Vec::new();
+    for def in storage_kinds() {
+        if ns.is_some() && !def.namespaced {
+            continue;
+        }
+        let Ok(page) = st.store.list(&def.namespace_prefix(ns), None, None).await else {
+            continue;
+        };
+        for kv in page.items {
+            let Ok(obj) = handlers::decode_stored(&kv) else {
+                continue;
+            };
+            if owner_uids(&obj).iter().any(|u| u == uid) {
+                out.push((def, obj));
+            }
+        }
+    }
+    out
+}
+
+/// Removes `finalizer` from an object (storage version) and writes it back, completing the
+/// deletion when it was the last one.
+async fn remove_finalizer(st: &AppState, def: &'static ResourceDef, obj: &Value, finalizer: &str) {
+    let Some(name) = objects::name(obj).map(str::to_string) else {
+        return;
+    };
+    let ns = meta_str(obj, "namespace").map(str::to_string);
+    let mut new = obj.clone();
+    let fins: Vec<String> = finalizers(obj)
+        .into_iter()
+        .filter(|f| f != finalizer)
+        .collect();
+    metadata_mut(&mut new).insert("finalizers".into(), json!(fins));
+    if fins.is_empty() {
+        metadata_mut(&mut new).remove("finalizers");
+    }
+    write_back(st, def, ns.as_deref(), &name, obj, new).await;
+}
+
+async fn write_back(
+    st: &AppState,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    old: &Value,
+    mut new: Value,
+) {
+    let key = def.key(ns, name);
+    let Some(rev) = meta_str(old, "resourceVersion").and_then(|r| r.parse().ok()) else {
+        return;
+    };
+    if deletion_finished(&new) {
+        let _ = st.store.delete(&key, Some(rev)).await;
+        return;
+    }
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    if let Ok(bytes) = serde_json::to_vec(&new) {
+        let _ = st.store.update(&key, bytes, Some(rev)).await;
+    }
+}
+
+/// Handles one object that has, or just lost, a reason to be collected.
+async fn process(st: &AppState, def: &'static ResourceDef, obj: &Value) {
+    let Some(uid) = meta_str(obj, "uid").map(str::to_string) else {
+        return;
+    };
+    let ns = meta_str(obj, "namespace").map(str::to_string);
+    if meta_str(obj, "deletionTimestamp").is_none() {
+        return;
+    }
+    let fins = finalizers(obj);
+    if fins.iter().any(|f| f == ORPHAN) {
+        for (ddef, dep) in dependents(st, ns.as_deref(), &uid).await {
+            let mut new = dep.clone();
+            if let Some(refs) = new
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+            }
+            if let Some(name) = objects::name(&dep).map(str::to_string) {
+                let dns = meta_str(&dep, "namespace").map(str::to_string);
+                write_back(st, ddef, dns.as_deref(), &name, &dep, new).await;
+            }
+        }
+        remove_finalizer(st, def, obj, ORPHAN).await;
+    } else if fins.iter().any(|f| f == FOREGROUND) {
+        let deps = dependents(st, ns.as_deref(), &uid).await;
+        if deps.is_empty() {
+            remove_finalizer(st, def, obj, FOREGROUND).await;
+        } else {
+            let opts = DeleteOptions {
+                propagation: Some("Foreground".into()),
+                ..Default::default()
+            };
+            for (ddef, dep) in deps {
+                if let Some(name) = objects::name(&dep) {
+                    let dns = meta_str(&dep, "namespace");
+                    let _ = handlers::delete_one(st, ddef, dns, name, &opts).await;
+                }
+            }
+        }
+    } else if is_namespace(obj) {
+        finalize_namespace(st, def, obj).await;
+    }
+}
+
+/// Empties a terminating namespace, then drops its `kubernetes` finalizer.
+async fn finalize_namespace(st: &AppState, def: &'static ResourceDef, obj: &Value) {
+    let Some(name) = objects::name(obj).map(str::to_string) else {
+        return;
+    };
+    let mut remaining = 0usize;
+    let opts = DeleteOptions {
+        propagation: Some("Background".into()),
+        ..Default::default()
+    };
+    for kdef in storage_kinds().filter(|d| d.namespaced) {
+        let Ok(page) = st
+            .store
+            .list(&kdef.namespace_prefix(Some(&name)), None, None)
+            .await
+        else {
+            remaining += 1;
+            continue;
+        };
+        for kv in page.items {
+            remaining += 1;
+            let Ok(o) = handlers::decode_stored(&kv) else {
+                continue;
+            };
+            if let Some(n) = objects::name(&o) {
+                let _ = handlers::delete_one(st, kdef, Some(&name), n, &opts).await;
+            }
+        }
+    }
+    if remaining == 0 {
+        let mut new = obj.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("finalizers".into(), json!([]));
+        }
+        write_back(st, def, None, &name, obj, new).await;
+    }
+}
+
+/// After an owner is gone, deletes dependents whose every owner is gone (background policy).
+async fn collect_orphans_of(st: &AppState, owner: &Value) {
+    let Some(uid) = meta_str(owner, "uid").map(str::to_string) else {
+        return;
+    };
+    let ns = meta_str(owner, "namespace").map(str::to_string);
+    let opts = DeleteOptions {
+        propagation: Some("Background".into()),
+        ..Default::default()
+    };
+    for (ddef, dep) in dependents(st, ns.as_deref(), &uid).await {
+        // Only when no other owner of the dependent still exists.
+        let mut others_alive = false;
+        for other in owner_uids(&dep).into_iter().filter(|u| *u != uid) {
+            if uid_exists(st, ns.as_deref(), &other).await {
+                others_alive = true;
+                break;
+            }
+        }
+        if !others_alive {
+            if let Some(name) = objects::name(&dep) {
+                let dns = meta_str(&dep, "namespace");
+                let _ = handlers::delete_one(st, ddef, dns, name, &opts).await;
+            }
+        }
+    }
+}
+
+async fn uid_exists(st: &AppState, ns: Option<&str>, uid: &str) -> bool {
+    for def in storage_kinds() {
+        let Ok(page) = st.store.list(&def.namespace_prefix(ns), None, None).await else {
+            continue;
+        };
+        for kv in page.items {
+            if let Ok(o) = serde_json::from_slice::<Value>(&kv.value) {
+                if meta_str(&o, "uid") == Some(uid) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn def_for_key(key: &str) -> Option<&'static ResourceDef> {
+    storage_kinds().find(|d| key.starts_with(&d.key_prefix()))
+}
+
+/// Runs until `shutdown` resolves: watches every change and finishes deletions.
+pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        // Catch up on anything pending (at start, and after a watch is lost).
+        let Ok(rev) = st.store.current_revision().await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        for def in storage_kinds() {
+            if let Ok(page) = st.store.list(&def.key_prefix(), None, None).await {
+                for kv in page.items {
+                    if let Ok(obj) = handlers::decode_stored(&kv) {
+                        process(&st, def, &obj).await;
+                    }
+                }
+            }
+        }
+        let mut stream = match st.store.watch("/registry/", rev).await {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                ev = stream.next() => {
+                    let Some(Ok(ev)) = ev else { break };
+                    let Some(def) = def_for_key(&ev.kv.key) else { continue };
+                    let Ok(mut obj) = serde_json::from_slice::<Value>(&ev.kv.value) else { continue };
+                    objects::set_resource_version(&mut obj, ev.kv.mod_revision);
+                    match ev.kind {
+                        baton_store::EventType::Deleted => {
+                            collect_orphans_of(&st, &obj).await;
+                            // A dependent gone may unblock a foreground owner.
+                            for owner_uid in owner_uids(&obj) {
+                                let _ = owner_uid;
+                            }
+                            resync_foreground(&st, &obj).await;
+                        }
+                        _ => process(&st, def, &obj).await,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// When a dependent goes, re-check its owners waiting in foreground deletion.
+async fn resync_foreground(st: &AppState, dep: &Value) {
+    let ns = meta_str(dep, "namespace").map(str::to_string);
+    let uids = owner_uids(dep);
+    if uids.is_empty() {
+        return;
+    }
+    for def in storage_kinds() {
+        if ns.is_some() && !def.namespaced {
+            continue;
+        }
+        let Ok(page) = st
+            .store
+            .list(&def.namespace_prefix(ns.as_deref()), None, None)
+            .await
+        else {
+            continue;
+        };
+        for kv in page.items {
+            let Ok(o) = handlers::decode_stored(&kv) else {
+                continue;
+            };
+            if meta_str(&o, "uid").is_some_and(|u| uids.iter().any(|x| x == u)) {
+                process(st, def, &o).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphan_and_foreground_are_recorded_as_finalizers() {
+        let mut o = json!({"kind": "Deployment", "metadata": {"name": "a"}});
+        assert!(mark_for_deletion(&mut o, "Orphan"));
+        assert_eq!(o["metadata"]["finalizers"], json!(["orphan"]));
+        assert!(o["metadata"]["deletionTimestamp"].is_string());
+        let mut o = json!({"kind": "Deployment", "metadata": {"name": "a"}});
+        assert!(mark_for_deletion(&mut o, "Foreground"));
+        assert_eq!(o["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+        let mut o = json!({"kind": "Deployment", "metadata": {"name": "a"}});
+        assert!(!mark_for_deletion(&mut o, "Background"));
+    }
+
+    #[test]
+    fn namespaces_wait_for_their_spec_finalizer() {
+        let mut ns = json!({"kind": "Namespace", "metadata": {"name": "x"}, "spec": {"finalizers": ["kubernetes"]}});
+        assert!(mark_for_deletion(&mut ns, "Background"));
+        assert_eq!(ns["status"]["phase"], json!("Terminating"));
+        assert!(!deletion_finished(&ns));
+        ns["spec"]["finalizers"] = json!([]);
+        assert!(deletion_finished(&ns));
+    }
+}

@@ -1,0 +1,222 @@
+//! Object metadata machinery shared by every handler: system fields set on create and kept on
+//! update (uid, creationTimestamp, generation), resourceVersion from store revisions,
+//! generateName, and reading metadata out of untyped JSON objects.
+
+use baton_api::registry::ResourceDef;
+use baton_store::Revision;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+/// RFC 3339 UTC timestamp with second precision, as Kubernetes writes `metav1.Time`.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Microsecond timestamp, as Kubernetes writes `metav1.MicroTime`.
+pub fn now_micro() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+pub fn metadata(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.get("metadata").and_then(Value::as_object)
+}
+
+/// The object's `metadata`, created if missing (non-object metadata is replaced).
+pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let m = obj.as_object_mut().expect("just made an object");
+    let meta = m.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("just made an object")
+}
+
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    metadata(obj)?.get(field)?.as_str()
+}
+
+pub fn name(obj: &Value) -> Option<&str> {
+    meta_str(obj, "name").filter(|s| !s.is_empty())
+}
+
+pub fn set_resource_version(obj: &mut Value, rev: Revision) {
+    metadata_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+}
+
+/// Parses a client-supplied resourceVersion ("" and absent mean none).
+pub fn parse_resource_version(s: Option<&str>) -> Result<Option<Revision>, String> {
+    match s {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse::<Revision>()
+            .map(Some)
+            .map_err(|_| format!("invalid resource version: {v}")),
+    }
+}
+
+/// `generateName` + five random characters from Kubernetes' alphabet (no vowels, no
+/// look-alike digits).
+pub fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// Kinds whose `metadata.generation` tracks spec changes.
+pub fn tracks_generation(def: &ResourceDef) -> bool {
+    matches!(
+        def.kind,
+        "Deployment"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "HorizontalPodAutoscaler"
+            | "Ingress"
+            | "Pod"
+    )
+}
+
+/// Kinds whose `status` is written only through the `/status` subresource.
+pub fn has_status_subresource(def: &ResourceDef) -> bool {
+    def.has_subresource("status")
+}
+
+/// Sets the system fields of a new object (storage version): uid, creationTimestamp,
+/// generation; clears what clients may not set.
+pub fn prepare_for_create(def: &ResourceDef, obj: &mut Value) {
+    let gen_tracked = tracks_generation(def);
+    let m = metadata_mut(obj);
+    m.insert(
+        "uid".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+    m.remove("resourceVersion");
+    m.remove("deletionTimestamp");
+    m.remove("deletionGracePeriodSeconds");
+    m.remove("selfLink");
+    if gen_tracked {
+        m.insert("generation".into(), json!(1));
+    } else {
+        m.remove("generation");
+    }
+    if has_status_subresource(def) && def.kind != "Namespace" {
+        if let Some(o) = obj.as_object_mut() {
+            let status = if def.kind == "Pod" {
+                json!({"phase": "Pending"})
+            } else {
+                json!({})
+            };
+            o.insert("status".into(), status);
+        }
+    }
+}
+
+/// Carries the system fields of `old` into an updated object, bumps `generation` when the
+/// spec changed, and keeps `status` when written through the main resource (or keeps
+/// everything but `status` when written through `/status`).
+pub fn prepare_for_update(def: &ResourceDef, new: &mut Value, old: &Value, status_only: bool) {
+    if status_only {
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        if let Some(o) = merged.as_object_mut() {
+            match status {
+                Some(s) => o.insert("status".into(), s),
+                None => o.remove("status"),
+            };
+        }
+        *new = merged;
+        return;
+    }
+    if has_status_subresource(def) {
+        if let Some(o) = new.as_object_mut() {
+            match old.get("status") {
+                Some(s) => o.insert("status".into(), s.clone()),
+                None => o.remove("status"),
+            };
+        }
+    }
+    let old_meta = metadata(old).cloned().unwrap_or_default();
+    let spec_changed = new.get("spec") != old.get("spec");
+    let gen_tracked = tracks_generation(def);
+    let m = metadata_mut(new);
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generateName",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => m.insert(field.into(), v.clone()),
+            None => m.remove(field),
+        };
+    }
+    m.remove("resourceVersion");
+    m.remove("selfLink");
+    if gen_tracked {
+        let old_gen = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let gen_value = if spec_changed { old_gen + 1 } else { old_gen };
+        m.insert("generation".into(), json!(gen_value));
+    } else {
+        m.remove("generation");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_api::registry;
+
+    #[test]
+    fn update_keeps_system_fields_and_bumps_generation_on_spec_change() {
+        let def = registry::find("apps", "v1", "deployments").expect("deployments");
+        let mut old =
+            json!({"metadata": {"name": "a"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        prepare_for_create(def, &mut old);
+        assert_eq!(old["status"], json!({}));
+        old["status"] = json!({"replicas": 1});
+        let mut new = json!({"metadata": {"name": "a", "uid": "forged", "labels": {"x": "y"}}, "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        prepare_for_update(def, &mut new, &old, false);
+        assert_eq!(new["metadata"]["uid"], old["metadata"]["uid"]);
+        assert_eq!(new["metadata"]["generation"], json!(1));
+        assert_eq!(new["status"], json!({"replicas": 1}));
+        let mut new2 = new.clone();
+        new2["spec"]["replicas"] = json!(3);
+        prepare_for_update(def, &mut new2, &new, false);
+        assert_eq!(new2["metadata"]["generation"], json!(2));
+    }
+
+    #[test]
+    fn status_update_changes_only_status() {
+        let def = registry::find("apps", "v1", "deployments").expect("deployments");
+        let old = json!({"metadata": {"name": "a", "generation": 2}, "spec": {"replicas": 1}, "status": {}});
+        let mut new =
+            json!({"metadata": {"name": "a"}, "spec": {"replicas": 7}, "status": {"replicas": 1}});
+        prepare_for_update(def, &mut new, &old, true);
+        assert_eq!(new["spec"]["replicas"], json!(1));
+        assert_eq!(new["status"]["replicas"], json!(1));
+        assert_eq!(new["metadata"]["generation"], json!(2));
+    }
+
+    #[test]
+    fn generated_names_use_the_prefix_and_five_safe_characters() {
+        let n = generate_name("web-");
+        assert!(n.starts_with("web-") && n.len() == 9, "{n}");
+        assert!(
+            n[4..]
+                .chars()
+                .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c))
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared server state handed to every request handler.
+
+use std::sync::Arc;
+
+use baton_store::Store;
+
+use crate::metrics::Metrics;
+
+/// Largest request body accepted (Kubernetes' limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The admin bearer token; requests without it get 401.
+    pub token: String,
+    /// `host:port` clients reach the server at (for `/api`'s serverAddressByClientCIDRs).
+    pub server_address: String,
+    pub metrics: Metrics,
+}
