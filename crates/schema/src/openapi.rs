@@ -882,3 +882,30 @@ mod tests {
         assert!(v3_document("apis/nope/v1").is_none());
     }
 }
+
+#[cfg(test)]
+mod dump {
+    /// Writes every document to `$BATON_SCHEMA_DUMP` for checking them with a real kubectl.
+    #[test]
+    #[ignore = "manual: run with BATON_SCHEMA_DUMP=<dir>"]
+    fn dump_documents() {
+        let Some(dir) = std::env::var_os("BATON_SCHEMA_DUMP") else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+            std::fs::write(path, bytes).expect("write");
+        };
+        write("v2.json", super::v2_json());
+        write("v2.pb", super::v2_protobuf());
+        write("v3/index", super::v3_index());
+        for path in super::V3.1.keys() {
+            write(
+                &format!("v3/{path}"),
+                super::v3_document(path).expect("listed"),
+            );
+        }
+    }
+}
