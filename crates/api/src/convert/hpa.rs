@@ -114,10 +114,11 @@ fn split_cpu(metrics: Vec<Value>, field: &str) -> (Option<Value>, Vec<Value>) {
     let mut rest = Vec::new();
     for metric in metrics {
         if cpu.is_none()
-            && let Some(pct) = cpu_percentage(&metric, field) {
-                cpu = Some(pct);
-                continue;
-            }
+            && let Some(pct) = cpu_percentage(&metric, field)
+        {
+            cpu = Some(pct);
+            continue;
+        }
         rest.push(metric);
     }
     (cpu, rest)

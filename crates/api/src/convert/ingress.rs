@@ -44,9 +44,10 @@ fn each_paths(
                 if let Some(b) = child_opt(p, "backend") {
                     let path = format!("spec.rules[{i}].http.paths[{j}].backend");
                     if let Err(e) = f(b, &path)
-                        && result.is_ok() {
-                            result = Err(e);
-                        }
+                        && result.is_ok()
+                    {
+                        result = Err(e);
+                    }
                 }
                 j += 1;
             });

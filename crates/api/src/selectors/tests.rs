@@ -1,0 +1,197 @@
+//! Selector tests: parsing, errors worded as Kubernetes words them, matching, rendering.
+
+use serde_json::{Value, json};
+
+use super::{FieldSelector, LabelSelector, SelectorError, label_selector_from_object};
+use crate::registry::find;
+
+fn labels(v: Value) -> serde_json::Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+#[test]
+fn label_selectors_match() {
+    let l = labels(json!({ "app": "web", "tier": "fe", "n": "5" }));
+    let cases = [
+        ("", true),
+        ("app=web", true),
+        ("app==web", true),
+        ("app!=web", false),
+        ("app!=db", true),
+        ("missing!=x", true),
+        ("app in (web,db)", true),
+        ("app notin (web)", false),
+        ("tier", true),
+        ("!tier", false),
+        ("!legacy", true),
+        ("app=web,tier=be", false),
+        ("app in (web), tier notin (be)", true),
+        ("n>4", true),
+        ("n<4", false),
+        ("app in (in,notin)", false),
+        ("app=", false),
+    ];
+    for (s, want) in cases {
+        let sel = LabelSelector::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(sel.matches(Some(&l)), want, "{s}");
+    }
+    assert!(
+        LabelSelector::parse("app=web")
+            .expect("parses")
+            .matches(Some(&labels(json!({ "app": "web" }))))
+    );
+    assert!(!LabelSelector::parse("app").expect("parses").matches(None));
+}
+
+#[test]
+fn label_selector_errors_are_kubernetes_messages() {
+    let cases = [
+        ("app=web,", "found '', expected: identifier after ','"),
+        (
+            "app=web web",
+            "found 'web', expected: ',' or 'end of string'",
+        ),
+        (
+            "app web",
+            "unable to parse requirement: found 'web', expected: in, notin, =, ==, !=, gt, lt",
+        ),
+        (
+            "=web",
+            "found '=', expected: !, identifier, or 'end of string'",
+        ),
+        (
+            "app in web",
+            "unable to parse requirement: found 'web' expected: '('",
+        ),
+        (
+            "app in (a b)",
+            "unable to parse requirement: found 'b', expected: ',' or ')'",
+        ),
+        (
+            "app=(",
+            "unable to parse requirement: found '(', expected: identifier",
+        ),
+        (
+            "app!",
+            "unable to parse requirement: found '!', expected: in, notin, =, ==, !=, gt, lt",
+        ),
+    ];
+    for (s, want) in cases {
+        assert_eq!(
+            LabelSelector::parse(s),
+            Err(SelectorError::Parse(want.into())),
+            "{s}"
+        );
+    }
+    let Err(SelectorError::Parse(msg)) = LabelSelector::parse("a@b=c") else {
+        panic!("a@b=c parsed")
+    };
+    assert!(
+        msg.starts_with(
+            "unable to parse requirement: <nil>: Invalid value: \"a@b\": name part must consist of"
+        ),
+        "{msg}"
+    );
+    let Err(SelectorError::Parse(msg)) = LabelSelector::parse("app=a@b") else {
+        panic!("app=a@b parsed")
+    };
+    assert!(msg.starts_with("unable to parse requirement: values[0][app]: Invalid value: \"a@b\": a valid label must be"), "{msg}");
+    let Err(SelectorError::Parse(msg)) = LabelSelector::parse("n>x") else {
+        panic!("n>x parsed")
+    };
+    assert!(
+        msg.contains("for 'Gt', 'Lt' operators, the value must be an integer"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn selectors_render_canonically() {
+    let cases = [
+        ("tier in (b,a),app=web", "app=web,tier in (a,b)"),
+        ("!legacy,app==x", "app==x,!legacy"),
+        ("x notin (z,y), y", "x notin (y,z),y"),
+    ];
+    for (s, want) in cases {
+        assert_eq!(
+            LabelSelector::parse(s).expect("parses").to_string(),
+            want,
+            "{s}"
+        );
+    }
+    let obj = json!({ "matchLabels": { "app": "web" }, "matchExpressions": [{ "key": "tier", "operator": "In", "values": ["b", "a"] }, { "key": "legacy", "operator": "DoesNotExist" }] });
+    assert_eq!(
+        label_selector_from_object(&obj).expect("ok").to_string(),
+        "app=web,!legacy,tier in (a,b)"
+    );
+    assert_eq!(
+        label_selector_from_object(&json!({ "b": "2", "a": "1" }))
+            .expect("ok")
+            .to_string(),
+        "a=1,b=2"
+    );
+    assert!(
+        label_selector_from_object(&json!({}))
+            .expect("ok")
+            .is_empty()
+    );
+    assert_eq!(
+        label_selector_from_object(
+            &json!({ "matchExpressions": [{ "key": "a", "operator": "Foo" }] })
+        ),
+        Err(SelectorError::Parse(
+            "\"Foo\" is not a valid label selector operator".into()
+        ))
+    );
+}
+
+#[test]
+fn field_selectors() {
+    let pods = find("", "v1", "pods").expect("pods");
+    let pod = json!({ "metadata": { "name": "p", "namespace": "default" }, "spec": { "nodeName": "n1" }, "status": { "phase": "Running" } });
+    let cases = [
+        ("", true),
+        ("metadata.name=p", true),
+        ("metadata.name==p", true),
+        ("metadata.name!=p", false),
+        ("spec.nodeName=n1,status.phase=Running", true),
+        ("status.phase!=Running", false),
+        ("spec.nodeName=", false),
+        ("spec.hostNetwork=false", true),
+        ("status.podIP=", true),
+    ];
+    for (s, want) in cases {
+        let sel = FieldSelector::parse(pods, s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(sel.matches(pods, &pod), want, "{s}");
+    }
+    let deploy = find("apps", "v1", "deployments").expect("deployments");
+    assert_eq!(
+        FieldSelector::parse(deploy, "status.replicas=1"),
+        Err(SelectorError::Parse(
+            "field label not supported: status.replicas".into()
+        ))
+    );
+    assert_eq!(
+        FieldSelector::parse(pods, "metadata.name"),
+        Err(SelectorError::Parse(
+            "invalid selector: 'metadata.name'; can't understand 'metadata.name'".into()
+        ))
+    );
+    let events = find("events.k8s.io", "v1", "events").expect("events");
+    let ev = json!({ "involvedObject": { "kind": "Pod", "name": "p" }, "source": { "component": "kubelet" }, "type": "Normal" });
+    let sel = FieldSelector::parse(events, "involvedObject.kind=Pod,source=kubelet,type=Normal")
+        .expect("ok");
+    assert!(sel.matches(events, &ev));
+    let rs = find("apps", "v1", "replicasets").expect("rs");
+    assert!(
+        FieldSelector::parse(rs, "status.replicas=0")
+            .expect("ok")
+            .matches(rs, &json!({}))
+    );
+    let nodes = find("", "v1", "nodes").expect("nodes");
+    assert!(
+        FieldSelector::parse(nodes, "spec.unschedulable=false")
+            .expect("ok")
+            .matches(nodes, &json!({ "spec": {} }))
+    );
+}

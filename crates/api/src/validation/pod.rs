@@ -1,0 +1,226 @@
+//! `ValidatePodSpec` and `ValidatePodTemplateSpec`: containers, ports, volumes and the pod-level
+//! policies, for pods (`spec`) and controllers' templates (`spec.template.spec`).
+
+use serde_json::{Value, json};
+
+use super::FieldError;
+use super::names;
+
+const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
+const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+
+pub(super) fn pod(obj: &Value) -> Vec<FieldError> {
+    spec(obj.get("spec").unwrap_or(&Value::Null), "spec")
+}
+
+/// A pod template at `path` (`spec.template`): its labels and its pod spec.
+pub(super) fn template(t: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = super::meta::labels(
+        t.pointer("/metadata/labels"),
+        &format!("{path}.metadata.labels"),
+    );
+    errs.extend(spec(
+        t.get("spec").unwrap_or(&Value::Null),
+        &format!("{path}.spec"),
+    ));
+    errs
+}
+
+pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    errs.extend(volumes(spec.get("volumes"), &format!("{path}.volumes")));
+    let containers = spec.get("containers").and_then(Value::as_array);
+    let mut names_seen: Vec<String> = Vec::new();
+    if let Some(init) = spec.get("initContainers").and_then(Value::as_array) {
+        for (i, c) in init.iter().enumerate() {
+            errs.extend(container(
+                c,
+                &format!("{path}.initContainers[{i}]"),
+                &mut names_seen,
+            ));
+        }
+    }
+    match containers {
+        Some(list) if !list.is_empty() => {
+            for (i, c) in list.iter().enumerate() {
+                errs.extend(container(
+                    c,
+                    &format!("{path}.containers[{i}]"),
+                    &mut names_seen,
+                ));
+            }
+        }
+        _ => errs.push(FieldError::required(format!("{path}.containers"), "")),
+    }
+    errs.extend(one_of(
+        spec.get("restartPolicy"),
+        &format!("{path}.restartPolicy"),
+        RESTART_POLICIES,
+    ));
+    errs.extend(one_of(
+        spec.get("dnsPolicy"),
+        &format!("{path}.dnsPolicy"),
+        DNS_POLICIES,
+    ));
+    for field in ["terminationGracePeriodSeconds", "activeDeadlineSeconds"] {
+        if let Some(n) = spec.get(field).and_then(Value::as_i64) {
+            let bad = if field == "activeDeadlineSeconds" {
+                n <= 0
+            } else {
+                n < 0
+            };
+            if bad {
+                let detail = if field == "activeDeadlineSeconds" {
+                    "must be between 1 and 2147483647, inclusive"
+                } else {
+                    "must be greater than or equal to 0"
+                };
+                errs.push(FieldError::invalid(
+                    format!("{path}.{field}"),
+                    json!(n),
+                    detail,
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// Required when absent, NotSupported when not one of `allowed`.
+fn one_of(v: Option<&Value>, path: &str, allowed: &[&str]) -> Vec<FieldError> {
+    match v.and_then(Value::as_str).unwrap_or_default() {
+        "" => vec![FieldError::required(path, "")],
+        s if allowed.contains(&s) => Vec::new(),
+        s => vec![FieldError::not_supported(path, json!(s), allowed)],
+    }
+}
+
+fn container(c: &Value, path: &str, seen: &mut Vec<String>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+    if name.is_empty() {
+        errs.push(FieldError::required(format!("{path}.name"), ""));
+    } else {
+        for msg in names::dns1123_label(name) {
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                json!(name),
+                msg,
+            ));
+        }
+    }
+    if !name.is_empty() && seen.iter().any(|s| s == name) {
+        errs.push(FieldError::duplicate(format!("{path}.name"), json!(name)));
+    } else {
+        seen.push(name.to_string());
+    }
+    let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+    if image.is_empty() {
+        errs.push(FieldError::required(format!("{path}.image"), ""));
+    } else if image.trim() != image {
+        errs.push(FieldError::invalid(
+            format!("{path}.image"),
+            json!(image),
+            "must not have leading or trailing whitespace",
+        ));
+    }
+    errs.extend(ports(c.get("ports"), &format!("{path}.ports")));
+    if let Some(policy) = c.get("imagePullPolicy") {
+        errs.extend(one_of(
+            Some(policy),
+            &format!("{path}.imagePullPolicy"),
+            PULL_POLICIES,
+        ));
+    }
+    let tmp = c
+        .get("terminationMessagePolicy")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !tmp.is_empty() && !["File", "FallbackToLogsOnError"].contains(&tmp) {
+        errs.push(FieldError::not_supported(
+            format!("{path}.terminationMessagePolicy"),
+            json!(tmp),
+            &["File", "FallbackToLogsOnError"],
+        ));
+    }
+    errs
+}
+
+fn ports(ports: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(list) = ports.and_then(Value::as_array) else {
+        return errs;
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !name.is_empty() {
+            let msgs = names::port_name(name);
+            if !msgs.is_empty() {
+                for msg in msgs {
+                    errs.push(FieldError::invalid(format!("{at}.name"), json!(name), msg));
+                }
+            } else if seen.contains(&name) {
+                errs.push(FieldError::duplicate(format!("{at}.name"), json!(name)));
+            } else {
+                seen.push(name);
+            }
+        }
+        match p.get("containerPort").and_then(Value::as_i64).unwrap_or(0) {
+            0 => errs.push(FieldError::required(format!("{at}.containerPort"), "")),
+            n => {
+                for msg in names::port_num(n) {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.containerPort"),
+                        json!(n),
+                        msg,
+                    ));
+                }
+            }
+        }
+        if let Some(n) = p
+            .get("hostPort")
+            .and_then(Value::as_i64)
+            .filter(|n| *n != 0)
+        {
+            for msg in names::port_num(n) {
+                errs.push(FieldError::invalid(format!("{at}.hostPort"), json!(n), msg));
+            }
+        }
+        errs.extend(protocol(p.get("protocol"), &format!("{at}.protocol")));
+    }
+    errs
+}
+
+/// A port protocol: required, one of SCTP, TCP, UDP.
+pub(super) fn protocol(v: Option<&Value>, path: &str) -> Vec<FieldError> {
+    one_of(v, path, PROTOCOLS)
+}
+
+fn volumes(volumes: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(list) = volumes.and_then(Value::as_array) else {
+        return errs;
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let at = format!("{path}[{i}].name");
+        let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+        if name.is_empty() {
+            errs.push(FieldError::required(at, ""));
+            continue;
+        }
+        for msg in names::dns1123_label(name) {
+            errs.push(FieldError::invalid(at.clone(), json!(name), msg));
+        }
+        if seen.contains(&name) {
+            errs.push(FieldError::duplicate(at, json!(name)));
+        } else {
+            seen.push(name);
+        }
+    }
+    errs
+}

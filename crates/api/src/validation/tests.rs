@@ -1,0 +1,324 @@
+//! Validation tests: each case is an object (storage version) and the exact messages
+//! Kubernetes would print for it.
+
+use serde_json::{Value, json};
+
+use super::{FieldError, invalid_message, validate};
+use crate::registry::{ResourceDef, find};
+
+fn def(group: &str, version: &str, resource: &str) -> &'static ResourceDef {
+    find(group, version, resource).expect("registered")
+}
+
+fn messages(d: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<String> {
+    validate(d, obj, old)
+        .iter()
+        .map(FieldError::to_string)
+        .collect()
+}
+
+fn deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "web", "namespace": "default" },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": "web" } },
+            "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+            "template": {
+                "metadata": { "labels": { "app": "web" } },
+                "spec": {
+                    "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                    "containers": [{ "name": "web", "image": "nginx", "ports": [{ "containerPort": 80, "protocol": "TCP" }] }]
+                }
+            }
+        }
+    })
+}
+
+const SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+#[test]
+fn valid_objects_have_no_errors() {
+    let d = def("apps", "v1", "deployments");
+    assert_eq!(messages(d, &deployment(), None), Vec::<String>::new());
+    assert_eq!(
+        messages(d, &deployment(), Some(&deployment())),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn deployment_errors() {
+    let d = def("apps", "v1", "deployments");
+    type Edit = fn(&mut Value);
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            |o| o["spec"]["replicas"] = json!(-1),
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            |o| o["metadata"]["name"] = json!("Web_1"),
+            "metadata.name: Invalid value: \"Web_1\": ",
+        ),
+        (
+            |o| o["metadata"]["name"] = json!(""),
+            "metadata.name: Required value: name or generateName is required",
+        ),
+        (
+            |o| o["spec"]["template"]["metadata"]["labels"] = json!({ "app": "x" }),
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`",
+        ),
+        (
+            |o| o["spec"]["template"]["spec"]["containers"][0]["image"] = json!(""),
+            "spec.template.spec.containers[0].image: Required value",
+        ),
+        (
+            |o| o["spec"]["template"]["spec"]["containers"] = json!([]),
+            "spec.template.spec.containers: Required value",
+        ),
+        (
+            |o| {
+                o["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+                    json!(70000)
+            },
+            "spec.template.spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        ),
+        (
+            |o| {
+                o["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] =
+                    json!("HTTP")
+            },
+            "spec.template.spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        ),
+        (
+            |o| o["spec"]["template"]["spec"]["restartPolicy"] = json!("Never"),
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+        ),
+        (
+            |o| {
+                o["spec"]["strategy"]["rollingUpdate"] =
+                    json!({ "maxSurge": 0, "maxUnavailable": 0 })
+            },
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}: may not be 0 when `maxSurge` is 0",
+        ),
+        (
+            |o| o["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = json!("150%"),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"150%\"}: must not be greater than 100%",
+        ),
+        (
+            |o| o["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = json!("x"),
+            "spec.strategy.rollingUpdate.maxSurge: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"x\"}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+        ),
+        (
+            |o| o["spec"]["strategy"] = json!({ "type": "Recreate", "rollingUpdate": {} }),
+            "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+        ),
+        (
+            |o| o["spec"]["strategy"] = json!({ "type": "Blue" }),
+            "spec.strategy.type: Unsupported value: \"Blue\": supported values: \"Recreate\", \"RollingUpdate\"",
+        ),
+        (
+            |o| o["spec"]["minReadySeconds"] = json!(-5),
+            "spec.minReadySeconds: Invalid value: -5: must be greater than or equal to 0",
+        ),
+        (
+            |o| o["spec"]["revisionHistoryLimit"] = json!(-1),
+            "spec.revisionHistoryLimit: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            |o| o["spec"]["minReadySeconds"] = json!(600),
+            "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds",
+        ),
+        (
+            |o| o["spec"]["selector"] = Value::Null,
+            "spec.selector: Required value",
+        ),
+        (
+            |o| o["spec"]["selector"] = json!({}),
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment",
+        ),
+        (
+            |o| o["metadata"]["labels"] = json!({ "a b": "x" }),
+            "metadata.labels: Invalid value: \"a b\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        ),
+        (
+            |o| o["metadata"]["labels"] = json!({ "app": "-x" }),
+            "metadata.labels: Invalid value: \"-x\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+        ),
+        (
+            |o| {
+                o["spec"]["template"]["spec"]["containers"] =
+                    json!([{ "name": "a", "image": "i" }, { "name": "a", "image": "i" }])
+            },
+            "spec.template.spec.containers[1].name: Duplicate value: \"a\"",
+        ),
+        (
+            |o| o["spec"]["template"]["spec"]["containers"][0]["name"] = json!("Web"),
+            "spec.template.spec.containers[0].name: Invalid value: \"Web\": ",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut obj = deployment();
+        edit(&mut obj);
+        let got = messages(d, &obj, None);
+        assert!(
+            got.iter().any(|m| m.starts_with(want)),
+            "want {want}\n got {got:#?}"
+        );
+    }
+    let mut bad = deployment();
+    bad["metadata"]["name"] = json!("Web_1");
+    assert_eq!(
+        messages(d, &bad, None),
+        vec![format!(
+            "metadata.name: Invalid value: \"Web_1\": {SUBDOMAIN}"
+        )]
+    );
+    bad["spec"]["template"]["spec"]["containers"][0]["name"] = json!("Web");
+    assert!(messages(d, &bad, None).contains(&format!(
+        "spec.template.spec.containers[0].name: Invalid value: \"Web\": {LABEL}"
+    )));
+}
+
+#[test]
+fn selector_is_immutable_from_apps_v1_only() {
+    let old = deployment();
+    let mut new = deployment();
+    new["spec"]["selector"] = json!({ "matchLabels": { "app": "web2" } });
+    new["spec"]["template"]["metadata"]["labels"] = json!({ "app": "web2" });
+    let want = "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web2\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable";
+    assert_eq!(
+        messages(def("apps", "v1", "deployments"), &new, Some(&old)),
+        vec![want.to_string()]
+    );
+    assert_eq!(
+        messages(def("apps", "v1beta2", "deployments"), &new, Some(&old)),
+        vec![want.to_string()]
+    );
+    assert!(
+        messages(
+            def("extensions", "v1beta1", "deployments"),
+            &new,
+            Some(&old)
+        )
+        .is_empty()
+    );
+    assert!(messages(def("apps", "v1beta1", "deployments"), &new, Some(&old)).is_empty());
+    let mut rs = new.clone();
+    rs["kind"] = json!("ReplicaSet");
+    assert_eq!(
+        messages(def("apps", "v1", "replicasets"), &rs, Some(&old)),
+        vec![want.to_string()]
+    );
+    assert!(messages(def("extensions", "v1beta1", "replicasets"), &rs, Some(&old)).is_empty());
+}
+
+#[test]
+fn replication_controller_errors() {
+    let d = def("", "v1", "replicationcontrollers");
+    let rc = json!({
+        "metadata": { "name": "rc", "namespace": "default" },
+        "spec": { "replicas": -1, "selector": { "app": "a" }, "template": { "metadata": { "labels": { "app": "b" } }, "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "containers": [{ "name": "c", "image": "i" }] } } }
+    });
+    assert_eq!(
+        messages(d, &rc, None),
+        vec![
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0".to_string(),
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"b\"}: `selector` does not match template `labels`".to_string(),
+        ]
+    );
+    let mut empty = rc.clone();
+    empty["spec"] = json!({ "template": rc["spec"]["template"].clone() });
+    assert_eq!(
+        messages(d, &empty, None),
+        vec!["spec.selector: Required value".to_string()]
+    );
+}
+
+#[test]
+fn service_namespace_configmap_errors() {
+    let d = def("", "v1", "services");
+    let svc = json!({
+        "metadata": { "name": "1svc", "namespace": "default" },
+        "spec": { "type": "ClusterIP", "sessionAffinity": "None", "selector": { "app": "web" }, "ports": [
+            { "port": 80, "protocol": "TCP", "targetPort": 80 },
+            { "name": "b", "port": 80, "protocol": "TCP", "targetPort": 0 },
+            { "name": "b", "port": 0, "protocol": "TCP", "targetPort": "http" }
+        ] }
+    });
+    let got = messages(d, &svc, None);
+    let want = [
+        "metadata.name: Invalid value: \"1svc\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+        "spec.ports[0].name: Required value",
+        "spec.ports[1].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+        "spec.ports[2].name: Duplicate value: \"b\"",
+        "spec.ports[2].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+        "spec.ports[1]: Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}",
+    ];
+    for w in want {
+        assert!(got.iter().any(|m| m == w), "want {w}\n got {got:#?}");
+    }
+    let no_ports = json!({ "metadata": { "name": "s", "namespace": "default" }, "spec": { "type": "ClusterIP", "sessionAffinity": "None" } });
+    assert_eq!(
+        messages(d, &no_ports, None),
+        vec!["spec.ports: Required value".to_string()]
+    );
+
+    let ns = def("", "v1", "namespaces");
+    assert_eq!(
+        messages(ns, &json!({ "metadata": { "name": "a.b" } }), None),
+        vec![format!("metadata.name: Invalid value: \"a.b\": {LABEL}")]
+    );
+    assert_eq!(
+        messages(
+            ns,
+            &json!({ "metadata": { "name": "a", "namespace": "x" } }),
+            None
+        ),
+        vec!["metadata.namespace: Forbidden: not allowed on this type".to_string()]
+    );
+
+    let cm = def("", "v1", "configmaps");
+    assert_eq!(
+        messages(cm, &json!({ "metadata": { "name": "c", "namespace": "d" }, "data": { "a b": "x", "..": "y" } }), None),
+        vec![
+            "data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string(),
+            "data[..]: Invalid value: \"..\": must not be '..'".to_string(),
+        ]
+    );
+    let secret = def("", "v1", "secrets");
+    assert_eq!(
+        messages(
+            secret,
+            &json!({ "metadata": { "name": "s", "namespace": "d" }, "data": { "ok.key": "eA==" } }),
+            None
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn invalid_messages_are_worded_as_kubernetes() {
+    let one = [FieldError::required("spec.selector", "")];
+    assert_eq!(
+        invalid_message("Deployment", "apps", "x", &one),
+        "Deployment.apps \"x\" is invalid: spec.selector: Required value"
+    );
+    let two = [
+        FieldError::invalid(
+            "spec.replicas",
+            json!(-1),
+            "must be greater than or equal to 0",
+        ),
+        FieldError::required("spec.template.spec.containers[0].image", ""),
+        FieldError::required("spec.template.spec.containers[0].image", ""),
+    ];
+    assert_eq!(
+        invalid_message("ReplicationController", "", "rc", &two),
+        "ReplicationController \"rc\" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, spec.template.spec.containers[0].image: Required value]"
+    );
+}
