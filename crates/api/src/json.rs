@@ -73,16 +73,6 @@ pub fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
     m.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The string at a JSON pointer, or `""`.
-pub fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-/// The integer at a JSON pointer, if it is one.
-pub fn int_at(v: &Value, pointer: &str) -> Option<i64> {
-    v.pointer(pointer).and_then(Value::as_i64)
-}
-
 /// Moves `m[from]` to `m[to]` (appended last; Kubernetes does not rely on field order).
 /// Does nothing when `from` is absent.
 pub fn rename(m: &mut Map<String, Value>, from: &str, to: &str) {

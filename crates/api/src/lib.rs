@@ -7,9 +7,10 @@
 //! - [`defaults`]: per-version defaulting (`pod`, `workloads`, `core`, `ingress`, `hpa`).
 //! - `json`: helpers for editing `serde_json::Value` objects without losing unknown fields.
 //! - [`convert`]: served version ⇄ storage version (`ingress`, `hpa`, `event`; deployments inline).
-//! - [`validation`]: field errors worded as Kubernetes words them.
-//! - [`table`]: server-side printing columns and cells.
-//! - [`selectors`]: label and field selectors.
+//! - [`validation`]: field errors worded as Kubernetes words them (`names`, `meta`, `pod`,
+//!   `workloads`, `core`, `go`).
+//! - [`table`]: server-side printing columns and cells (`duration`: the AGE format).
+//! - [`selectors`]: label and field selectors (`label`, `field`).
 
 pub mod convert;
 pub mod defaults;

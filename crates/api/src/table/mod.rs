@@ -1,0 +1,660 @@
+//! Server-side printing: the columns kubectl shows for each kind (`kubectl get`, `-o wide`),
+//! as Kubernetes' `pkg/printers/internalversion` prints them. The server always prints the
+//! wide row; kubectl hides columns with `priority` > 0 unless asked for `-o wide`.
+
+mod duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+pub use duration::human as human_duration;
+
+use crate::registry::ResourceDef;
+use crate::selectors::label_selector_from_object;
+
+/// One `TableColumnDefinition`. Columns with `priority` > 0 are shown only with `-o wide`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub type_: &'static str,
+    pub format: &'static str,
+    pub description: &'static str,
+    pub priority: i32,
+}
+
+const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+const fn col(
+    name: &'static str,
+    type_: &'static str,
+    priority: i32,
+    description: &'static str,
+) -> Column {
+    Column {
+        name,
+        type_,
+        format: "",
+        description,
+        priority,
+    }
+}
+
+fn name_col() -> Column {
+    Column {
+        name: "Name",
+        type_: "string",
+        format: "name",
+        description: NAME_DOC,
+        priority: 0,
+    }
+}
+
+fn age_col() -> Column {
+    col("Age", "string", 0, AGE_DOC)
+}
+
+/// The columns of `def`'s kind.
+pub fn columns(def: &ResourceDef) -> Vec<Column> {
+    let mut c = vec![name_col()];
+    match def.kind {
+        "Pod" => c.extend([
+            col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
+            col("Status", "string", 0, "The aggregate status of the containers in this pod."),
+            col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            age_col(),
+            col("IP", "string", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
+            col("Node", "string", 1, "NodeName indicates in which node this pod is scheduled."),
+            col("Nominated Node", "string", 1, "nominatedNodeName is set only when this pod preempts other pods on the node."),
+            col("Readiness Gates", "string", 1, "If specified, all readiness gates will be evaluated for pod readiness."),
+        ]),
+        "Deployment" => c.extend([
+            col("Ready", "string", 0, "Number of the pod with ready state"),
+            col("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            col("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            age_col(),
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
+        ]),
+        "ReplicaSet" | "ReplicationController" => c.extend([
+            col("Desired", "integer", 0, "Replicas is the number of desired replicas."),
+            col("Current", "integer", 0, "Replicas is the most recently observed number of replicas."),
+            col("Ready", "integer", 0, "The number of ready replicas for this replica set."),
+            age_col(),
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", 1, "Selector is a label query over pods that should match the replica count."),
+        ]),
+        "Service" => c.extend([
+            col("Type", "string", 0, "type determines how the Service is exposed."),
+            col("Cluster-IP", "string", 0, "clusterIP is the IP address of the service and is usually assigned randomly."),
+            col("External-IP", "string", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."),
+            col("Port(s)", "string", 0, "The list of ports that are exposed by this service."),
+            age_col(),
+            col("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector."),
+        ]),
+        "Endpoints" => c.extend([col("Endpoints", "string", 0, "Endpoints of the subsets."), age_col()]),
+        "Event" => {
+            return vec![
+                col("Last Seen", "string", 0, "The time at which the most recent occurrence of this event was recorded."),
+                col("Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
+                col("Reason", "string", 0, "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+                col("Object", "string", 0, "The object that this event is about."),
+                col("Subobject", "string", 1, "The subobject (field path) that this event is about."),
+                col("Source", "string", 1, "The component reporting this event."),
+                col("Message", "string", 0, "A human-readable description of the status of this operation."),
+                col("First Seen", "string", 1, "The time at which the event was first recorded."),
+                col("Count", "string", 1, "The number of times this event has occurred."),
+                Column { priority: 1, ..name_col() },
+            ];
+        }
+        "Namespace" => c.extend([col("Status", "string", 0, "The status of the namespace"), age_col()]),
+        "Node" => c.extend([
+            col("Status", "string", 0, "The status of the node"),
+            col("Roles", "string", 0, "The roles of the node"),
+            age_col(),
+            col("Version", "string", 0, "Kubelet Version reported by the node."),
+            col("Internal-IP", "string", 1, "List of addresses reachable to the node. Queried from cloud provider, if available."),
+            col("External-IP", "string", 1, "List of addresses reachable to the node. Queried from cloud provider, if available."),
+            col("OS-Image", "string", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
+            col("Kernel-Version", "string", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+            col("Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+        ]),
+        "ConfigMap" => c.extend([col("Data", "integer", 0, "Data contains the configuration data."), age_col()]),
+        "Secret" => c.extend([
+            col("Type", "string", 0, "Used to facilitate programmatic handling of secret data."),
+            col("Data", "integer", 0, "Data contains the secret data."),
+            age_col(),
+        ]),
+        "ServiceAccount" => c.extend([col("Secrets", "integer", 0, "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."), age_col()]),
+        "Ingress" => c.extend([
+            col("Class", "string", 0, "The name of the IngressClass resource that should be used by this Ingress."),
+            col("Hosts", "string", 0, "Hosts that incoming requests are matched against before the ingress rule"),
+            col("Address", "string", 0, "Address is a list containing ingress points for the load-balancer"),
+            col("Ports", "string", 0, "Ports of TLS configurations that open"),
+            age_col(),
+        ]),
+        "IngressClass" => c.extend([
+            col("Controller", "string", 0, "Controller that is responsible for handling this class"),
+            col("Parameters", "string", 0, "A reference to a resource with additional parameters"),
+            age_col(),
+        ]),
+        "HorizontalPodAutoscaler" => c.extend([
+            col("Reference", "string", 0, "reference to the target resource."),
+            col("Targets", "string", 0, "the target and current utilization."),
+            col("MinPods", "string", 0, "lower limit for the number of pods."),
+            col("MaxPods", "string", 0, "upper limit for the number of pods."),
+            col("Replicas", "string", 0, "current number of replicas of pods managed by this autoscaler."),
+            age_col(),
+        ]),
+        "Lease" => c.extend([col("Holder", "string", 0, "holderIdentity contains the identity of the holder of a current lease."), age_col()]),
+        "ControllerRevision" => c.extend([
+            col("Controller", "string", 0, "Controller of the object"),
+            col("Revision", "string", 0, "Revision is the revision number of the state represented by this ControllerRevision."),
+            age_col(),
+        ]),
+        _ => c.push(age_col()),
+    }
+    c
+}
+
+fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn n(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn or_none(v: String) -> Value {
+    Value::String(if v.is_empty() { "<none>".into() } else { v })
+}
+
+fn list<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Container names and images of a pod template, comma-joined.
+fn containers_and_images(obj: &Value) -> (Value, Value) {
+    let cs = list(obj, "/spec/template/spec/containers");
+    let names: Vec<&str> = cs.iter().map(|c| s(c, "/name")).collect();
+    let images: Vec<&str> = cs.iter().map(|c| s(c, "/image")).collect();
+    (json!(names.join(",")), json!(images.join(",")))
+}
+
+/// A selector as Kubernetes prints it (`app=x`), `<none>` when empty.
+fn selector_string(sel: Option<&Value>) -> Value {
+    let text = sel
+        .and_then(|s| label_selector_from_object(s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    or_none(text)
+}
+
+/// The cells of one row, matching [`columns`]; `obj` is in its storage version.
+pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let name = json!(s(obj, "/metadata/name"));
+    let age = json!(duration::since(
+        obj.pointer("/metadata/creationTimestamp"),
+        now
+    ));
+    match def.kind {
+        "Pod" => pod_cells(obj, name, age, now),
+        "Deployment" => {
+            let (containers, images) = containers_and_images(obj);
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    n(obj, "/status/readyReplicas"),
+                    n(obj, "/spec/replicas")
+                )),
+                json!(n(obj, "/status/updatedReplicas")),
+                json!(n(obj, "/status/availableReplicas")),
+                age,
+                containers,
+                images,
+                selector_string(obj.pointer("/spec/selector")),
+            ]
+        }
+        "ReplicaSet" | "ReplicationController" => {
+            let (containers, images) = containers_and_images(obj);
+            vec![
+                name,
+                json!(n(obj, "/spec/replicas")),
+                json!(n(obj, "/status/replicas")),
+                json!(n(obj, "/status/readyReplicas")),
+                age,
+                containers,
+                images,
+                selector_string(obj.pointer("/spec/selector")),
+            ]
+        }
+        "Service" => service_cells(obj, name, age),
+        "Endpoints" => vec![name, json!(endpoints_string(obj)), age],
+        "Event" => event_cells(obj, name, now),
+        "Namespace" => vec![name, json!(s(obj, "/status/phase")), age],
+        "Node" => node_cells(obj, name, age),
+        "ConfigMap" => {
+            let count = |k: &str| obj.get(k).and_then(Value::as_object).map_or(0, |m| m.len());
+            vec![name, json!(count("data") + count("binaryData")), age]
+        }
+        "Secret" => {
+            let count = obj
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len());
+            vec![name, json!(s(obj, "/type")), json!(count), age]
+        }
+        "ServiceAccount" => vec![name, json!(list(obj, "/secrets").len()), age],
+        "Ingress" => ingress_cells(obj, name, age),
+        "IngressClass" => {
+            let p = obj.pointer("/spec/parameters");
+            let params = p.map_or_else(
+                || "<none>".to_string(),
+                |p| {
+                    let group = s(p, "/apiGroup");
+                    let kind = if group.is_empty() {
+                        s(p, "/kind").to_string()
+                    } else {
+                        format!("{}.{group}", s(p, "/kind"))
+                    };
+                    format!("{kind}/{}", s(p, "/name"))
+                },
+            );
+            vec![name, json!(s(obj, "/spec/controller")), json!(params), age]
+        }
+        "HorizontalPodAutoscaler" => hpa_cells(obj, name, age),
+        "Lease" => vec![name, json!(s(obj, "/spec/holderIdentity")), age],
+        "ControllerRevision" => {
+            let owner = list(obj, "/metadata/ownerReferences")
+                .iter()
+                .find(|o| o.get("controller") == Some(&json!(true)));
+            let controller = owner.map_or_else(
+                || "<none>".to_string(),
+                |o| {
+                    let (group, _) = crate::registry::split_api_version(s(o, "/apiVersion"));
+                    let kind = s(o, "/kind").to_lowercase();
+                    let kind = if group.is_empty() {
+                        kind
+                    } else {
+                        format!("{kind}.{group}")
+                    };
+                    format!("{kind}/{}", s(o, "/name"))
+                },
+            );
+            vec![name, json!(controller), json!(n(obj, "/revision")), age]
+        }
+        _ => vec![name, age],
+    }
+}
+
+fn pod_cells(obj: &Value, name: Value, age: Value, now: DateTime<Utc>) -> Vec<Value> {
+    let statuses = list(obj, "/status/containerStatuses");
+    let total = list(obj, "/spec/containers").len();
+    let mut ready = 0;
+    let mut restarts = 0;
+    let mut last_restart: Option<String> = None;
+    let mut reason = s(obj, "/status/phase").to_string();
+    if !s(obj, "/status/reason").is_empty() {
+        reason = s(obj, "/status/reason").to_string();
+    }
+    let mut has_running = false;
+    for c in statuses.iter().rev() {
+        restarts += n(c, "/restartCount");
+        let finished = c
+            .pointer("/lastState/terminated/finishedAt")
+            .and_then(Value::as_str);
+        if let Some(t) = finished.filter(|t| last_restart.as_deref().is_none_or(|l| *t > l)) {
+            last_restart = Some(t.to_string());
+        }
+        let waiting = s(c, "/state/waiting/reason");
+        let terminated = c.pointer("/state/terminated");
+        if !waiting.is_empty() {
+            reason = waiting.to_string();
+        } else if let Some(t) = terminated {
+            reason = match (s(t, "/reason"), n(t, "/signal")) {
+                (r, _) if !r.is_empty() => r.to_string(),
+                (_, sig) if sig != 0 => format!("Signal:{sig}"),
+                _ => format!("ExitCode:{}", n(t, "/exitCode")),
+            };
+        } else if c.get("ready") == Some(&json!(true)) && c.pointer("/state/running").is_some() {
+            has_running = true;
+            ready += 1;
+        }
+    }
+    if reason == "Completed" && has_running {
+        let pod_ready = list(obj, "/status/conditions")
+            .iter()
+            .any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True");
+        reason = if pod_ready {
+            "Running".into()
+        } else {
+            "NotReady".into()
+        };
+    }
+    if obj
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        reason = if s(obj, "/status/reason") == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
+    }
+    let restarts = match last_restart {
+        Some(t) if restarts > 0 => {
+            format!("{restarts} ({} ago)", duration::since(Some(&json!(t)), now))
+        }
+        _ => restarts.to_string(),
+    };
+    let gates = list(obj, "/spec/readinessGates");
+    let gates = if gates.is_empty() {
+        "<none>".to_string()
+    } else {
+        let conditions = list(obj, "/status/conditions");
+        let true_gates = gates
+            .iter()
+            .filter(|g| {
+                conditions
+                    .iter()
+                    .any(|c| s(c, "/type") == s(g, "/conditionType") && s(c, "/status") == "True")
+            })
+            .count();
+        format!("{true_gates}/{}", gates.len())
+    };
+    vec![
+        name,
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts),
+        age,
+        or_none(s(obj, "/status/podIP").to_string()),
+        or_none(s(obj, "/spec/nodeName").to_string()),
+        or_none(s(obj, "/status/nominatedNodeName").to_string()),
+        json!(gates),
+    ]
+}
+
+fn service_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
+    let ty = s(obj, "/spec/type");
+    let external_ips: Vec<&str> = list(obj, "/spec/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let external = match ty {
+        "ClusterIP" | "NodePort" => {
+            if external_ips.is_empty() {
+                "<none>".to_string()
+            } else {
+                external_ips.join(",")
+            }
+        }
+        "LoadBalancer" => {
+            let mut ips: Vec<String> = list(obj, "/status/loadBalancer/ingress")
+                .iter()
+                .map(|i| {
+                    if s(i, "/ip").is_empty() {
+                        s(i, "/hostname").to_string()
+                    } else {
+                        s(i, "/ip").to_string()
+                    }
+                })
+                .collect();
+            ips.extend(external_ips.iter().map(|s| s.to_string()));
+            if ips.is_empty() {
+                "<pending>".to_string()
+            } else {
+                ips.join(",")
+            }
+        }
+        "ExternalName" => s(obj, "/spec/externalName").to_string(),
+        _ => "<unknown>".to_string(),
+    };
+    let ports: Vec<String> = list(obj, "/spec/ports")
+        .iter()
+        .map(|p| {
+            let node_port = n(p, "/nodePort");
+            if node_port > 0 {
+                format!("{}:{node_port}/{}", n(p, "/port"), s(p, "/protocol"))
+            } else {
+                format!("{}/{}", n(p, "/port"), s(p, "/protocol"))
+            }
+        })
+        .collect();
+    let cluster_ip = s(obj, "/spec/clusterIP");
+    vec![
+        name,
+        json!(ty),
+        or_none(cluster_ip.to_string()),
+        json!(external),
+        or_none(ports.join(",")),
+        age,
+        selector_string(obj.pointer("/spec/selector")),
+    ]
+}
+
+/// `formatEndpoints`: up to three `ip:port` pairs, then ` + N more...`.
+fn endpoints_string(obj: &Value) -> String {
+    let mut all: Vec<String> = Vec::new();
+    for subset in list(obj, "/subsets") {
+        let ports = list(subset, "/ports");
+        for addr in list(subset, "/addresses") {
+            let ip = s(addr, "/ip");
+            if ports.is_empty() {
+                all.push(ip.to_string());
+            }
+            for p in ports {
+                all.push(format!("{ip}:{}", n(p, "/port")));
+            }
+        }
+    }
+    if all.is_empty() {
+        return "<none>".into();
+    }
+    let more = all.len().saturating_sub(3);
+    let shown = all.into_iter().take(3).collect::<Vec<_>>().join(",");
+    if more > 0 {
+        format!("{shown} + {more} more...")
+    } else {
+        shown
+    }
+}
+
+fn event_cells(obj: &Value, name: Value, now: DateTime<Utc>) -> Vec<Value> {
+    let present = |p: &str| {
+        obj.pointer(p)
+            .filter(|v| !v.is_null() && v.as_str() != Some(""))
+    };
+    let first = match present("/firstTimestamp") {
+        Some(t) => duration::since(Some(t), now),
+        None => duration::since(present("/eventTime"), now),
+    };
+    let mut last = match present("/lastTimestamp") {
+        Some(t) => duration::since(Some(t), now),
+        None => first.clone(),
+    };
+    let mut count = n(obj, "/count");
+    if obj.get("series").is_some_and(|s| !s.is_null()) {
+        last = duration::since(obj.pointer("/series/lastObservedTime"), now);
+        count = n(obj, "/series/count");
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = s(obj, "/involvedObject/kind").to_lowercase();
+    let target = match s(obj, "/involvedObject/name") {
+        "" => kind,
+        nm => format!("{kind}/{nm}"),
+    };
+    let first_non_empty = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_string()
+        } else {
+            a.to_string()
+        }
+    };
+    let component = first_non_empty(s(obj, "/source/component"), s(obj, "/reportingComponent"));
+    let host = first_non_empty(s(obj, "/source/host"), s(obj, "/reportingInstance"));
+    let source = if host.is_empty() {
+        component
+    } else {
+        format!("{component}, {host}")
+    };
+    vec![
+        json!(last),
+        json!(s(obj, "/type")),
+        json!(s(obj, "/reason")),
+        json!(target),
+        json!(s(obj, "/involvedObject/fieldPath")),
+        json!(source),
+        json!(s(obj, "/message").trim()),
+        json!(first),
+        json!(count),
+        name,
+    ]
+}
+
+fn node_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
+    let conditions = list(obj, "/status/conditions");
+    let mut status: Vec<String> = Vec::new();
+    match conditions.iter().find(|c| s(c, "/type") == "Ready") {
+        Some(c) if s(c, "/status") == "True" => status.push("Ready".into()),
+        Some(_) => status.push("NotReady".into()),
+        None => status.push("Unknown".into()),
+    }
+    if obj.pointer("/spec/unschedulable") == Some(&json!(true)) {
+        status.push("SchedulingDisabled".into());
+    }
+    let mut roles: Vec<String> = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|l| {
+            l.iter()
+                .filter_map(|(k, v)| match k.strip_prefix("node-role.kubernetes.io/") {
+                    Some(role) if !role.is_empty() => Some(role.to_string()),
+                    _ if k == "kubernetes.io/role" => v.as_str().map(str::to_string),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    roles.sort();
+    let address = |ty: &str| {
+        list(obj, "/status/addresses")
+            .iter()
+            .find(|a| s(a, "/type") == ty)
+            .map_or_else(|| "<none>".to_string(), |a| s(a, "/address").to_string())
+    };
+    let info = |k: &str| {
+        let v = s(obj, &format!("/status/nodeInfo/{k}"));
+        if v.is_empty() {
+            "<unknown>".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    vec![
+        name,
+        json!(status.join(",")),
+        or_none(roles.join(",")),
+        age,
+        json!(s(obj, "/status/nodeInfo/kubeletVersion")),
+        json!(address("InternalIP")),
+        json!(address("ExternalIP")),
+        json!(info("osImage")),
+        json!(info("kernelVersion")),
+        json!(info("containerRuntimeVersion")),
+    ]
+}
+
+fn ingress_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
+    let class = s(obj, "/spec/ingressClassName");
+    let hosts: Vec<&str> = list(obj, "/spec/rules")
+        .iter()
+        .map(|r| s(r, "/host"))
+        .filter(|h| !h.is_empty())
+        .collect();
+    let hosts = if hosts.is_empty() {
+        "*".to_string()
+    } else {
+        hosts.join(",")
+    };
+    let addresses: Vec<String> = list(obj, "/status/loadBalancer/ingress")
+        .iter()
+        .map(|i| {
+            if s(i, "/ip").is_empty() {
+                s(i, "/hostname").to_string()
+            } else {
+                s(i, "/ip").to_string()
+            }
+        })
+        .collect();
+    let ports = if list(obj, "/spec/tls").is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
+    vec![
+        name,
+        json!(if class.is_empty() { "<none>" } else { class }),
+        json!(hosts),
+        json!(addresses.join(",")),
+        json!(ports),
+        age,
+    ]
+}
+
+fn hpa_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
+    let reference = format!(
+        "{}/{}",
+        s(obj, "/spec/scaleTargetRef/kind"),
+        s(obj, "/spec/scaleTargetRef/name")
+    );
+    let current = list(obj, "/status/currentMetrics");
+    let targets: Vec<String> = list(obj, "/spec/metrics")
+        .iter()
+        .map(|m| {
+            let res = s(m, "/resource/name");
+            let target = m.pointer("/resource/target");
+            let cur = current
+                .iter()
+                .find(|c| s(c, "/resource/name") == res)
+                .and_then(|c| c.pointer("/resource/current/averageUtilization"))
+                .and_then(Value::as_i64)
+                .map_or_else(|| "<unknown>".to_string(), |v| format!("{v}%"));
+            match target
+                .and_then(|t| t.get("averageUtilization"))
+                .and_then(Value::as_i64)
+            {
+                Some(pct) => format!("{res}: {cur}/{pct}%"),
+                None => format!("{res}: <unknown>/<unknown>"),
+            }
+        })
+        .collect();
+    let min = obj
+        .pointer("/spec/minReplicas")
+        .and_then(Value::as_i64)
+        .map_or_else(|| "<unset>".to_string(), |v| v.to_string());
+    vec![
+        name,
+        json!(reference),
+        json!(if targets.is_empty() {
+            "<none>".to_string()
+        } else {
+            targets.join(", ")
+        }),
+        json!(min),
+        json!(n(obj, "/spec/maxReplicas")),
+        json!(n(obj, "/status/currentReplicas")),
+        age,
+    ]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+//! Table tests: column headers per kind, AGE formatting, and the cells of typical rows.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use super::{cells, columns, human_duration};
+use crate::registry::find;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn row(group: &str, version: &str, resource: &str, obj: Value) -> Vec<Value> {
+    let def = find(group, version, resource).expect("registered");
+    let c = cells(def, &obj, now());
+    assert_eq!(
+        c.len(),
+        columns(def).len(),
+        "{resource}: one cell per column"
+    );
+    c
+}
+
+#[test]
+fn human_durations() {
+    let cases = [
+        (-5, "<invalid>"),
+        (-1, "0s"),
+        (5, "5s"),
+        (119, "119s"),
+        (184, "3m4s"),
+        (300, "5m"),
+        (600, "10m"),
+        (179 * 60, "179m"),
+        (3 * 3600 + 5 * 60, "3h5m"),
+        (10 * 3600, "10h"),
+        (51 * 3600, "2d3h"),
+        (10 * 86400, "10d"),
+        (800 * 86400, "2y70d"),
+        (9 * 365 * 86400, "9y"),
+    ];
+    for (secs, want) in cases {
+        assert_eq!(human_duration(secs), want, "{secs}");
+    }
+}
+
+/// (group, version, resource, default columns, wide-only columns)
+type HeaderCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+#[test]
+fn column_headers() {
+    let cases: [HeaderCase; 6] = [
+        (
+            "",
+            "v1",
+            "pods",
+            &["Name", "Ready", "Status", "Restarts", "Age"],
+            &["IP", "Node", "Nominated Node", "Readiness Gates"],
+        ),
+        (
+            "apps",
+            "v1",
+            "deployments",
+            &["Name", "Ready", "Up-to-date", "Available", "Age"],
+            &["Containers", "Images", "Selector"],
+        ),
+        (
+            "apps",
+            "v1",
+            "replicasets",
+            &["Name", "Desired", "Current", "Ready", "Age"],
+            &["Containers", "Images", "Selector"],
+        ),
+        (
+            "",
+            "v1",
+            "replicationcontrollers",
+            &["Name", "Desired", "Current", "Ready", "Age"],
+            &["Containers", "Images", "Selector"],
+        ),
+        (
+            "",
+            "v1",
+            "services",
+            &[
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age",
+            ],
+            &["Selector"],
+        ),
+        (
+            "",
+            "v1",
+            "events",
+            &["Last Seen", "Type", "Reason", "Object", "Message"],
+            &["Subobject", "Source", "First Seen", "Count", "Name"],
+        ),
+    ];
+    for (g, v, r, normal, wide) in cases {
+        let cols = columns(find(g, v, r).expect("registered"));
+        let shown: Vec<&str> = cols
+            .iter()
+            .filter(|c| c.priority == 0)
+            .map(|c| c.name)
+            .collect();
+        let hidden: Vec<&str> = cols
+            .iter()
+            .filter(|c| c.priority == 1)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(shown, normal, "{r}");
+        assert_eq!(hidden, wide, "{r}");
+    }
+}
+
+#[test]
+fn workload_rows() {
+    let template = json!({ "spec": { "containers": [{ "name": "web", "image": "nginx:1" }, { "name": "side", "image": "busybox" }] } });
+    let d = json!({
+        "metadata": { "name": "web", "creationTimestamp": "2024-01-01T11:56:56Z" },
+        "spec": { "replicas": 3, "selector": { "matchLabels": { "app": "web" } }, "template": template },
+        "status": { "readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2 }
+    });
+    assert_eq!(
+        row("apps", "v1", "deployments", d),
+        vec![
+            json!("web"),
+            json!("2/3"),
+            json!(3),
+            json!(2),
+            json!("3m4s"),
+            json!("web,side"),
+            json!("nginx:1,busybox"),
+            json!("app=web")
+        ]
+    );
+    let rc = json!({ "metadata": { "name": "rc" }, "spec": { "replicas": 2, "selector": { "app": "x" }, "template": template }, "status": { "replicas": 1 } });
+    assert_eq!(
+        row("", "v1", "replicationcontrollers", rc),
+        vec![
+            json!("rc"),
+            json!(2),
+            json!(1),
+            json!(0),
+            json!("<unknown>"),
+            json!("web,side"),
+            json!("nginx:1,busybox"),
+            json!("app=x")
+        ]
+    );
+}
+
+#[test]
+fn pod_rows() {
+    let pod = json!({
+        "metadata": { "name": "p", "creationTimestamp": "2024-01-01T11:59:55Z" },
+        "spec": { "containers": [{ "name": "a" }, { "name": "b" }], "nodeName": "node-1" },
+        "status": {
+            "phase": "Running", "podIP": "10.0.0.5",
+            "containerStatuses": [
+                { "name": "a", "ready": true, "restartCount": 0, "state": { "running": {} } },
+                { "name": "b", "ready": false, "restartCount": 2, "state": { "waiting": { "reason": "CrashLoopBackOff" } },
+                  "lastState": { "terminated": { "finishedAt": "2024-01-01T11:58:00Z" } } }
+            ]
+        }
+    });
+    assert_eq!(
+        row("", "v1", "pods", pod),
+        vec![
+            json!("p"),
+            json!("1/2"),
+            json!("CrashLoopBackOff"),
+            json!("2 (2m ago)"),
+            json!("5s"),
+            json!("10.0.0.5"),
+            json!("node-1"),
+            json!("<none>"),
+            json!("<none>")
+        ]
+    );
+    let pending = json!({ "metadata": { "name": "q", "deletionTimestamp": "x" }, "spec": { "containers": [{ "name": "a" }] }, "status": { "phase": "Pending" } });
+    assert_eq!(row("", "v1", "pods", pending)[2], json!("Terminating"));
+}
+
+#[test]
+fn service_and_other_rows() {
+    let svc = json!({ "metadata": { "name": "s" }, "spec": { "type": "NodePort", "clusterIP": "10.96.0.10", "selector": { "app": "web" }, "ports": [{ "port": 80, "nodePort": 30080, "protocol": "TCP" }, { "port": 53, "protocol": "UDP" }] } });
+    assert_eq!(
+        row("", "v1", "services", svc),
+        vec![
+            json!("s"),
+            json!("NodePort"),
+            json!("10.96.0.10"),
+            json!("<none>"),
+            json!("80:30080/TCP,53/UDP"),
+            json!("<unknown>"),
+            json!("app=web")
+        ]
+    );
+    let lb =
+        json!({ "metadata": { "name": "lb" }, "spec": { "type": "LoadBalancer", "ports": [] } });
+    assert_eq!(row("", "v1", "services", lb)[3], json!("<pending>"));
+    assert_eq!(
+        row(
+            "",
+            "v1",
+            "namespaces",
+            json!({ "metadata": { "name": "default" }, "status": { "phase": "Active" } })
+        )[1],
+        json!("Active")
+    );
+    assert_eq!(
+        row(
+            "",
+            "v1",
+            "secrets",
+            json!({ "metadata": { "name": "s" }, "type": "Opaque", "data": { "a": "", "b": "" } })
+        )[1..3],
+        [json!("Opaque"), json!(2)]
+    );
+    assert_eq!(
+        row(
+            "",
+            "v1",
+            "configmaps",
+            json!({ "metadata": { "name": "c" }, "data": { "a": "" } })
+        )[1],
+        json!(1)
+    );
+    let ep = json!({ "metadata": { "name": "e" }, "subsets": [{ "addresses": [{ "ip": "10.0.0.1" }, { "ip": "10.0.0.2" }, { "ip": "10.0.0.3" }, { "ip": "10.0.0.4" }], "ports": [{ "port": 80 }] }] });
+    assert_eq!(
+        row("", "v1", "endpoints", ep)[1],
+        json!("10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 1 more...")
+    );
+    let ev = json!({
+        "metadata": { "name": "web.1" }, "type": "Normal", "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-1 to 3 ",
+        "involvedObject": { "kind": "Deployment", "name": "web" }, "source": { "component": "deployment-controller" },
+        "firstTimestamp": "2024-01-01T11:50:00Z", "lastTimestamp": "2024-01-01T11:59:00Z", "count": 2
+    });
+    assert_eq!(
+        row("", "v1", "events", ev),
+        vec![
+            json!("60s"),
+            json!("Normal"),
+            json!("ScalingReplicaSet"),
+            json!("deployment/web"),
+            json!(""),
+            json!("deployment-controller"),
+            json!("Scaled up replica set web-1 to 3"),
+            json!("10m"),
+            json!(2),
+            json!("web.1")
+        ]
+    );
+    let ing = json!({ "metadata": { "name": "i" }, "spec": { "ingressClassName": "baton", "rules": [{ "host": "a.example" }], "tls": [{}] }, "status": { "loadBalancer": { "ingress": [{ "ip": "127.0.0.1" }] } } });
+    assert_eq!(
+        row("networking.k8s.io", "v1", "ingresses", ing)[1..5],
+        [
+            json!("baton"),
+            json!("a.example"),
+            json!("127.0.0.1"),
+            json!("80, 443")
+        ]
+    );
+}
