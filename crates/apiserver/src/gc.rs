@@ -90,9 +90,57 @@ pub fn mark_for_deletion(obj: &mut Value, policy: &str) -> bool {
     true
 }
 
+/// Graceful deletion of a pod bound to a node: the pod stays, with a deletionTimestamp
+/// `grace` seconds ahead, until its node has stopped it and deletes it with grace 0. A
+/// shorter grace period shortens an ongoing deletion; grace 0 deletes now. Returns true when
+/// the pod must wait for its node.
+pub fn mark_graceful(obj: &mut Value, grace: Option<i64>) -> bool {
+    if obj.get("kind").and_then(Value::as_str) != Some("Pod") {
+        return false;
+    }
+    let bound = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !bound || phase == "Succeeded" || phase == "Failed" {
+        return false;
+    }
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    let grace = grace.unwrap_or(default).max(0);
+    if grace == 0 {
+        return false;
+    }
+    let current = objects::metadata(obj)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64);
+    if current.is_some_and(|c| c <= grace) && meta_str(obj, "deletionTimestamp").is_some() {
+        return true;
+    }
+    let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
+    let m = metadata_mut(obj);
+    m.insert(
+        "deletionTimestamp".into(),
+        json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    );
+    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    true
+}
+
 /// True when an object being deleted has no finalizers left.
 pub fn deletion_finished(obj: &Value) -> bool {
+    let grace = objects::metadata(obj)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     meta_str(obj, "deletionTimestamp").is_some()
+        && grace == 0
         && finalizers(obj).is_empty()
         && !(is_namespace(obj) && namespace_finalizers(obj) > 0)
 }
@@ -353,9 +401,6 @@ pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<b
                         baton_store::EventType::Deleted => {
                             collect_orphans_of(&st, &obj).await;
                             // A dependent gone may unblock a foreground owner.
-                            for owner_uid in owner_uids(&obj) {
-                                let _ = owner_uid;
-                            }
                             resync_foreground(&st, &obj).await;
                         }
                         _ => process(&st, def, &obj).await,

@@ -273,7 +273,7 @@ fn to_storage(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
 }
 
 fn validate(def: &ResourceDef, name: &str, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
-    let errs = validation::validate(def.storage_def(), obj, old);
+    let errs = validation::validate(def, obj, old);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -604,7 +604,10 @@ pub async fn delete_one(
             .clone()
             .unwrap_or_else(|| gc::default_policy(def).to_string());
         let mut marked = obj.clone();
-        let needs_wait = gc::mark_for_deletion(&mut marked, &policy);
+        let mut needs_wait = gc::mark_for_deletion(&mut marked, &policy);
+        if gc::mark_graceful(&mut marked, opts.grace_period) {
+            needs_wait = true;
+        }
         if opts.dry_run {
             return to_wire(def, marked);
         }
@@ -718,6 +721,9 @@ async fn dispatch(
         }
         (&Method::POST, true, Some("rollback")) => {
             crate::subresources::rollback(st, t, q, headers, body).await
+        }
+        (&Method::POST, true, Some("binding")) => {
+            crate::subresources::binding(st, t, q, headers, body).await
         }
         (&Method::PUT, true, Some("finalize")) => {
             crate::subresources::finalize(st, t, q, headers, body).await

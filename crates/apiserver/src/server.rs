@@ -74,8 +74,6 @@ pub async fn start(
     store: Arc<dyn Store>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Running, ServerError> {
-    let pki = pki::load_or_create(&cfg.data_dir, &cfg.listen)?;
-    let tls = tls_config(&pki)?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServerError::Listen {
@@ -88,6 +86,9 @@ pub async fn start(
             addr: cfg.listen,
             source,
         })?;
+    // Certificates and kubeconfig name the bound address (`--listen 127.0.0.1:0` works).
+    let pki = pki::load_or_create(&cfg.data_dir, &addr)?;
+    let tls = tls_config(&pki)?;
     let state = Arc::new(AppState {
         store,
         token: pki.token.clone(),
@@ -272,7 +273,7 @@ fn openapi_v2(headers: &http::HeaderMap) -> Response {
         .unwrap_or("");
     if accept.contains("protobuf") {
         let mut r = Response::new(Body::from(baton_schema::openapi::v2_protobuf()));
-        if let Ok(v) = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf".parse() {
+        if let Ok(v) = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf".parse() {
             r.headers_mut().insert(http::header::CONTENT_TYPE, v);
         }
         return r;

@@ -23,16 +23,8 @@ pub const ROLLBACK_TO_ANNOTATION: &str = "deprecated.deployment.rollback.to";
 /// Renders a `metav1.LabelSelector` (or a plain map selector) as `k=v,k2 in (a,b)`.
 fn selector_string(sel: Option<&Value>) -> String {
     let Some(sel) = sel else { return String::new() };
-    // matchLabels only until baton_api::selectors renders full selectors.
-    let labels = sel.get("matchLabels").unwrap_or(sel);
-    labels
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+    baton_api::selectors::label_selector_from_object(sel)
+        .map(|s| s.to_string())
         .unwrap_or_default()
 }
 
@@ -248,4 +240,78 @@ pub async fn finalize(
         .map_err(|e| ApiError::from_store(def, name, e))?;
     objects::set_resource_version(&mut new, rev);
     Ok(Reply::json(StatusCode::OK, handlers::to_wire(def, new)?))
+}
+
+/// `POST /api/v1/namespaces/{ns}/pods/{name}/binding`: the scheduler assigns a pod to a node.
+pub async fn binding(
+    st: &Arc<AppState>,
+    t: &Target,
+    q: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Reply> {
+    let def = t.def;
+    let name = t.name.as_deref().unwrap_or("");
+    let req = crate::request::decode_body(headers, body)?;
+    let node = req
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("Binding \"{name}\" is invalid: target.name: Required value"),
+            )
+        })?
+        .to_string();
+    for _ in 0..8 {
+        let (obj, kv) = read(st, def, t.namespace.as_deref(), name).await?;
+        if let Some(existing) = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                def,
+                name,
+                &format!("pod {name} is already assigned to node \"{existing}\""),
+            ));
+        }
+        if meta_str(&obj, "deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(
+                def,
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        let mut new = obj.clone();
+        new["spec"]["nodeName"] = json!(node);
+        let conds = new["status"]
+            .as_object_mut()
+            .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+        if let Some(Value::Array(conds)) = conds {
+            conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
+            conds.push(
+                json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                              "lastTransitionTime": objects::now_rfc3339()}),
+            );
+        }
+        if q.dry_run()? {
+            break;
+        }
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+        match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
+            Ok(_) => break,
+            Err(baton_store::StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(ApiError::from_store(def, name, e)),
+        }
+    }
+    Ok(Reply::json(
+        StatusCode::CREATED,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }

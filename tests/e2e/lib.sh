@@ -1,0 +1,114 @@
+# Shared harness for the end-to-end scenarios: starts a Baton server on a free loopback port
+# with a fresh data dir, points the real kubectl at it, and gives assertions that print the
+# kubectl output and the server log tail when they fail.
+#
+# Environment: BATON (the binary), KUBECTL (the kubectl to test). Source this file, then call
+# `start_server`; the server is stopped and its data dir removed on exit.
+
+set -uo pipefail
+
+: "${BATON:?BATON must name the baton binary}"
+: "${KUBECTL:=kubectl}"
+
+E2E_TMP=$(mktemp -d /tmp/baton-e2e.XXXXXX)
+export HOME="$E2E_TMP/home"            # fresh kubectl discovery cache per scenario
+mkdir -p "$HOME"
+DATA_DIR="$E2E_TMP/data"
+SERVER_LOG="$E2E_TMP/server.log"
+SERVER_PID=""
+SCENARIO=$(basename "$0" .sh)
+LAST_OUT=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  rm -rf "$E2E_TMP"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL [$SCENARIO with $(basename "$KUBECTL")]: $*" >&2
+  if [ -n "$LAST_OUT" ]; then
+    echo "--- last kubectl output:" >&2
+    printf '%s\n' "$LAST_OUT" | tail -n 40 >&2
+  fi
+  echo "--- server log tail:" >&2
+  tail -n 30 "$SERVER_LOG" >&2 2>/dev/null
+  exit 1
+}
+
+# start_server [extra baton server flags...]
+start_server() {
+  "$BATON" server --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "$@" >"$E2E_TMP/server.out" 2>"$SERVER_LOG" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^export KUBECONFIG=' "$E2E_TMP/server.out" 2>/dev/null; then
+      export KUBECONFIG="$DATA_DIR/kubeconfig"
+      return 0
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then fail "server exited during start"; fi
+    sleep 0.1
+  done
+  fail "server did not become ready in 10s"
+}
+
+# Stops the server with SIGKILL (for durability scenarios).
+kill_server() {
+  kill -9 "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=""
+}
+
+# k ARGS...: runs kubectl; output in $LAST_OUT; fails the scenario on a non-zero exit.
+k() {
+  LAST_OUT=$("$KUBECTL" "$@" 2>&1) || fail "kubectl $* exited non-zero"
+  printf '%s\n' "$LAST_OUT"
+}
+
+# k_fails ARGS...: runs kubectl expecting a non-zero exit; output in $LAST_OUT.
+k_fails() {
+  if LAST_OUT=$("$KUBECTL" "$@" 2>&1); then fail "kubectl $* succeeded but should have failed"; fi
+  printf '%s\n' "$LAST_OUT"
+}
+
+# expect TEXT: the last kubectl output contains TEXT.
+expect() {
+  case "$LAST_OUT" in
+    *"$1"*) ;;
+    *) fail "expected output to contain: $1" ;;
+  esac
+}
+
+# expect_not TEXT: the last kubectl output does not contain TEXT.
+expect_not() {
+  case "$LAST_OUT" in
+    *"$1"*) fail "expected output not to contain: $1" ;;
+    *) ;;
+  esac
+}
+
+# jp JSONPATH ARGS...: prints one value with -o jsonpath.
+jp() {
+  local path=$1; shift
+  LAST_OUT=$("$KUBECTL" get "$@" -o "jsonpath=$path" 2>&1) || fail "kubectl get $* -o jsonpath=$path failed"
+  printf '%s' "$LAST_OUT"
+}
+
+# expect_eq ACTUAL EXPECTED WHAT
+expect_eq() {
+  [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
+}
+
+# curl_api METHOD PATH [curl args...]: raw HTTPS request with the admin token; prints
+# "HTTP_CODE BODY".
+curl_api() {
+  local method=$1 path=$2; shift 2
+  local server token
+  server=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
+  token=$(grep 'token:' "$KUBECONFIG" | awk '{print $2}')
+  curl -sS --cacert "$DATA_DIR/ca.crt" -H "Authorization: Bearer $token" -X "$method" \
+    -w '\n%{http_code}' "$server$path" "$@"
+}
+
+pass() {
+  echo "PASS [$SCENARIO with $(basename "$KUBECTL")]"
+}

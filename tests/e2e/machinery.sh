@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# API machinery through kubectl (issue 3, must-hold 1 and 3): api-resources, explain, output
+# formats, selectors, label/annotate, the three patch types, watch, cascade policies recorded
+# for the garbage collector, and wait --for=delete.
+source "$(dirname "$0")/lib.sh"
+YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
+start_server
+
+k api-resources >/dev/null
+expect 'deployments'
+expect 'replicationcontrollers'
+expect 'horizontalpodautoscalers'
+expect 'ingresses'
+expect 'leases'
+
+k explain deployment.spec.strategy >/dev/null
+expect 'rollingUpdate'
+expect 'Recreate'
+
+k create -f "$YAML" >/dev/null
+
+k get deployment rolling-update-test -o json >/dev/null
+expect '"kind": "Deployment"'
+expect_eq "$(jp '{.metadata.name}' deployment -l app=rolling-update-test)" '' 'jsonpath on a list needs items'
+expect_eq "$(jp '{.items[0].metadata.name}' deployments -l app=rolling-update-test)" 'rolling-update-test' 'label selector'
+expect_eq "$(jp '{.items[*].metadata.name}' deployments -l app=nothing)" '' 'non-matching label selector'
+expect_eq "$(jp '{.items[0].metadata.name}' deployments --field-selector metadata.name=rolling-update-test)" 'rolling-update-test' 'field selector'
+k get deployments --show-labels >/dev/null
+expect 'app=rolling-update-test'
+
+k label deployment rolling-update-test tier=web >/dev/null
+expect 'labeled'
+k annotate deployment rolling-update-test note=hello >/dev/null
+expect 'annotated'
+expect_eq "$(jp '{.metadata.labels.tier}/{.metadata.annotations.note}' deployment rolling-update-test)" 'web/hello' 'label and annotation'
+k label deployment rolling-update-test tier- >/dev/null
+expect_eq "$(jp '{.metadata.labels.tier}' deployment rolling-update-test)" '' 'label removed'
+
+k patch deployment rolling-update-test -p '{"spec":{"replicas":4}}' >/dev/null
+expect 'patched'
+expect_eq "$(jp '{.spec.replicas}' deployment rolling-update-test)" '4' 'strategic patch'
+k patch deployment rolling-update-test --type=merge -p '{"spec":{"minReadySeconds":2}}' >/dev/null
+expect_eq "$(jp '{.spec.minReadySeconds}' deployment rolling-update-test)" '2' 'merge patch'
+k patch deployment rolling-update-test --type=json -p '[{"op":"replace","path":"/spec/replicas","value":2}]' >/dev/null
+expect_eq "$(jp '{.spec.replicas}' deployment rolling-update-test)" '2' 'json patch'
+k patch deployment rolling-update-test -p '{"spec":{"template":{"spec":{"containers":[{"name":"rolling-update-test","image":"registry.local/hello:v9"}]}}}}' >/dev/null
+expect_eq "$(jp '{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}' deployment rolling-update-test)" 'registry.local/hello:v9 9090' 'strategic merge by container name keeps other fields'
+
+# Watch: a change made while watching is printed.
+"$KUBECTL" get deployments -w --request-timeout=5s >"$E2E_TMP/watch.out" 2>&1 &
+WPID=$!
+sleep 1.5
+k scale deployment rolling-update-test --replicas=7 >/dev/null
+k create configmap watched --from-literal=a=b >/dev/null
+sleep 1.5
+kill "$WPID" 2>/dev/null; wait "$WPID" 2>/dev/null
+LAST_OUT=$(cat "$E2E_TMP/watch.out")
+expect 'rolling-update-test'
+"$KUBECTL" get configmaps -w -o name --request-timeout=4s >"$E2E_TMP/watch2.out" 2>&1 &
+WPID=$!
+sleep 1
+k delete configmap watched >/dev/null
+sleep 1
+kill "$WPID" 2>/dev/null; wait "$WPID" 2>/dev/null
+LAST_OUT=$(cat "$E2E_TMP/watch2.out")
+expect 'configmap/watched'
+
+# Cascade policies are recorded for the garbage collector; each delete completes.
+for policy in background foreground orphan; do
+  k create deployment "gc-$policy" --image=registry.local/hello:v1 >/dev/null
+  k delete deployment "gc-$policy" --cascade=$policy --timeout=20s >/dev/null
+  expect "deployment.apps \"gc-$policy\" deleted"
+done
+
+k create configmap gone --from-literal=a=b >/dev/null
+( sleep 1; "$KUBECTL" delete configmap gone >/dev/null 2>&1 ) &
+k wait --for=delete configmap/gone --timeout=20s >/dev/null
+wait
+
+# Namespaces: deleting one deletes what is in it, then the namespace.
+k create namespace scratch >/dev/null
+k create configmap inside -n scratch --from-literal=a=b >/dev/null
+k delete namespace scratch --timeout=30s >/dev/null
+k_fails get configmap inside -n scratch >/dev/null
+expect 'NotFound'
+pass
