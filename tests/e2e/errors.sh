@@ -86,7 +86,7 @@ expect_eq "$code" 401 'no token'
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA_DIR/ca.crt" -H 'Authorization: Bearer wrong' "$server/api/v1/namespaces")
 expect_eq "$code" 401 'wrong token'
 head -c 4000000 /dev/zero | tr '\0' 'a' >"$E2E_TMP/big"
-out=$(curl_api POST /api/v1/namespaces/default/configmaps -H 'Content-Type: application/json' --data-binary @"$E2E_TMP/big")
+out=$(curl_api POST /api/v1/namespaces/default/configmaps --http1.1 -H 'Content-Type: application/json' --data-binary @"$E2E_TMP/big")
 LAST_OUT=$out; expect '413'
 
 # dryRun stores nothing.

@@ -74,8 +74,9 @@ done
 
 k create configmap gone --from-literal=a=b >/dev/null
 ( sleep 1; "$KUBECTL" delete configmap gone >/dev/null 2>&1 ) &
+DPID=$!
 k wait --for=delete configmap/gone --timeout=20s >/dev/null
-wait
+wait "$DPID"
 
 # Namespaces: deleting one deletes what is in it, then the namespace.
 k create namespace scratch >/dev/null

@@ -402,10 +402,24 @@ pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<b
                             collect_orphans_of(&st, &obj).await;
                             // A dependent gone may unblock a foreground owner.
                             resync_foreground(&st, &obj).await;
+                            resync_namespace(&st, &obj).await;
                         }
                         _ => process(&st, def, &obj).await,
                     }
                 }
+            }
+        }
+    }
+}
+
+/// When an object in a terminating namespace goes, re-check whether the namespace is empty.
+async fn resync_namespace(st: &AppState, gone: &Value) {
+    let Some(ns) = meta_str(gone, "namespace") else { return };
+    let Some(def) = registry::find("", "v1", "namespaces") else { return };
+    if let Ok(Some(kv)) = st.store.get(&def.key(None, ns)).await {
+        if let Ok(obj) = handlers::decode_stored(&kv) {
+            if meta_str(&obj, "deletionTimestamp").is_some() {
+                finalize_namespace(st, def, &obj).await;
             }
         }
     }
