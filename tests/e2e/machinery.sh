@@ -31,7 +31,7 @@ expect 'app=rolling-update-test'
 k label deployment rolling-update-test tier=web >/dev/null
 expect 'labeled'
 k annotate deployment rolling-update-test note=hello >/dev/null
-expect 'annotated'
+expect 'annotate'   # 1.27 prints "annotate", later versions "annotated"
 expect_eq "$(jp '{.metadata.labels.tier}/{.metadata.annotations.note}' deployment rolling-update-test)" 'web/hello' 'label and annotation'
 k label deployment rolling-update-test tier- >/dev/null
 expect_eq "$(jp '{.metadata.labels.tier}' deployment rolling-update-test)" '' 'label removed'
