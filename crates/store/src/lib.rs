@@ -9,10 +9,16 @@
 //!
 //! # Layout
 //! - this file: the trait and its types.
-//! - `embedded`: the default backend, one redb file under the data dir, fsync per commit.
-//! - `conformance`: the test suite any backend must pass.
+//! - [`embedded`]: the default backend, one redb file under the data dir, fsync per commit with
+//!   group commit, in-memory watch history.
+//! - [`conformance`]: the test suite any backend must pass (called from each backend's tests).
 
 use std::pin::Pin;
+
+pub mod conformance;
+pub mod embedded;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
 
 use futures::Stream;
 
@@ -72,10 +78,17 @@ pub enum StoreError {
     AlreadyExists { key: String },
     /// An update or delete named an expected revision that is no longer current.
     #[error("key {key} was modified: expected revision {expected}, current {current}")]
-    Conflict { key: String, expected: Revision, current: Revision },
+    Conflict {
+        key: String,
+        expected: Revision,
+        current: Revision,
+    },
     /// A watch asked for history older than the backend keeps.
     #[error("revision {requested} has been compacted; oldest available is {oldest}")]
-    Compacted { requested: Revision, oldest: Revision },
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
     /// A watcher fell too far behind the stream of changes.
     #[error("watcher fell behind and was dropped")]
     WatcherLagged,
@@ -95,14 +108,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Keys starting with `prefix` in key order, read at one revision. `start_after` skips
     /// keys up to and including it (the continue token); `limit` bounds the page size.
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: Option<usize>) -> Result<ListResult>;
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListResult>;
 
     /// Creates `key`; fails with `AlreadyExists` if present. Returns the new revision.
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<Revision>;
 
     /// Overwrites an existing `key`. With `expected` set, fails with `Conflict` unless the key's
     /// `mod_revision` equals it. Fails with `NotFound` if absent. Returns the new revision.
-    async fn update(&self, key: &str, value: Vec<u8>, expected: Option<Revision>) -> Result<Revision>;
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: Option<Revision>,
+    ) -> Result<Revision>;
 
     /// Deletes `key` (with the same `expected` check). Returns the delete's revision and the
     /// value the key had.

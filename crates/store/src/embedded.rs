@@ -1,0 +1,648 @@
+//! The default backend: one redb file under the data dir, so a single `baton` binary needs no
+//! external database.
+//!
+//! Durability comes from redb's immediate commits (an fsync per commit). To make many durable
+//! writes per second cheap anyway, all writes go through one writer thread that applies every
+//! request queued at that moment in a single transaction (group commit): each write still gets
+//! its own revision and its own watch event, but the batch shares one fsync.
+//!
+//! Watches are served from memory: a ring buffer of the last `history` events for resuming, plus a
+//! bounded channel per watcher for live events. The writer publishes a batch's events while
+//! holding the same lock a new watcher takes to copy the history and register, so a watcher sees
+//! every event after its starting revision exactly once.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+
+use futures::StreamExt;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+
+use crate::{
+    EventType, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchEvent, WatchStream,
+};
+
+/// key → (create_revision, mod_revision, value).
+const KV_TABLE: TableDefinition<&str, (u64, u64, &[u8])> = TableDefinition::new("kv");
+/// Store-wide facts that must survive restarts; today only the current revision.
+const META_TABLE: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const META_REVISION: &str = "revision";
+
+/// Upper bound on requests folded into one transaction, so one huge burst cannot delay every
+/// caller's acknowledgement until all of it is applied.
+const MAX_BATCH: usize = 1024;
+/// Upper bound on a watcher's channel. The channel never exceeds the history window either: when
+/// a watcher is dropped for lagging, the last revision it saw is then still in history, so a
+/// prompt resume from it can succeed instead of forcing a re-list.
+const MAX_WATCH_BUFFER: usize = 1024;
+
+/// Settings of an [`EmbeddedStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// How many of the latest events are kept in memory for watches that resume from a past
+    /// revision. Older revisions fail with [`StoreError::Compacted`].
+    pub history: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self { history: 10_000 }
+    }
+}
+
+/// The embedded [`Store`]: one redb file, durable on acknowledgement, group-committed.
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    /// `None` only while dropping, to stop the writer thread.
+    requests: Option<mpsc::Sender<WriteRequest>>,
+    writer: Option<JoinHandle<()>>,
+    repaired_on_open: bool,
+}
+
+/// What readers, the writer thread and watch registration share.
+struct Shared {
+    db: Database,
+    path: PathBuf,
+    /// The last committed revision (set right after each commit, before events are published).
+    committed: AtomicU64,
+    hub: Mutex<WatchHub>,
+}
+
+/// Watch state, guarded by one lock so replay and live delivery cannot interleave wrongly.
+struct WatchHub {
+    /// The newest events, contiguous in revision (every write adds exactly one revision).
+    history: VecDeque<Arc<WatchEvent>>,
+    capacity: usize,
+    /// The revision of the newest published event (or the revision found at open).
+    published: Revision,
+    watchers: Vec<Watcher>,
+    buffer: usize,
+}
+
+struct Watcher {
+    prefix: String,
+    /// Only events after this revision are sent (a watch may start ahead of `published`).
+    after: Revision,
+    tx: tokio_mpsc::Sender<Arc<WatchEvent>>,
+    lagged: Arc<AtomicBool>,
+}
+
+enum WriteOp {
+    Create {
+        key: String,
+        value: Vec<u8>,
+    },
+    Update {
+        key: String,
+        value: Vec<u8>,
+        expected: Option<Revision>,
+    },
+    Delete {
+        key: String,
+        expected: Option<Revision>,
+    },
+}
+
+/// What a successful write reports back: its revision and, for deletes, the removed entry.
+type WriteOutcome = (Revision, Option<KeyValue>);
+
+struct WriteRequest {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteOutcome>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if absent) the store file at `path` and starts its writer thread.
+    ///
+    /// Fails with [`StoreError::Backend`] if the file is not a redb database, cannot be created,
+    /// or is already open (by this or another process).
+    pub fn open(path: &Path, opts: EmbeddedOptions) -> Result<EmbeddedStore> {
+        let repaired = Arc::new(AtomicBool::new(false));
+        let repaired_flag = repaired.clone();
+        let mut builder = Database::builder();
+        builder.set_repair_callback(move |_| repaired_flag.store(true, Ordering::Relaxed));
+        let db = builder.create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
+                "cannot open store file {}: it is already open by another Baton process (or \
+                 another store in this one)",
+                path.display()
+            )),
+            other => backend(path, "open", other),
+        })?;
+        let repaired_on_open = repaired.load(Ordering::Relaxed);
+        if repaired_on_open {
+            tracing::warn!(path = %path.display(), "store file was not closed cleanly and was repaired");
+        }
+
+        let revision = init_tables(&db, path)?;
+        tracing::info!(path = %path.display(), revision, "opened embedded store");
+
+        let buffer = opts.history.clamp(1, MAX_WATCH_BUFFER);
+        let shared = Arc::new(Shared {
+            db,
+            path: path.to_path_buf(),
+            committed: AtomicU64::new(revision),
+            hub: Mutex::new(WatchHub {
+                history: VecDeque::with_capacity(opts.history.min(MAX_WATCH_BUFFER)),
+                capacity: opts.history,
+                published: revision,
+                watchers: Vec::new(),
+                buffer,
+            }),
+        });
+
+        let (requests, inbox) = mpsc::channel();
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("baton-store-writer".into())
+            .spawn(move || writer_loop(&writer_shared, &inbox, revision))
+            .map_err(|e| backend(path, "start the writer thread for", e))?;
+
+        Ok(EmbeddedStore {
+            shared,
+            requests: Some(requests),
+            writer: Some(writer),
+            repaired_on_open,
+        })
+    }
+
+    /// The path of the store file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Whether opening found the file not cleanly closed and had to rebuild redb's allocator
+    /// state (a full scan). Commits record that state, so even after `kill -9` this is `false`.
+    pub fn repaired_on_open(&self) -> bool {
+        self.repaired_on_open
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<WriteOutcome> {
+        let stopped = || {
+            StoreError::Backend(format!(
+                "writer of store file {} has stopped",
+                self.shared.path.display()
+            ))
+        };
+        let (reply, answer) = oneshot::channel();
+        let requests = self.requests.as_ref().ok_or_else(stopped)?;
+        requests
+            .send(WriteRequest { op, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs a read transaction on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Shared, &redb::ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = shared
+                .db
+                .begin_read()
+                .map_err(|e| backend(&shared.path, what, e))?;
+            f(&shared, &txn)
+        })
+        .await
+        .map_err(|e| backend(&self.shared.path, what, e))?
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer loop once queued requests are answered; joining
+        // it releases the writer's handle on the file, so the path can be reopened right away.
+        self.requests = None;
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!(path = %self.shared.path.display(), "store writer thread panicked");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let key = key.to_owned();
+        self.read("read a key from", move |shared, txn| {
+            let table = txn
+                .open_table(KV_TABLE)
+                .map_err(|e| backend(&shared.path, "open the key table of", e))?;
+            let found = table
+                .get(key.as_str())
+                .map_err(|e| backend(&shared.path, "read a key from", e))?;
+            Ok(found.map(|entry| {
+                let (create_revision, mod_revision, value) = entry.value();
+                KeyValue {
+                    key,
+                    value: value.to_vec(),
+                    create_revision,
+                    mod_revision,
+                }
+            }))
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListResult> {
+        let prefix = prefix.to_owned();
+        let start_after = start_after.map(str::to_owned);
+        // Kubernetes treats limit=0 as "no limit".
+        let limit = limit.filter(|&n| n > 0);
+        self.read("list keys of", move |shared, txn| {
+            let fail = |e: &dyn std::fmt::Display| backend(&shared.path, "list keys of", e);
+            let meta = txn.open_table(META_TABLE).map_err(|e| fail(&e))?;
+            let revision = meta
+                .get(META_REVISION)
+                .map_err(|e| fail(&e))?
+                .map(|g| g.value())
+                .unwrap_or(0);
+            let table = txn.open_table(KV_TABLE).map_err(|e| fail(&e))?;
+            let lower = match start_after.as_deref() {
+                Some(after) if after >= prefix.as_str() => Bound::Excluded(after),
+                _ => Bound::Included(prefix.as_str()),
+            };
+            let range = table
+                .range::<&str>((lower, Bound::Unbounded))
+                .map_err(|e| fail(&e))?;
+            let mut items = Vec::new();
+            let mut more = false;
+            for entry in range {
+                let (k, v) = entry.map_err(|e| fail(&e))?;
+                let key = k.value();
+                if !key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                if limit.is_some_and(|n| items.len() >= n) {
+                    more = true;
+                    break;
+                }
+                let (create_revision, mod_revision, value) = v.value();
+                items.push(KeyValue {
+                    key: key.to_owned(),
+                    value: value.to_vec(),
+                    create_revision,
+                    mod_revision,
+                });
+            }
+            Ok(ListResult {
+                items,
+                revision,
+                more,
+            })
+        })
+        .await
+    }
+
+    async fn create(&self, key: &str, value: Vec<u8>) -> Result<Revision> {
+        Ok(self
+            .write(WriteOp::Create {
+                key: key.to_owned(),
+                value,
+            })
+            .await?
+            .0)
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: Option<Revision>,
+    ) -> Result<Revision> {
+        Ok(self
+            .write(WriteOp::Update {
+                key: key.to_owned(),
+                value,
+                expected,
+            })
+            .await?
+            .0)
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue)> {
+        match self
+            .write(WriteOp::Delete {
+                key: key.to_owned(),
+                expected,
+            })
+            .await?
+        {
+            (revision, Some(old)) => Ok((revision, old)),
+            (_, None) => Err(StoreError::Backend(format!(
+                "delete in store file {} returned no previous value",
+                self.shared.path.display()
+            ))),
+        }
+    }
+
+    async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        let mut hub = lock_hub(&self.shared.hub);
+        let after = if after == 0 { hub.published } else { after };
+        let mut replay = Vec::new();
+        if after < hub.published {
+            // History is contiguous and ends at `published`, so it covers everything after
+            // `after` exactly when it still holds revision `after + 1`.
+            let oldest = hub.history.front().map(|e| e.kv.mod_revision);
+            match oldest {
+                Some(oldest) if oldest <= after + 1 => {
+                    replay.extend(
+                        hub.history
+                            .iter()
+                            .filter(|e| e.kv.mod_revision > after && e.kv.key.starts_with(prefix))
+                            .cloned(),
+                    );
+                }
+                _ => {
+                    return Err(StoreError::Compacted {
+                        requested: after,
+                        oldest: oldest.map_or(hub.published, |r| r - 1),
+                    });
+                }
+            }
+        }
+        let (tx, rx) = tokio_mpsc::channel(hub.buffer);
+        let lagged = Arc::new(AtomicBool::new(false));
+        hub.watchers.push(Watcher {
+            prefix: prefix.to_owned(),
+            after,
+            tx,
+            lagged: lagged.clone(),
+        });
+        drop(hub);
+
+        let live =
+            futures::stream::unfold((rx, lagged, false), |(mut rx, lagged, ended)| async move {
+                if ended {
+                    return None;
+                }
+                match rx.recv().await {
+                    Some(event) => Some((Ok(event), (rx, lagged, false))),
+                    // The writer drops a lagging watcher's sender after setting the flag; a store
+                    // shutting down drops it without, and the stream just ends.
+                    None if lagged.load(Ordering::Acquire) => {
+                        Some((Err(StoreError::WatcherLagged), (rx, lagged, true)))
+                    }
+                    None => None,
+                }
+            });
+        let stream = futures::stream::iter(replay.into_iter().map(Ok))
+            .chain(live)
+            .map(|item| item.map(|event: Arc<WatchEvent>| Arc::unwrap_or_clone(event)));
+        Ok(Box::pin(stream))
+    }
+
+    async fn current_revision(&self) -> Result<Revision> {
+        Ok(self.shared.committed.load(Ordering::Acquire))
+    }
+}
+
+fn lock_hub(hub: &Mutex<WatchHub>) -> MutexGuard<'_, WatchHub> {
+    // The hub holds no invariant a panic midway could break badly (at worst a watcher misses
+    // an event of the batch being published), so a poisoned lock is still used.
+    hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn backend(path: &Path, operation: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!(
+        "failed to {operation} store file {}: {error}",
+        path.display()
+    ))
+}
+
+/// Creates the tables on first open and returns the persisted revision.
+fn init_tables(db: &Database, path: &Path) -> Result<Revision> {
+    let fail = |e: &dyn std::fmt::Display| backend(path, "initialise", e);
+    let txn = db.begin_write().map_err(|e| fail(&e))?;
+    let revision = {
+        txn.open_table(KV_TABLE).map_err(|e| fail(&e))?;
+        let meta = txn.open_table(META_TABLE).map_err(|e| fail(&e))?;
+        meta.get(META_REVISION)
+            .map_err(|e| fail(&e))?
+            .map(|g| g.value())
+            .unwrap_or(0)
+    };
+    txn.commit().map_err(|e| fail(&e))?;
+    Ok(revision)
+}
+
+/// The writer thread: group-commits everything queued, publishes the events, answers callers.
+fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revision: Revision) {
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let (ops, replies): (Vec<WriteOp>, Vec<_>) =
+            batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+        match commit_batch(shared, ops, revision) {
+            Ok((new_revision, results, events)) => {
+                revision = new_revision;
+                shared.committed.store(revision, Ordering::Release);
+                publish(shared, events, revision);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that stopped waiting still had its write committed.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(path = %shared.path.display(), %error, writes = replies.len(), "store write batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!(path = %shared.path.display(), "store writer stopped");
+}
+
+type BatchOutcome = (Revision, Vec<Result<WriteOutcome>>, Vec<Arc<WatchEvent>>);
+
+/// Applies `ops` in one durable transaction. Per-request failures (conflicts, missing keys) are
+/// results; a database failure fails the whole batch and nothing of it is committed.
+fn commit_batch(
+    shared: &Shared,
+    ops: Vec<WriteOp>,
+    mut revision: Revision,
+) -> Result<BatchOutcome> {
+    let path = &shared.path;
+    let mut txn = shared
+        .db
+        .begin_write()
+        .map_err(|e| backend(path, "begin a write transaction on", e))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| backend(path, "set durability on", e))?;
+    // Record allocator state on each commit so a crash never forces a full-file repair on open.
+    txn.set_quick_repair(true);
+    let mut results = Vec::with_capacity(ops.len());
+    let mut events = Vec::new();
+    {
+        let mut kv = txn
+            .open_table(KV_TABLE)
+            .map_err(|e| backend(path, "open the key table of", e))?;
+        for op in ops {
+            match apply(&mut kv, op, revision + 1).map_err(|e| backend(path, "write to", e))? {
+                Ok((result, event)) => {
+                    revision += 1;
+                    results.push(Ok(result));
+                    events.push(Arc::new(event));
+                }
+                Err(refused) => results.push(Err(refused)),
+            }
+        }
+        let mut meta = txn
+            .open_table(META_TABLE)
+            .map_err(|e| backend(path, "open the meta table of", e))?;
+        meta.insert(META_REVISION, revision)
+            .map_err(|e| backend(path, "record the revision in", e))?;
+    }
+    txn.commit().map_err(|e| backend(path, "commit to", e))?;
+    Ok((revision, results, events))
+}
+
+/// Applies one write at `revision`. The outer error is the database's; the inner one is the
+/// write being refused (which uses no revision).
+fn apply(
+    kv: &mut redb::Table<&str, (u64, u64, &[u8])>,
+    op: WriteOp,
+    revision: Revision,
+) -> Result<Result<(WriteOutcome, WatchEvent)>, redb::StorageError> {
+    let key = match &op {
+        WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
+            key.clone()
+        }
+    };
+    let existing = kv.get(key.as_str())?.map(|g| {
+        let (create_revision, mod_revision, value) = g.value();
+        KeyValue {
+            key: key.clone(),
+            value: value.to_vec(),
+            create_revision,
+            mod_revision,
+        }
+    });
+    let check = |expected: Option<Revision>, current: &KeyValue| match expected {
+        Some(expected) if expected != current.mod_revision => Err(StoreError::Conflict {
+            key: key.clone(),
+            expected,
+            current: current.mod_revision,
+        }),
+        _ => Ok(()),
+    };
+    Ok(match (op, existing) {
+        (WriteOp::Create { .. }, Some(_)) => Err(StoreError::AlreadyExists { key }),
+        (WriteOp::Create { key, value }, None) => {
+            kv.insert(key.as_str(), (revision, revision, value.as_slice()))?;
+            let kv = KeyValue {
+                key,
+                value,
+                create_revision: revision,
+                mod_revision: revision,
+            };
+            Ok((
+                (revision, None),
+                WatchEvent {
+                    kind: EventType::Added,
+                    kv,
+                    prev_value: None,
+                },
+            ))
+        }
+        (WriteOp::Update { .. } | WriteOp::Delete { .. }, None) => {
+            Err(StoreError::NotFound { key })
+        }
+        (
+            WriteOp::Update {
+                key,
+                value,
+                expected,
+            },
+            Some(old),
+        ) => match check(expected, &old) {
+            Err(conflict) => Err(conflict),
+            Ok(()) => {
+                kv.insert(
+                    key.as_str(),
+                    (old.create_revision, revision, value.as_slice()),
+                )?;
+                let kv = KeyValue {
+                    key,
+                    value,
+                    create_revision: old.create_revision,
+                    mod_revision: revision,
+                };
+                Ok((
+                    (revision, None),
+                    WatchEvent {
+                        kind: EventType::Modified,
+                        kv,
+                        prev_value: Some(old.value),
+                    },
+                ))
+            }
+        },
+        (WriteOp::Delete { key, expected }, Some(old)) => match check(expected, &old) {
+            Err(conflict) => Err(conflict),
+            Ok(()) => {
+                kv.remove(key.as_str())?;
+                let prev_value = Some(old.value.clone());
+                let kv = KeyValue {
+                    mod_revision: revision,
+                    ..old.clone()
+                };
+                Ok((
+                    (revision, Some(old)),
+                    WatchEvent {
+                        kind: EventType::Deleted,
+                        kv,
+                        prev_value,
+                    },
+                ))
+            }
+        },
+    })
+}
+
+/// Appends a committed batch to the history and hands each event to the watchers it matches.
+fn publish(shared: &Shared, events: Vec<Arc<WatchEvent>>, revision: Revision) {
+    let mut hub = lock_hub(&shared.hub);
+    for event in events {
+        hub.watchers.retain(|w| {
+            if event.kv.mod_revision <= w.after || !event.kv.key.starts_with(w.prefix.as_str()) {
+                return !w.tx.is_closed();
+            }
+            match w.tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(tokio_mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(prefix = %w.prefix, revision = event.kv.mod_revision, "dropping a watcher that fell behind");
+                    w.lagged.store(true, Ordering::Release);
+                    false
+                }
+                Err(tokio_mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if hub.capacity > 0 {
+            if hub.history.len() >= hub.capacity {
+                hub.history.pop_front();
+            }
+            hub.history.push_back(event);
+        }
+    }
+    hub.published = revision;
+}
