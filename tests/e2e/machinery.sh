@@ -4,7 +4,7 @@
 # for the garbage collector, and wait --for=delete.
 source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
-start_server
+start_server --watch-history 5   # a small history window, to see 410 Gone
 
 k api-resources >/dev/null
 expect 'deployments'
@@ -27,6 +27,24 @@ expect_eq "$(jp '{.items[*].metadata.name}' deployments -l app=nothing)" '' 'non
 expect_eq "$(jp '{.items[0].metadata.name}' deployments --field-selector metadata.name=rolling-update-test)" 'rolling-update-test' 'field selector'
 k get deployments --show-labels >/dev/null
 expect 'app=rolling-update-test'
+
+k get deployments -o wide >/dev/null
+for col in NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR; do expect "$col"; done
+expect '0/3'
+
+# limit/continue: kubectl pages with --chunk-size.
+for i in 1 2 3 4 5; do k create configmap "page-$i" --from-literal=a=b >/dev/null; done
+LAST_OUT=$("$KUBECTL" get configmaps --chunk-size=2 -v=6 2>&1) || fail "chunked list failed"
+expect 'continue='
+for i in 1 2 3 4 5; do expect "page-$i"; done
+
+# Watch from a resourceVersion older than the history window answers 410 Gone (as an ERROR
+# event), and a watch with bookmarks allowed gets a BOOKMARK when idle.
+out=$(curl_api GET "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1&timeoutSeconds=2" --http1.1)
+LAST_OUT=$out; expect '"type":"ERROR"'; expect '"code":410'
+rv=$(jp '{.metadata.resourceVersion}' configmap page-5)
+out=$(curl_api GET "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$rv&allowWatchBookmarks=true&timeoutSeconds=7" --http1.1)
+LAST_OUT=$out; expect '"type":"BOOKMARK"'
 
 k label deployment rolling-update-test tier=web >/dev/null
 expect 'labeled'
