@@ -165,7 +165,26 @@ async fn a_file_that_is_not_a_store_is_refused_with_its_path() {
 /// Spawns this test binary as a child playing `role` on the store at `path`.
 fn spawn_child(role: &str, path: &Path) -> std::process::Child {
     let exe = std::env::current_exe().expect("current_exe");
-    Command::new(exe)
+    child_command(Command::new(exe), role, path)
+}
+
+/// Like [`spawn_child`], but the child may not grow any file beyond `kib` KiB, so its disk is
+/// "full" from the store's point of view. `SIGXFSZ` is ignored so writes fail with `EFBIG`
+/// instead of killing the child.
+fn spawn_child_with_file_limit(role: &str, path: &Path, kib: u64) -> std::process::Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"",
+            kib * 2
+        ))
+        .arg(exe);
+    child_command(sh, role, path)
+}
+
+fn child_command(mut command: Command, role: &str, path: &Path) -> std::process::Child {
+    command
         .args([
             "--exact",
             "child_process_role",
@@ -179,6 +198,18 @@ fn spawn_child(role: &str, path: &Path) -> std::process::Child {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child")
+}
+
+/// Acknowledged `(key, revision)` pairs from a child's `ACK key revision` lines.
+fn acknowledged_writes(output: &str) -> Vec<(String, u64)> {
+    output
+        .lines()
+        .filter_map(|line| line.split_once("ACK ").map(|(_, rest)| rest))
+        .map(|rest| {
+            let (key, revision) = rest.split_once(' ').expect("ACK line");
+            (key.to_owned(), revision.parse().expect("revision"))
+        })
+        .collect()
 }
 
 /// The value every burst write stores under `key`, so the parent can check it is intact.
@@ -226,6 +257,43 @@ async fn child_process_role() {
                 task.await.expect("burst task");
             }
         }
+        // Writes until the disk is "full", then checks the failure left the store consistent.
+        "fill" => {
+            let before = store.current_revision().await.expect("revision");
+            let mut last = before;
+            let mut failure = None;
+            for i in 0..10_000 {
+                let key = format!("/fill/{i:05}");
+                match store.create(&key, burst_value(&key).repeat(32)).await {
+                    Ok(revision) => {
+                        say(format!("ACK {key} {revision}"));
+                        last = revision;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failure {
+                Some(StoreError::Backend(message)) => say(format!("FULL {message}")),
+                other => {
+                    panic!("expected a Backend error once the file limit was hit, got {other:?}")
+                }
+            }
+            let after = store.current_revision().await.expect("revision");
+            assert_eq!(after, last, "a failed write advanced the revision");
+            let listed = store
+                .list("/fill/", None, None)
+                .await
+                .expect("reads still work after a failed write");
+            assert_eq!(listed.revision, last, "list revision after a failed write");
+            assert_eq!(
+                listed.items.len() as u64,
+                last - before,
+                "keys after a failed write"
+            );
+        }
         // Holds the store open until the parent closes our stdin.
         "hold" => {
             say("READY".into());
@@ -246,13 +314,8 @@ fn every_acknowledged_write_survives_kill_9_mid_burst() {
     let mut lines = BufReader::new(stdout).lines();
     let mut killed = false;
     for line in lines.by_ref() {
-        let line = line.expect("read child output");
-        let Some(rest) = line.strip_prefix("ACK ") else {
-            continue;
-        };
-        let (key, revision) = rest.split_once(' ').expect("ACK line");
-        acknowledged.push((key.to_owned(), revision.parse::<u64>().expect("revision")));
-        if acknowledged.len() == 300 {
+        acknowledged.extend(acknowledged_writes(&line.expect("read child output")));
+        if acknowledged.len() >= 300 && !killed {
             child.kill().expect("kill -9 the child");
             killed = true;
             // Keep reading: lines written before the kill were acknowledged too.
@@ -334,4 +397,60 @@ fn opening_a_file_another_process_holds_fails_fast() {
     }
     // Once the holder is gone the file opens normally.
     drop(open(&path, HISTORY));
+}
+
+#[test]
+fn a_full_disk_fails_writes_with_the_file_named_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.redb");
+    let child = spawn_child_with_file_limit("fill", &path, 4 * 1024);
+    let output = child.wait_with_output().expect("child output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the child failed: {stdout}");
+    let full = stdout
+        .lines()
+        .find_map(|l| l.split_once("FULL ").map(|(_, m)| m.to_owned()))
+        .unwrap_or_else(|| panic!("the child never hit the limit: {stdout}"));
+    assert!(
+        full.contains("store.redb"),
+        "the error does not name the file: {full}"
+    );
+    let acknowledged = acknowledged_writes(&stdout);
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing was written before the disk filled"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = open(&path, HISTORY);
+        let last = acknowledged.last().map(|(_, r)| *r).unwrap_or(0);
+        assert_eq!(
+            store.current_revision().await.expect("revision"),
+            last,
+            "revision after reopen"
+        );
+        for (key, revision) in &acknowledged {
+            let kv = store
+                .get(key)
+                .await
+                .expect("get")
+                .unwrap_or_else(|| panic!("{key} lost"));
+            assert_eq!(kv.mod_revision, *revision, "revision of {key}");
+            assert!(
+                kv.value == burst_value(key).repeat(32),
+                "value of {key} damaged"
+            );
+        }
+        assert_eq!(
+            store
+                .create("/after", b"v".to_vec())
+                .await
+                .expect("write with space again"),
+            last + 1
+        );
+    });
 }
