@@ -28,6 +28,13 @@ Y
 k_fails create -f "$E2E_TMP/unknown.yaml" >/dev/null
 expect 'replicaz'
 k_fails get deployment unknown-field >/dev/null
+# Warn: created, with the server's warning printed by kubectl; Ignore: created silently.
+k create -f "$E2E_TMP/unknown.yaml" --validate=warn >/dev/null
+expect 'unknown field "spec.replicaz"'
+k delete deployment unknown-field >/dev/null
+k create -f "$E2E_TMP/unknown.yaml" --validate=false >/dev/null
+expect_not 'replicaz'
+k delete deployment unknown-field >/dev/null
 
 # Invalid specs: 422 with Kubernetes' field paths.
 k_fails scale deployment rolling-update-test --replicas=-1 >/dev/null
