@@ -36,6 +36,21 @@ struct ServerArgs {
     /// Watch history kept in memory, in events; older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// Register this many simulated nodes that run pods without containers (kwok-like).
+    #[arg(long, default_value_t = 0)]
+    simulated_nodes: u32,
+    /// Delay, in milliseconds, before a pod on a simulated node becomes Ready.
+    #[arg(long, default_value_t = 0)]
+    sim_ready_delay_ms: u64,
+    /// CPU capacity of each simulated node.
+    #[arg(long, default_value = "32")]
+    sim_node_cpu: String,
+    /// Memory capacity of each simulated node.
+    #[arg(long, default_value = "256Gi")]
+    sim_node_memory: String,
+    /// Pod capacity of each simulated node.
+    #[arg(long, default_value_t = 110)]
+    sim_node_pods: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +86,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening the store {}", db.display()))?;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let rx_controllers = rx.clone();
     let running = baton_apiserver::start(
         baton_apiserver::Config {
             data_dir: args.data_dir.clone(),
@@ -81,6 +97,21 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     )
     .await?;
     tracing::info!(addr = %running.addr, took_ms = started.elapsed().as_millis() as u64, "baton server ready");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&running.kubeconfig)
+        .context("reading the kubeconfig the server wrote")?;
+    let client_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(client_config)?;
+    let sim = baton_controllers::SimOptions {
+        nodes: args.simulated_nodes,
+        ready_delay: std::time::Duration::from_millis(args.sim_ready_delay_ms),
+        cpu: args.sim_node_cpu,
+        memory: args.sim_node_memory,
+        pods: args.sim_node_pods,
+        ..Default::default()
+    };
+    let opts = baton_controllers::ControllerOptions { sim };
+    baton_controllers::run(client, opts, rx_controllers).await?;
     println!("export KUBECONFIG={}", running.kubeconfig.display());
     wait_for_signal().await;
     tracing::info!("shutting down");

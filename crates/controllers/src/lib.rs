@@ -1,0 +1,77 @@
+//! Baton's controllers: the control loops that turn Deployments, ReplicaSets and
+//! ReplicationControllers into pods, place pods on nodes, and (for tests and CI) run those
+//! pods on simulated nodes. They reach the API server only through the Kubernetes API with
+//! the `kube` client, exactly as an out-of-process controller would.
+//!
+//! # Layout
+//! - [`replicas`]: the ReplicaSet and ReplicationController controllers (one engine, two kinds).
+//! - [`deployment`]: the Deployment controller (`rolling`, `hash`, `progress` inside).
+//! - [`scheduler`]: binds pending pods to Ready nodes that fit.
+//! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
+//! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
+//! - [`selector`]: label selector matching.
+//! - [`events`]: core/v1 Events as Kubernetes words them.
+//! - [`error`]: the crate's error type and the shared error policy.
+
+pub mod deployment;
+pub mod error;
+pub mod events;
+pub mod pods;
+pub mod replicas;
+pub mod scheduler;
+pub mod selector;
+pub mod simnode;
+
+use std::future::Future;
+
+pub use error::Error;
+pub use simnode::SimOptions;
+
+/// What the server passes to [`run`].
+#[derive(Clone, Debug, Default)]
+pub struct ControllerOptions {
+    /// Simulated nodes; none when `sim.nodes` is 0.
+    pub sim: SimOptions,
+}
+
+/// Starts every controller on `client` and returns once they are spawned. Each one stops
+/// when `shutdown` turns true.
+pub async fn run(
+    client: kube::Client,
+    opts: ControllerOptions,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Error> {
+    if opts.sim.nodes > 0 {
+        simnode::register(&client, &opts.sim).await?;
+        spawn_until(
+            shutdown.clone(),
+            simnode::heartbeat(client.clone(), opts.sim.clone()),
+        );
+        spawn_until(
+            shutdown.clone(),
+            simnode::run(client.clone(), opts.sim.clone()),
+        );
+    }
+    spawn_until(shutdown.clone(), scheduler::run(client.clone()));
+    spawn_until(shutdown.clone(), replicas::run_replicasets(client.clone()));
+    spawn_until(
+        shutdown.clone(),
+        replicas::run_replication_controllers(client.clone()),
+    );
+    spawn_until(shutdown.clone(), deployment::run(client.clone()));
+    tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
+    Ok(())
+}
+
+/// Runs `task` until it ends or `shutdown` turns true, whichever comes first.
+fn spawn_until(
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = task => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    });
+}
