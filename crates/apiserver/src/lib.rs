@@ -4,6 +4,7 @@
 //! - [`server`]: TLS accept loop, authentication, top-level dispatch.
 //! - [`route`]: URL → what it addresses.
 //! - [`request`] / [`response`]: query parameters, body decoding, content negotiation, replies.
+//! - [`protobuf`]: Kubernetes protobuf request bodies decoded into JSON.
 //! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
 //! - [`handlers`]: get/list/create/update/patch/delete for resources and `status`.
 //! - [`subresources`]: `scale`, `rollback`, `finalize`.
@@ -26,6 +27,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod objects;
 pub mod pki;
+pub mod protobuf;
 pub mod request;
 pub mod response;
 pub mod route;
