@@ -6,6 +6,10 @@
 //! request queued at that moment in a single transaction (group commit): each write still gets
 //! its own revision and its own watch event, but the batch shares one fsync.
 //!
+//! A failed commit (a full disk, an I/O error) fails every write of its batch and advances
+//! nothing. redb then refuses writes until the file is reopened, so later writes fail with a
+//! message saying so while reads keep working; restarting reopens the file.
+//!
 //! Watches are served from memory: a ring buffer of the last `history` events for resuming, plus a
 //! bounded channel per watcher for live events. The writer publishes a batch's events while
 //! holding the same lock a new watcher takes to copy the history and register, so a watcher sees
@@ -482,10 +486,17 @@ fn commit_batch(
     mut revision: Revision,
 ) -> Result<BatchOutcome> {
     let path = &shared.path;
-    let mut txn = shared
-        .db
-        .begin_write()
-        .map_err(|e| backend(path, "begin a write transaction on", e))?;
+    let mut txn = shared.db.begin_write().map_err(|e| match e {
+        // redb stops writing after a failed I/O until the file is reopened.
+        redb::TransactionError::Storage(redb::StorageError::PreviousIo) => {
+            StoreError::Backend(format!(
+                "store file {} refuses writes after an earlier disk error (such as a full disk); \
+                 fix the cause and restart to reopen it",
+                path.display()
+            ))
+        }
+        other => backend(path, "begin a write transaction on", other),
+    })?;
     txn.set_durability(redb::Durability::Immediate)
         .map_err(|e| backend(path, "set durability on", e))?;
     // Record allocator state on each commit so a crash never forces a full-file repair on open.

@@ -293,6 +293,12 @@ async fn child_process_role() {
                 last - before,
                 "keys after a failed write"
             );
+            let again = store.create("/fill/again", b"v".to_vec()).await;
+            assert!(
+                matches!(&again, Err(StoreError::Backend(m)) if m.contains("restart")),
+                "a write after a disk failure: {again:?}"
+            );
+            say(format!("AGAIN {again:?}"));
         }
         // Holds the store open until the parent closes our stdin.
         "hold" => {
@@ -453,4 +459,26 @@ fn a_full_disk_fails_writes_with_the_file_named_and_loses_nothing_acknowledged()
             last + 1
         );
     });
+}
+
+#[tokio::test]
+async fn opening_a_file_this_process_already_has_open_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.redb");
+    let first = open(&path, HISTORY);
+    first.create("/a", b"v".to_vec()).await.expect("create");
+    match EmbeddedStore::open(&path, EmbeddedOptions::default()) {
+        Err(StoreError::Backend(message)) => {
+            assert!(
+                message.contains("store.redb") && message.contains("already open"),
+                "unclear error: {message}"
+            );
+        }
+        Err(other) => panic!("expected a Backend error, got {other:?}"),
+        Ok(_) => panic!("the same store file was opened twice in one process"),
+    }
+    assert_eq!(
+        first.get("/a").await.expect("get").map(|kv| kv.value),
+        Some(b"v".to_vec())
+    );
 }
