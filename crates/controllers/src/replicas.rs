@@ -1,6 +1,517 @@
-//! ReplicaSet and ReplicationController controllers (stub).
-use kube::Client;
+//! The ReplicaSet controller and the ReplicationController manager: one engine for both
+//! kinds. Each sync claims the pods its selector matches (adopting orphans, releasing pods
+//! whose labels no longer match, never touching pods another controller owns), creates or
+//! deletes pods until `spec.replicas` are active — deleting in Kubernetes' rank order — and
+//! writes the status fields `kubectl` and the Deployment controller read.
+//!
+//! Pods are read with a live list (not a cache) so that a sync never acts on a view older
+//! than its own last writes; this is what keeps a restart or a burst of events from
+//! creating surplus pods without Kubernetes' "expectations" bookkeeping.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::{self, Error};
+use crate::events::{self, Kind};
+use crate::pods;
+use crate::selector::Selector;
+
+/// Most pods created or deleted in one sync (Kubernetes' burstReplicas).
+const BURST: usize = 500;
+
+/// What the engine needs from a ReplicaSet or a ReplicationController.
+pub trait Replicated:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Component name used in events.
+    const COMPONENT: &'static str;
+    fn replicas(&self) -> i32;
+    fn min_ready_seconds(&self) -> i32;
+    fn selector(&self) -> Selector;
+    fn template(&self) -> Option<&PodTemplateSpec>;
+    fn status(&self) -> ReplicaStatus;
+}
+
+/// The status fields the engine owns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplicaStatus {
+    pub replicas: i32,
+    pub fully_labeled: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub observed_generation: Option<i64>,
+}
+
+impl ReplicaStatus {
+    fn to_json(&self) -> serde_json::Value {
+        let opt = |n: i32| {
+            if n == 0 {
+                serde_json::Value::Null
+            } else {
+                n.into()
+            }
+        };
+        serde_json::json!({"status": {
+            "replicas": self.replicas,
+            "fullyLabeledReplicas": opt(self.fully_labeled),
+            "readyReplicas": opt(self.ready),
+            "availableReplicas": opt(self.available),
+            "observedGeneration": self.observed_generation,
+        }})
+    }
+}
+
+impl Replicated for ReplicaSet {
+    const COMPONENT: &'static str = "replicaset-controller";
+    fn replicas(&self) -> i32 {
+        self.spec.replicas.unwrap_or(1)
+    }
+    fn min_ready_seconds(&self) -> i32 {
+        self.spec.min_ready_seconds.unwrap_or(0)
+    }
+    fn selector(&self) -> Selector {
+        Selector::from_label_selector(&self.spec.selector)
+    }
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        self.spec.template.as_ref()
+    }
+    fn status(&self) -> ReplicaStatus {
+        let s = self.status.clone().unwrap_or_default();
+        ReplicaStatus {
+            replicas: s.replicas,
+            fully_labeled: s.fully_labeled_replicas.unwrap_or(0),
+            ready: s.ready_replicas.unwrap_or(0),
+            available: s.available_replicas.unwrap_or(0),
+            observed_generation: s.observed_generation,
+        }
+    }
+}
+
+impl Replicated for ReplicationController {
+    const COMPONENT: &'static str = "replication-controller";
+    fn replicas(&self) -> i32 {
+        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+    }
+    fn min_ready_seconds(&self) -> i32 {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.min_ready_seconds)
+            .unwrap_or(0)
+    }
+    fn selector(&self) -> Selector {
+        let spec = self.spec.as_ref();
+        match spec.and_then(|s| s.selector.clone()) {
+            Some(m) if !m.is_empty() => Selector::from_map(&m),
+            // An RC without a selector selects its template's labels.
+            _ => Selector::from_map(
+                &spec
+                    .and_then(|s| s.template.as_ref())
+                    .and_then(|t| t.metadata.as_ref())
+                    .and_then(|m| m.labels.clone())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        self.spec.as_ref().and_then(|s| s.template.as_ref())
+    }
+    fn status(&self) -> ReplicaStatus {
+        let s = self.status.clone().unwrap_or_default();
+        ReplicaStatus {
+            replicas: s.replicas,
+            fully_labeled: s.fully_labeled_replicas.unwrap_or(0),
+            ready: s.ready_replicas.unwrap_or(0),
+            available: s.available_replicas.unwrap_or(0),
+            observed_generation: s.observed_generation,
+        }
+    }
+}
+
 /// Runs the ReplicaSet controller.
-pub async fn run_replicasets(_client: Client) {}
+pub async fn run_replicasets(client: Client) {
+    run_kind::<ReplicaSet>(client).await
+}
+
 /// Runs the ReplicationController manager.
-pub async fn run_replication_controllers(_client: Client) {}
+pub async fn run_replication_controllers(client: Client) {
+    run_kind::<ReplicationController>(client).await
+}
+
+async fn run_kind<K: Replicated>(client: Client) {
+    let ctrl = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
+        .with_config(controller::Config::default().debounce(Duration::from_millis(20)));
+    let store: Store<K> = ctrl.store();
+    let kind = K::kind(&()).to_string();
+    ctrl.watches(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        move |pod: Pod| owners_to_sync(&store, &kind, &pod),
+    )
+    .run(reconcile::<K>, error::policy, Arc::new(client))
+    .for_each(|_| async {})
+    .await;
+}
+
+/// The controllers a pod event concerns: its controller if it is one of ours, otherwise
+/// (an orphan) every controller whose selector matches it.
+fn owners_to_sync<K: Replicated>(store: &Store<K>, kind: &str, pod: &Pod) -> Vec<ObjectRef<K>> {
+    let ns = pod.namespace().unwrap_or_default();
+    if let Some(owner) = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+    {
+        return if owner.kind == kind {
+            vec![ObjectRef::new(&owner.name).within(&ns)]
+        } else {
+            Vec::new()
+        };
+    }
+    store
+        .state()
+        .iter()
+        .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|c| {
+            let s = c.selector();
+            !s.is_empty() && s.matches(pod.labels())
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+fn owner_ref<K: Replicated>(obj: &K) -> OwnerReference {
+    OwnerReference {
+        api_version: K::api_version(&()).to_string(),
+        kind: K::kind(&()).to_string(),
+        name: obj.name_any(),
+        uid: obj.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The status of `owned` (active pods) as the controller reports it.
+pub fn compute_status(
+    owned: &[&Pod],
+    template_labels: &BTreeMap<String, String>,
+    min_ready_seconds: i32,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ReplicaStatus {
+    let count = |f: &dyn Fn(&Pod) -> bool| owned.iter().filter(|p| f(p)).count() as i32;
+    ReplicaStatus {
+        replicas: owned.len() as i32,
+        fully_labeled: count(&|p| {
+            template_labels
+                .iter()
+                .all(|(k, v)| p.labels().get(k) == Some(v))
+        }),
+        ready: count(&|p| pods::is_ready(p)),
+        available: count(&|p| pods::is_available(p, min_ready_seconds, now)),
+        observed_generation: generation,
+    }
+}
+
+async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Action, Error> {
+    let client = client.as_ref();
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let selector = obj.selector();
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let all = pods_api
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::api(format!("listing pods for {ns}/{name}")))?;
+    let mut owned: Vec<Pod> = Vec::new();
+    for pod in all.items {
+        let controller = pod
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .cloned();
+        let matches = !selector.is_empty() && selector.matches(pod.labels());
+        match controller {
+            Some(c) if c.uid == uid => {
+                if matches {
+                    owned.push(pod);
+                } else if !deleting {
+                    release(&pods_api, &pod, &uid).await?;
+                }
+            }
+            None if matches && !deleting && pod.metadata.deletion_timestamp.is_none() => {
+                if let Some(p) = adopt(&pods_api, &pod, owner_ref(obj.as_ref())).await? {
+                    owned.push(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    let active: Vec<&Pod> = owned.iter().filter(|p| pods::is_active(p)).collect();
+    let now = Timestamp::now();
+    let template_labels = obj
+        .template()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let min_ready = obj.min_ready_seconds();
+    let status = compute_status(
+        &active,
+        &template_labels,
+        min_ready,
+        obj.meta().generation,
+        now,
+    );
+    if !deleting {
+        manage(client, obj.as_ref(), &pods_api, &active).await?;
+    }
+    if status != obj.status() {
+        let api: Api<K> = Api::namespaced(client.clone(), &ns);
+        match api
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&status.to_json()),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if error::is_not_found(&e) => return Ok(Action::await_change()),
+            Err(e) => return Err(Error::api(format!("updating status of {ns}/{name}"))(e)),
+        }
+    }
+    // Wake up when a ready pod becomes available.
+    let next = active
+        .iter()
+        .filter_map(|p| pods::until_available(p, min_ready, now))
+        .min();
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
+}
+
+async fn manage<K: Replicated>(
+    client: &Client,
+    obj: &K,
+    pods_api: &Api<Pod>,
+    active: &[&Pod],
+) -> Result<(), Error> {
+    let want = obj.replicas().max(0) as usize;
+    let name = obj.name_any();
+    if active.len() < want {
+        let Some(template) = obj.template() else {
+            return Err(Error::Invalid(format!("{name} has no pod template")));
+        };
+        let mut left = (want - active.len()).min(BURST);
+        // Slow start, as Kubernetes: batches of 1, 2, 4 ... stop at the first failure.
+        let mut batch = 1;
+        while left > 0 {
+            let n = batch.min(left);
+            let results =
+                futures::future::join_all((0..n).map(|_| create_pod(pods_api, obj, template)))
+                    .await;
+            let mut failed = None;
+            for r in results {
+                match r {
+                    Ok(pod_name) => {
+                        events::record(
+                            client,
+                            K::COMPONENT,
+                            obj,
+                            Kind::Normal,
+                            "SuccessfulCreate",
+                            format!("Created pod: {pod_name}"),
+                        )
+                        .await;
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                events::record(
+                    client,
+                    K::COMPONENT,
+                    obj,
+                    Kind::Warning,
+                    "FailedCreate",
+                    format!("Error creating: {e}"),
+                )
+                .await;
+                return Err(e);
+            }
+            left -= n;
+            batch *= 2;
+        }
+    } else if active.len() > want {
+        let n = (active.len() - want).min(BURST);
+        let victims = pods::pick_for_deletion(active, n);
+        let deletes = victims.iter().map(|&i| {
+            let pod_name = active[i].name_any();
+            async move {
+                match pods_api.delete(&pod_name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(Some(pod_name)),
+                    Err(e) if error::is_not_found(&e) => Ok(None),
+                    Err(e) => Err(Error::api(format!("deleting pod {pod_name}"))(e)),
+                }
+            }
+        });
+        for r in futures::future::join_all(deletes).await {
+            if let Some(pod_name) = r? {
+                events::record(
+                    client,
+                    K::COMPONENT,
+                    obj,
+                    Kind::Normal,
+                    "SuccessfulDelete",
+                    format!("Deleted pod: {pod_name}"),
+                )
+                .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create_pod<K: Replicated>(
+    api: &Api<Pod>,
+    obj: &K,
+    template: &PodTemplateSpec,
+) -> Result<String, Error> {
+    let meta = template.metadata.clone().unwrap_or_default();
+    let pod = Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-", obj.name_any())),
+            namespace: obj.namespace(),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            finalizers: meta.finalizers,
+            owner_references: Some(vec![owner_ref(obj)]),
+            ..Default::default()
+        },
+        spec: template.spec.clone(),
+        status: None,
+    };
+    let created = api
+        .create(&PostParams::default(), &pod)
+        .await
+        .map_err(Error::api(format!("creating a pod for {}", obj.name_any())))?;
+    Ok(created.name_any())
+}
+
+async fn adopt(api: &Api<Pod>, pod: &Pod, owner: OwnerReference) -> Result<Option<Pod>, Error> {
+    let mut refs = pod.owner_references().to_vec();
+    refs.push(owner);
+    let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version}});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if error::is_not_found(&e) || error::is_conflict(&e) => Ok(None),
+        Err(e) => Err(Error::api(format!("adopting pod {}", pod.name_any()))(e)),
+    }
+}
+
+async fn release(api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
+    let refs: Vec<&OwnerReference> = pod
+        .owner_references()
+        .iter()
+        .filter(|o| o.uid != uid)
+        .collect();
+    let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version}});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if error::is_not_found(&e) || error::is_conflict(&e) => Ok(()),
+        Err(e) => Err(Error::api(format!("releasing pod {}", pod.name_any()))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn pod(labels: &[(&str, &str)], ready_at: Option<i64>) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                conditions: ready_at.map(|s| {
+                    vec![PodCondition {
+                        type_: "Ready".into(),
+                        status: "True".into(),
+                        last_transition_time: Some(Time(Timestamp::from_second(s).expect("ts"))),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_counts() {
+        let tl: BTreeMap<String, String> = [("app", "a"), ("tier", "web")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pods = [
+            pod(&[("app", "a"), ("tier", "web")], Some(100)),
+            pod(&[("app", "a")], Some(108)),
+            pod(&[("app", "a"), ("tier", "web")], None),
+        ];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let now = Timestamp::from_second(110).expect("ts");
+        let s = compute_status(&refs, &tl, 5, Some(3), now);
+        assert_eq!(
+            s,
+            ReplicaStatus {
+                replicas: 3,
+                fully_labeled: 2,
+                ready: 2,
+                available: 1,
+                observed_generation: Some(3)
+            }
+        );
+        let s0 = compute_status(&refs, &tl, 0, Some(3), now);
+        assert_eq!(s0.available, 2);
+    }
+}
