@@ -72,7 +72,7 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Decodes an object body (JSON or YAML) into JSON.
+/// Decodes an object body (JSON, YAML or Kubernetes protobuf) into JSON.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let ct = content_type(headers);
     let v: Value = match ct.as_str() {
@@ -84,7 +84,14 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
                 ApiError::bad_request(format!("error decoding request body as YAML: {e}"))
             })?,
         "application/vnd.kubernetes.protobuf" => {
-            return Err(ApiError::unsupported_media_type(&ct));
+            crate::protobuf::decode_object(body).map_err(|e| {
+                let message = format!("error decoding request body as protobuf: {e}");
+                if e.is_unsupported() {
+                    ApiError::new(415, "UnsupportedMediaType", message)
+                } else {
+                    ApiError::bad_request(message)
+                }
+            })?
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
