@@ -2353,7 +2353,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            decode_object(&body).unwrap(),
+            decode_object(&body).expect("decodes"),
             json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
@@ -2375,7 +2375,7 @@ mod tests {
                 string(3, "Opaque"),
             ],
         );
-        let v = decode_object(&body).unwrap();
+        let v = decode_object(&body).expect("decodes");
         assert_eq!(v["data"], json!({"password": "aHVudGVyMg=="}));
         assert_eq!(v["type"], "Opaque");
     }
@@ -2427,7 +2427,7 @@ mod tests {
             &[metadata("web", &labels), spec, status],
         );
         assert_eq!(
-            decode_object(&body).unwrap(),
+            decode_object(&body).expect("decodes"),
             json!({
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -2481,7 +2481,7 @@ mod tests {
                 ),
             ],
         );
-        let v = decode_object(&body).unwrap();
+        let v = decode_object(&body).expect("decodes");
         assert_eq!(v["spec"]["ports"][0]["targetPort"], 8080);
         assert_eq!(v["spec"]["ports"][1]["targetPort"], "web");
         assert_eq!(v["spec"]["ports"][0]["protocol"], "TCP");
@@ -2519,7 +2519,7 @@ mod tests {
             ],
         );
         let body = envelope("v1", "Pod", &[meta, message(2, &[volume, container])]);
-        let v = decode_object(&body).unwrap();
+        let v = decode_object(&body).expect("decodes");
         assert_eq!(v["metadata"]["creationTimestamp"], "2026-12-01T10:00:00Z");
         assert_eq!(
             v["metadata"]["managedFields"][0],
@@ -2550,7 +2550,7 @@ mod tests {
             "Lease",
             &[metadata("l", &[]), spec],
         );
-        let v = decode_object(&body).unwrap();
+        let v = decode_object(&body).expect("decodes");
         assert_eq!(v["spec"]["renewTime"], "2026-12-01T10:00:00.123456Z");
     }
 
@@ -2565,7 +2565,7 @@ mod tests {
             &[bytes(4, &packed), varint(4, 3000), varint(2, -1i64 as u64)],
         );
         let body = envelope("v1", "Pod", &[metadata("p", &[]), message(2, &[sc])]);
-        let v = decode_object(&body).unwrap();
+        let v = decode_object(&body).expect("decodes");
         assert_eq!(
             v["spec"]["securityContext"],
             json!({"supplementalGroups": [1000, 2000, 3000], "runAsUser": -1})
@@ -2574,7 +2574,7 @@ mod tests {
 
     #[test]
     fn errors_name_what_is_wrong_and_never_panic() {
-        let err = |body: &[u8]| decode_object(body).unwrap_err();
+        let err = |body: &[u8]| decode_object(body).expect_err("must fail");
         assert!(matches!(err(b"{}"), ProtobufError::MissingMagic));
         let unknown_kind = envelope("v1", "PersistentVolume", &[]);
         let e = err(&unknown_kind);
