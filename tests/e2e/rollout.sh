@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Issue 4's seed flow on simulated nodes: the tutorial's Deployment reaches 3 Ready pods, a
+# `set image` rolls out and `rollout status` exits 0 with the usual final line, history and
+# undo work, scaling works, and a ReplicationController replaces a deleted pod.
+source "$(dirname "$0")/lib.sh"
+YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
+start_server --simulated-nodes 3
+
+k get nodes >/dev/null
+expect 'sim-node-2'
+expect 'Ready'
+
+# wait_for CMD... : retries a jsonpath check up to ~15 s. Usage: wait_for EXPECTED JSONPATH ARGS
+wait_for() {
+  local want=$1; shift
+  for _ in $(seq 1 150); do
+    [ "$(jp "$@")" = "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
+}
+
+k create -f "$YAML" >/dev/null
+wait_for 3 '{.status.availableReplicas}' deployment rolling-update-test
+k get pods -l app=rolling-update-test >/dev/null
+[ "$(printf '%s\n' "$LAST_OUT" | grep -c ' Running ')" = 3 ] || fail "expected 3 Running pods"
+k rollout status deployment/rolling-update-test --timeout=30s >/dev/null
+expect 'deployment "rolling-update-test" successfully rolled out'
+
+k set image deployment/rolling-update-test rolling-update-test=registry.local/hello:v2 >/dev/null
+k rollout status deployment/rolling-update-test --timeout=30s >/dev/null
+expect 'deployment "rolling-update-test" successfully rolled out'
+wait_for 3 '{.status.updatedReplicas}' deployment rolling-update-test
+k get rs -l app=rolling-update-test >/dev/null
+expect 'rolling-update-test-'
+expect_eq "$(jp '{.metadata.annotations.deployment\.kubernetes\.io/revision}' deployment rolling-update-test)" 2 'revision after set image'
+k get pods -l app=rolling-update-test -o 'jsonpath={.items[*].spec.containers[0].image}' >/dev/null
+expect_not 'hello:v1 '
+
+k rollout history deployment/rolling-update-test >/dev/null
+expect 'REVISION'
+expect '1 '
+expect '2 '
+
+k rollout undo deployment/rolling-update-test >/dev/null
+expect 'rolled back'
+k rollout status deployment/rolling-update-test --timeout=30s >/dev/null
+expect 'successfully rolled out'
+expect_eq "$(jp '{.spec.template.spec.containers[0].image}' deployment rolling-update-test)" 'registry.local/hello:v1' 'image after undo'
+expect_eq "$(jp '{.metadata.annotations.deployment\.kubernetes\.io/revision}' deployment rolling-update-test)" 3 'revision after undo'
+
+k scale deployment/rolling-update-test --replicas=5 >/dev/null
+wait_for 5 '{.status.availableReplicas}' deployment rolling-update-test
+k scale deployment/rolling-update-test --replicas=2 >/dev/null
+wait_for 2 '{.status.replicas}' deployment rolling-update-test
+
+k describe deployment rolling-update-test >/dev/null
+expect 'ScalingReplicaSet'
+# extensions/v1beta1 defaults progressDeadlineSeconds to MaxInt32: no Progressing condition, as in Kubernetes.
+expect 'MinimumReplicasAvailable'
+
+cat >"$E2E_TMP/rc.yaml" <<'RC'
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: hello-rc}
+spec:
+  replicas: 3
+  selector: {app: hello-rc}
+  template:
+    metadata: {labels: {app: hello-rc}}
+    spec: {containers: [{name: hello, image: registry.local/hello:v1}]}
+RC
+k create -f "$E2E_TMP/rc.yaml" >/dev/null
+wait_for 3 '{.status.readyReplicas}' rc hello-rc
+victim=$(jp '{.items[0].metadata.name}' pods -l app=hello-rc)
+k delete pod "$victim" >/dev/null
+wait_for 3 '{.status.readyReplicas}' rc hello-rc
+k get pods -l app=hello-rc >/dev/null
+expect_not "$victim"
+k scale rc hello-rc --replicas=1 >/dev/null
+wait_for 1 '{.status.replicas}' rc hello-rc
+pass
