@@ -266,7 +266,7 @@ pub async fn heartbeat(client: Client, opts: SimOptions) {
             if let Err(e) = renew_lease(&client, name).await {
                 tracing::warn!(node = %name, error = %e, "lease renewal failed");
             }
-            if tick % 6 == 0 {
+            if tick.is_multiple_of(6) {
                 let status = serde_json::json!({ "status": node_status(&opts, i, name) });
                 if let Err(e) = nodes
                     .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))

@@ -200,13 +200,12 @@ async fn reconcile(d: Arc<Deployment>, client: Arc<Client>) -> Result<Action, Er
     let all_now: Vec<ReplicaSet> = if changed {
         let mut v = Vec::new();
         for rs in all.iter().chain(new_rs.iter()) {
-            if let Ok(fresh) = ctx.rs_api.get(&rs.name_any()).await {
-                if !v
+            if let Ok(fresh) = ctx.rs_api.get(&rs.name_any()).await
+                && !v
                     .iter()
                     .any(|x: &ReplicaSet| x.name_any() == fresh.name_any())
-                {
-                    v.push(fresh);
-                }
+            {
+                v.push(fresh);
             }
         }
         v

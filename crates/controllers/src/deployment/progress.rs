@@ -134,7 +134,7 @@ pub fn sync_progressing(
         new.conditions.get_or_insert_with(Vec::new).push(c);
         return Some(std::time::Duration::from_secs(deadline.max(0) as u64 + 1));
     }
-    let Some(cur) = cur else { return None };
+    let cur = cur?;
     let timed_out = cur.reason.as_deref() == Some(TIMED_OUT)
         || cur
             .last_update_time
