@@ -4,7 +4,8 @@ source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
 start_server
 k create -f "$YAML" >/dev/null
-before=$(jp '{.metadata.resourceVersion}' deployment rolling-update-test)
+# The deployment controller writes status, so compare what users write: generation and spec.
+before=$(jp '{.metadata.generation} {.spec}' deployment rolling-update-test)
 
 # Malformed YAML: kubectl refuses it before sending; the raw API answers 400.
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n' >"$E2E_TMP/bad.yaml"
@@ -104,6 +105,6 @@ k_fails get configmap dry >/dev/null
 expect_eq "$(stat -c %a "$DATA_DIR")" 700 'data dir mode'
 expect_eq "$(stat -c %a "$DATA_DIR/kubeconfig")" 600 'kubeconfig mode'
 
-after=$(jp '{.metadata.resourceVersion}' deployment rolling-update-test)
+after=$(jp '{.metadata.generation} {.spec}' deployment rolling-update-test)
 expect_eq "$after" "$before" 'stored deployment untouched by rejected requests'
 pass

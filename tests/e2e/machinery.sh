@@ -90,6 +90,33 @@ for policy in background foreground orphan; do
   expect "deployment.apps \"gc-$policy\" deleted"
 done
 
+# ...and the garbage collector honours them for dependents named by ownerReferences.
+owned() {  # owned OWNER-NAME DEPENDENT-NAME: a ConfigMap owned by the deployment
+  local uid
+  uid=$(jp '{.metadata.uid}' deployment "$1")
+  cat <<Y | "$KUBECTL" create -f - >/dev/null 2>&1 || fail "creating dependent $2"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $2
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: Deployment, name: $1, uid: $uid, controller: true, blockOwnerDeletion: true}
+Y
+}
+for policy in background foreground orphan; do
+  k create deployment "owner-$policy" --image=registry.local/hello:v1 >/dev/null
+  owned "owner-$policy" "dep-$policy"
+  k delete deployment "owner-$policy" --cascade=$policy --timeout=20s >/dev/null
+done
+for _ in $(seq 1 50); do
+  LAST_OUT=$("$KUBECTL" get configmaps -o name 2>&1)
+  case "$LAST_OUT" in *dep-background*|*dep-foreground*) sleep 0.2 ;; *) break ;; esac
+done
+expect_not 'configmap/dep-background'
+expect_not 'configmap/dep-foreground'
+expect 'configmap/dep-orphan'
+expect_eq "$(jp '{.metadata.ownerReferences}' configmap dep-orphan)" '' 'orphaned dependent keeps no owner reference'
+
 k create configmap gone --from-literal=a=b >/dev/null
 ( sleep 1; "$KUBECTL" delete configmap gone >/dev/null 2>&1 ) &
 DPID=$!

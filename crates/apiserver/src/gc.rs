@@ -7,6 +7,7 @@
 //! through the same handler functions so that `kubectl delete --cascade=…` and
 //! `kubectl delete namespace` complete today.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,20 +65,19 @@ pub fn mark_for_deletion(obj: &mut Value, policy: &str) -> bool {
         _ => None,
     };
     let already = meta_str(obj, "deletionTimestamp").is_some();
-    if let Some(f) = add {
-        if !already && !fins.iter().any(|x| x == f) {
-            fins.push(f.to_string());
-        }
+    if let Some(f) = add
+        && !already
+        && !fins.iter().any(|x| x == f)
+    {
+        fins.push(f.to_string());
     }
     let ns = is_namespace(obj);
     if fins.is_empty() && !(ns && namespace_finalizers(obj) > 0) {
         return false;
     }
-    if ns {
-        if let Some(o) = obj.as_object_mut() {
-            let status = o.entry("status").or_insert_with(|| json!({}));
-            status["phase"] = json!("Terminating");
-        }
+    if ns && let Some(o) = obj.as_object_mut() {
+        let status = o.entry("status").or_insert_with(|| json!({}));
+        status["phase"] = json!("Terminating");
     }
     let m = metadata_mut(obj);
     if !fins.is_empty() {
@@ -164,27 +164,83 @@ fn storage_kinds() -> impl Iterator<Item = &'static ResourceDef> {
         .filter(|r| r.is_storage_version())
 }
 
-/// Objects (storage version) in `ns` (or cluster-wide) owned by `uid`.
-async fn dependents(
-    st: &AppState,
-    ns: Option<&str>,
-    uid: &str,
-) -> Vec<(&'static ResourceDef, Value)> {
-    let mut out = Vec::new();
-    for def in storage_kinds() {
-        if ns.is_some() && !def.namespaced {
-            continue;
-        }
-        let Ok(page) = st.store.list(&def.namespace_prefix(ns), None, None).await else {
-            continue;
+/// The ownership graph, kept from the watch so that finding an object's dependents, or
+/// whether an owner still exists, costs a map lookup instead of a scan of the store.
+#[derive(Default)]
+pub struct Graph {
+    /// uid → store key of every object seen.
+    keys: HashMap<String, String>,
+    /// owner uid → store keys of its dependents.
+    dependents: HashMap<String, HashSet<String>>,
+    /// store key → (uid, owner uids), to undo an object's edges when it changes or goes.
+    nodes: HashMap<String, (String, Vec<String>)>,
+}
+
+impl Graph {
+    pub fn observe(&mut self, key: &str, obj: &Value) {
+        self.forget(key);
+        let Some(uid) = meta_str(obj, "uid").map(str::to_string) else {
+            return;
         };
-        for kv in page.items {
-            let Ok(obj) = handlers::decode_stored(&kv) else {
-                continue;
-            };
-            if owner_uids(&obj).iter().any(|u| u == uid) {
-                out.push((def, obj));
+        let owners = owner_uids(obj);
+        for o in &owners {
+            self.dependents
+                .entry(o.clone())
+                .or_default()
+                .insert(key.to_string());
+        }
+        self.keys.insert(uid.clone(), key.to_string());
+        self.nodes.insert(key.to_string(), (uid, owners));
+    }
+
+    pub fn forget(&mut self, key: &str) {
+        if let Some((uid, owners)) = self.nodes.remove(key) {
+            if self.keys.get(&uid).is_some_and(|k| k == key) {
+                self.keys.remove(&uid);
             }
+            for o in owners {
+                if let Some(set) = self.dependents.get_mut(&o) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.dependents.remove(&o);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn exists(&self, uid: &str) -> bool {
+        self.keys.contains_key(uid)
+    }
+
+    fn key_of(&self, uid: &str) -> Option<&str> {
+        self.keys.get(uid).map(String::as_str)
+    }
+
+    fn dependent_keys(&self, uid: &str) -> Vec<String> {
+        self.dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads one object by store key, with its registry row.
+async fn read_key(st: &AppState, key: &str) -> Option<(&'static ResourceDef, Value)> {
+    let def = def_for_key(key)?;
+    let kv = st.store.get(key).await.ok()??;
+    let obj = handlers::decode_stored(&kv).ok()?;
+    Some((def, obj))
+}
+
+/// Objects (storage version) owned by `uid`.
+async fn dependents(st: &AppState, graph: &Graph, uid: &str) -> Vec<(&'static ResourceDef, Value)> {
+    let mut out = Vec::new();
+    for key in graph.dependent_keys(uid) {
+        if let Some((def, obj)) = read_key(st, &key).await
+            && owner_uids(&obj).iter().any(|u| u == uid)
+        {
+            out.push((def, obj));
         }
     }
     out
@@ -234,23 +290,29 @@ async fn write_back(
 }
 
 /// Handles one object that has, or just lost, a reason to be collected.
-async fn process(st: &AppState, def: &'static ResourceDef, obj: &Value) {
+async fn process(st: &AppState, graph: &Graph, def: &'static ResourceDef, obj: &Value) {
     let Some(uid) = meta_str(obj, "uid").map(str::to_string) else {
         return;
     };
-    let ns = meta_str(obj, "namespace").map(str::to_string);
     if meta_str(obj, "deletionTimestamp").is_none() {
         return;
     }
     let fins = finalizers(obj);
     if fins.iter().any(|f| f == ORPHAN) {
-        for (ddef, dep) in dependents(st, ns.as_deref(), &uid).await {
+        for (ddef, dep) in dependents(st, graph, &uid).await {
             let mut new = dep.clone();
             if let Some(refs) = new
                 .pointer_mut("/metadata/ownerReferences")
                 .and_then(Value::as_array_mut)
             {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+            }
+            if new
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                metadata_mut(&mut new).remove("ownerReferences");
             }
             if let Some(name) = objects::name(&dep).map(str::to_string) {
                 let dns = meta_str(&dep, "namespace").map(str::to_string);
@@ -259,7 +321,7 @@ async fn process(st: &AppState, def: &'static ResourceDef, obj: &Value) {
         }
         remove_finalizer(st, def, obj, ORPHAN).await;
     } else if fins.iter().any(|f| f == FOREGROUND) {
-        let deps = dependents(st, ns.as_deref(), &uid).await;
+        let deps = dependents(st, graph, &uid).await;
         if deps.is_empty() {
             remove_finalizer(st, def, obj, FOREGROUND).await;
         } else {
@@ -318,47 +380,24 @@ async fn finalize_namespace(st: &AppState, def: &'static ResourceDef, obj: &Valu
 }
 
 /// After an owner is gone, deletes dependents whose every owner is gone (background policy).
-async fn collect_orphans_of(st: &AppState, owner: &Value) {
+async fn collect_orphans_of(st: &AppState, graph: &Graph, owner: &Value) {
     let Some(uid) = meta_str(owner, "uid").map(str::to_string) else {
         return;
     };
-    let ns = meta_str(owner, "namespace").map(str::to_string);
     let opts = DeleteOptions {
         propagation: Some("Background".into()),
         ..Default::default()
     };
-    for (ddef, dep) in dependents(st, ns.as_deref(), &uid).await {
+    for (ddef, dep) in dependents(st, graph, &uid).await {
         // Only when no other owner of the dependent still exists.
-        let mut others_alive = false;
-        for other in owner_uids(&dep).into_iter().filter(|u| *u != uid) {
-            if uid_exists(st, ns.as_deref(), &other).await {
-                others_alive = true;
-                break;
-            }
-        }
-        if !others_alive {
-            if let Some(name) = objects::name(&dep) {
-                let dns = meta_str(&dep, "namespace");
-                let _ = handlers::delete_one(st, ddef, dns, name, &opts).await;
-            }
+        let others_alive = owner_uids(&dep)
+            .iter()
+            .any(|other| *other != uid && graph.exists(other));
+        if !others_alive && let Some(name) = objects::name(&dep) {
+            let dns = meta_str(&dep, "namespace");
+            let _ = handlers::delete_one(st, ddef, dns, name, &opts).await;
         }
     }
-}
-
-async fn uid_exists(st: &AppState, ns: Option<&str>, uid: &str) -> bool {
-    for def in storage_kinds() {
-        let Ok(page) = st.store.list(&def.namespace_prefix(ns), None, None).await else {
-            continue;
-        };
-        for kv in page.items {
-            if let Ok(o) = serde_json::from_slice::<Value>(&kv.value) {
-                if meta_str(&o, "uid") == Some(uid) {
-                    return true;
-                }
-            }
-        }
-    }
-    false
 }
 
 fn def_for_key(key: &str) -> Option<&'static ResourceDef> {
@@ -368,19 +407,28 @@ fn def_for_key(key: &str) -> Option<&'static ResourceDef> {
 /// Runs until `shutdown` resolves: watches every change and finishes deletions.
 pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        // Catch up on anything pending (at start, and after a watch is lost).
+        // (Re)build the graph and catch up on anything pending (at start, and after a watch
+        // is lost).
         let Ok(rev) = st.store.current_revision().await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         };
+        let mut graph = Graph::default();
+        let mut pending = Vec::new();
         for def in storage_kinds() {
             if let Ok(page) = st.store.list(&def.key_prefix(), None, None).await {
                 for kv in page.items {
                     if let Ok(obj) = handlers::decode_stored(&kv) {
-                        process(&st, def, &obj).await;
+                        graph.observe(&kv.key, &obj);
+                        if meta_str(&obj, "deletionTimestamp").is_some() {
+                            pending.push((def, obj));
+                        }
                     }
                 }
             }
+        }
+        for (def, obj) in pending {
+            process(&st, &graph, def, &obj).await;
         }
         let mut stream = match st.store.watch("/registry/", rev).await {
             Ok(s) => s,
@@ -399,12 +447,16 @@ pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<b
                     objects::set_resource_version(&mut obj, ev.kv.mod_revision);
                     match ev.kind {
                         baton_store::EventType::Deleted => {
-                            collect_orphans_of(&st, &obj).await;
+                            graph.forget(&ev.kv.key);
+                            collect_orphans_of(&st, &graph, &obj).await;
                             // A dependent gone may unblock a foreground owner.
-                            resync_foreground(&st, &obj).await;
+                            resync_foreground(&st, &graph, &obj).await;
                             resync_namespace(&st, &obj).await;
                         }
-                        _ => process(&st, def, &obj).await,
+                        _ => {
+                            graph.observe(&ev.kv.key, &obj);
+                            process(&st, &graph, def, &obj).await;
+                        }
                     }
                 }
             }
@@ -414,42 +466,28 @@ pub async fn run(st: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<b
 
 /// When an object in a terminating namespace goes, re-check whether the namespace is empty.
 async fn resync_namespace(st: &AppState, gone: &Value) {
-    let Some(ns) = meta_str(gone, "namespace") else { return };
-    let Some(def) = registry::find("", "v1", "namespaces") else { return };
-    if let Ok(Some(kv)) = st.store.get(&def.key(None, ns)).await {
-        if let Ok(obj) = handlers::decode_stored(&kv) {
-            if meta_str(&obj, "deletionTimestamp").is_some() {
-                finalize_namespace(st, def, &obj).await;
-            }
-        }
+    let Some(ns) = meta_str(gone, "namespace") else {
+        return;
+    };
+    let Some(def) = registry::find("", "v1", "namespaces") else {
+        return;
+    };
+    if let Ok(Some(kv)) = st.store.get(&def.key(None, ns)).await
+        && let Ok(obj) = handlers::decode_stored(&kv)
+        && meta_str(&obj, "deletionTimestamp").is_some()
+    {
+        finalize_namespace(st, def, &obj).await;
     }
 }
 
 /// When a dependent goes, re-check its owners waiting in foreground deletion.
-async fn resync_foreground(st: &AppState, dep: &Value) {
-    let ns = meta_str(dep, "namespace").map(str::to_string);
-    let uids = owner_uids(dep);
-    if uids.is_empty() {
-        return;
-    }
-    for def in storage_kinds() {
-        if ns.is_some() && !def.namespaced {
-            continue;
-        }
-        let Ok(page) = st
-            .store
-            .list(&def.namespace_prefix(ns.as_deref()), None, None)
-            .await
-        else {
+async fn resync_foreground(st: &AppState, graph: &Graph, dep: &Value) {
+    for owner in owner_uids(dep) {
+        let Some(key) = graph.key_of(&owner).map(str::to_string) else {
             continue;
         };
-        for kv in page.items {
-            let Ok(o) = handlers::decode_stored(&kv) else {
-                continue;
-            };
-            if meta_str(&o, "uid").is_some_and(|u| uids.iter().any(|x| x == u)) {
-                process(st, def, &o).await;
-            }
+        if let Some((def, obj)) = read_key(st, &key).await {
+            process(st, graph, def, &obj).await;
         }
     }
 }
@@ -469,6 +507,23 @@ mod tests {
         assert_eq!(o["metadata"]["finalizers"], json!(["foregroundDeletion"]));
         let mut o = json!({"kind": "Deployment", "metadata": {"name": "a"}});
         assert!(!mark_for_deletion(&mut o, "Background"));
+    }
+
+    #[test]
+    fn graph_tracks_dependents_and_forgets_them() {
+        let mut g = Graph::default();
+        let owner = json!({"metadata": {"uid": "o"}});
+        let dep = json!({"metadata": {"uid": "d", "ownerReferences": [{"uid": "o"}]}});
+        g.observe("/k/owner", &owner);
+        g.observe("/k/dep", &dep);
+        assert!(g.exists("o"));
+        assert_eq!(g.dependent_keys("o"), vec!["/k/dep".to_string()]);
+        // The dependent drops its owner reference (orphaned).
+        g.observe("/k/dep", &json!({"metadata": {"uid": "d"}}));
+        assert!(g.dependent_keys("o").is_empty());
+        g.forget("/k/owner");
+        assert!(!g.exists("o"));
+        assert_eq!(g.key_of("d"), Some("/k/dep"));
     }
 
     #[test]

@@ -304,11 +304,11 @@ pub async fn create(
     let mut warnings = Vec::new();
     check_unknown_fields(def, &obj, fv, &mut warnings)?;
     check_namespace(def, &mut obj, t.namespace.as_deref())?;
-    if objects::name(&obj).is_none() {
-        if let Some(prefix) = meta_str(&obj, "generateName").filter(|p| !p.is_empty()) {
-            let generated = objects::generate_name(prefix);
-            metadata_mut(&mut obj).insert("name".into(), json!(generated));
-        }
+    if objects::name(&obj).is_none()
+        && let Some(prefix) = meta_str(&obj, "generateName").filter(|p| !p.is_empty())
+    {
+        let generated = objects::generate_name(prefix);
+        metadata_mut(&mut obj).insert("name".into(), json!(generated));
     }
     let name = objects::name(&obj).unwrap_or("").to_string();
     let mut stored = to_storage(def, obj)?;
@@ -355,10 +355,10 @@ async fn write_update(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
-    if let Some(rv) = client_rv {
-        if rv != old_kv.mod_revision {
-            return Err(ApiError::stale(def, name));
-        }
+    if let Some(rv) = client_rv
+        && rv != old_kv.mod_revision
+    {
+        return Err(ApiError::stale(def, name));
     }
     let old = decode_stored(old_kv)?;
     let mut stored = to_storage(def, new)?;
@@ -587,17 +587,17 @@ pub async fn delete_one(
                 ));
             }
         }
-        if let Some(rv) = &opts.precondition_rv {
-            if *rv != kv.mod_revision.to_string() {
-                return Err(ApiError::conflict(
-                    def,
-                    name,
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        kv.mod_revision
-                    ),
-                ));
-            }
+        if let Some(rv) = &opts.precondition_rv
+            && *rv != kv.mod_revision.to_string()
+        {
+            return Err(ApiError::conflict(
+                def,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    kv.mod_revision
+                ),
+            ));
         }
         let policy = opts
             .propagation

@@ -107,15 +107,16 @@ pub fn prepare_for_create(def: &ResourceDef, obj: &mut Value) {
     } else {
         m.remove("generation");
     }
-    if has_status_subresource(def) && def.kind != "Namespace" {
-        if let Some(o) = obj.as_object_mut() {
-            let status = if def.kind == "Pod" {
-                json!({"phase": "Pending"})
-            } else {
-                json!({})
-            };
-            o.insert("status".into(), status);
-        }
+    if has_status_subresource(def)
+        && def.kind != "Namespace"
+        && let Some(o) = obj.as_object_mut()
+    {
+        let status = if def.kind == "Pod" {
+            json!({"phase": "Pending"})
+        } else {
+            json!({})
+        };
+        o.insert("status".into(), status);
     }
 }
 
@@ -135,13 +136,13 @@ pub fn prepare_for_update(def: &ResourceDef, new: &mut Value, old: &Value, statu
         *new = merged;
         return;
     }
-    if has_status_subresource(def) {
-        if let Some(o) = new.as_object_mut() {
-            match old.get("status") {
-                Some(s) => o.insert("status".into(), s.clone()),
-                None => o.remove("status"),
-            };
-        }
+    if has_status_subresource(def)
+        && let Some(o) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(s) => o.insert("status".into(), s.clone()),
+            None => o.remove("status"),
+        };
     }
     let old_meta = metadata(old).cloned().unwrap_or_default();
     let spec_changed = new.get("spec") != old.get("spec");

@@ -90,10 +90,10 @@ pub fn route(path: &str) -> Option<Route> {
 fn resource_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     // `namespaces/{ns}/{resource}/...` when {resource} is a namespaced resource; otherwise the
     // path addresses a cluster-scoped resource (namespaces themselves included).
-    if let ["namespaces", ns, resource, tail @ ..] = rest {
-        if let Some(def) = registry::find(group, version, resource).filter(|d| d.namespaced) {
-            return target(def, Some(ns), tail);
-        }
+    if let ["namespaces", ns, resource, tail @ ..] = rest
+        && let Some(def) = registry::find(group, version, resource).filter(|d| d.namespaced)
+    {
+        return target(def, Some(ns), tail);
     }
     let (resource, tail) = rest.split_first()?;
     let def = registry::find(group, version, resource)?;
@@ -107,10 +107,10 @@ fn target(def: &'static ResourceDef, namespace: Option<&str>, tail: &[&str]) -> 
         [name, sub] => (Some(*name), Some(*sub)),
         _ => return None,
     };
-    if let Some(s) = sub {
-        if !def.has_subresource(s) {
-            return None;
-        }
+    if let Some(s) = sub
+        && !def.has_subresource(s)
+    {
+        return None;
     }
     Some(Target {
         def,

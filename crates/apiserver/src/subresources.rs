@@ -110,10 +110,10 @@ pub async fn scale(
                 ),
             ));
         }
-        if let Some(rv) = meta_str(&desired, "resourceVersion").filter(|r| !r.is_empty()) {
-            if rv != kv.mod_revision.to_string() {
-                return Err(ApiError::stale(def, name));
-            }
+        if let Some(rv) = meta_str(&desired, "resourceVersion").filter(|r| !r.is_empty())
+            && rv != kv.mod_revision.to_string()
+        {
+            return Err(ApiError::stale(def, name));
         }
         let mut new = obj.clone();
         new["spec"]["replicas"] = json!(replicas);

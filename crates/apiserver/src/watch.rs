@@ -152,10 +152,10 @@ pub async fn watch(st: Arc<AppState>, t: &Target, q: &Query, format: Format) -> 
                         let bm = json!({"type": "BOOKMARK", "object": {
                             "kind": def.kind, "apiVersion": def.api_version(),
                             "metadata": {"resourceVersion": last_rev.to_string()}}});
-                        if let Ok(b) = line(&bm) {
-                            if tx.send(b).await.is_err() {
-                                return;
-                            }
+                        if let Ok(b) = line(&bm)
+                            && tx.send(b).await.is_err()
+                        {
+                            return;
                         }
                     }
                     continue;
