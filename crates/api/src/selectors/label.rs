@@ -41,7 +41,21 @@ impl LabelSelector {
 
     /// True when the labels (`metadata.labels` map, or `None`) satisfy every requirement.
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
+        self.matches_with(|k| {
+            labels
+                .and_then(|l| l.get(k))
+                .map(|v| v.as_str().unwrap_or_default())
+        })
+    }
+
+    /// The same test on a typed label map (controllers hold `BTreeMap`s from k8s-openapi).
+    pub fn matches_map(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// The test itself, over any way of looking a label's value up by key.
+    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.requirements.iter().all(|r| r.matches(get(&r.key)))
     }
 
     /// True when the selector has no requirement (and so matches everything).
@@ -161,10 +175,7 @@ impl Requirement {
         }
     }
 
-    fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels
-            .and_then(|l| l.get(&self.key))
-            .map(|v| v.as_str().unwrap_or_default());
+    fn matches(&self, value: Option<&str>) -> bool {
         let has = |v: &str| self.values.iter().any(|x| x == v);
         match (self.operator, value) {
             (Operator::Equals | Operator::DoubleEquals | Operator::In, Some(v)) => has(v),

@@ -195,3 +195,18 @@ fn field_selectors() {
             .matches(nodes, &json!({ "spec": {} }))
     );
 }
+
+#[test]
+fn typed_label_map_matches_like_json() {
+    let sel = LabelSelector::parse("app=web,tier in (a,b),!canary").expect("parses");
+    let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(sel.matches_map(&map(&[("app", "web"), ("tier", "a")])));
+    assert!(!sel.matches_map(&map(&[("app", "web"), ("tier", "c")])));
+    assert!(!sel.matches_map(&map(&[("app", "web"), ("tier", "a"), ("canary", "1")])));
+    assert!(!sel.matches_map(&map(&[])));
+}
