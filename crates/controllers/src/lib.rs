@@ -9,9 +9,11 @@
 //! - [`scheduler`]: binds pending pods to Ready nodes that fit.
 //! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
 //! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
-//! - [`selector`]: label selector matching.
 //! - [`events`]: core/v1 Events as Kubernetes words them.
 //! - [`error`]: the crate's error type and the shared error policy.
+//!
+//! Label selectors are baton-api's (`baton_api::selectors`), the same code the API server
+//! uses for `?labelSelector=` and validation.
 
 pub mod deployment;
 pub mod error;
@@ -19,7 +21,6 @@ pub mod events;
 pub mod pods;
 pub mod replicas;
 pub mod scheduler;
-pub mod selector;
 pub mod simnode;
 
 use std::future::Future;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_api::selectors::{LabelSelector, label_selector_from_object};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
@@ -27,7 +28,6 @@ use serde::de::DeserializeOwned;
 use crate::error::{self, Error};
 use crate::events::{self, Kind};
 use crate::pods;
-use crate::selector::Selector;
 
 /// Most pods created or deleted in one sync (Kubernetes' burstReplicas).
 const BURST: usize = 500;
@@ -46,7 +46,9 @@ pub trait Replicated:
     const COMPONENT: &'static str;
     fn replicas(&self) -> i32;
     fn min_ready_seconds(&self) -> i32;
-    fn selector(&self) -> Selector;
+    /// The selector, or `None` when it cannot select anything (unset, empty or invalid):
+    /// controllers treat an empty selector as selecting nothing, not everything.
+    fn selector(&self) -> Option<LabelSelector>;
     fn template(&self) -> Option<&PodTemplateSpec>;
     fn status(&self) -> ReplicaStatus;
 }
@@ -88,8 +90,8 @@ impl Replicated for ReplicaSet {
     fn min_ready_seconds(&self) -> i32 {
         self.spec.min_ready_seconds.unwrap_or(0)
     }
-    fn selector(&self) -> Selector {
-        Selector::from_label_selector(&self.spec.selector)
+    fn selector(&self) -> Option<LabelSelector> {
+        usable(serde_json::to_value(&self.spec.selector).ok())
     }
     fn template(&self) -> Option<&PodTemplateSpec> {
         self.spec.template.as_ref()
@@ -117,19 +119,17 @@ impl Replicated for ReplicationController {
             .and_then(|s| s.min_ready_seconds)
             .unwrap_or(0)
     }
-    fn selector(&self) -> Selector {
+    fn selector(&self) -> Option<LabelSelector> {
         let spec = self.spec.as_ref();
-        match spec.and_then(|s| s.selector.clone()) {
-            Some(m) if !m.is_empty() => Selector::from_map(&m),
+        let map = match spec.and_then(|s| s.selector.as_ref()) {
+            Some(m) if !m.is_empty() => Some(m),
             // An RC without a selector selects its template's labels.
-            _ => Selector::from_map(
-                &spec
-                    .and_then(|s| s.template.as_ref())
-                    .and_then(|t| t.metadata.as_ref())
-                    .and_then(|m| m.labels.clone())
-                    .unwrap_or_default(),
-            ),
-        }
+            _ => spec
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref()),
+        };
+        usable(map.and_then(|m| serde_json::to_value(m).ok()))
     }
     fn template(&self) -> Option<&PodTemplateSpec> {
         self.spec.as_ref().and_then(|s| s.template.as_ref())
@@ -190,12 +190,16 @@ fn owners_to_sync<K: Replicated>(store: &Store<K>, kind: &str, pod: &Pod) -> Vec
         .state()
         .iter()
         .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|c| {
-            let s = c.selector();
-            !s.is_empty() && s.matches(pod.labels())
-        })
+        .filter(|c| c.selector().is_some_and(|s| s.matches_map(pod.labels())))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
+}
+
+/// A selector parsed by baton-api, kept only when it can select something: an unset or
+/// empty selector, or one validation should have refused, selects no pods.
+fn usable(selector: Option<serde_json::Value>) -> Option<LabelSelector> {
+    let parsed = label_selector_from_object(&selector?).ok()?;
+    (!parsed.is_empty()).then_some(parsed)
 }
 
 fn owner_ref<K: Replicated>(obj: &K) -> OwnerReference {
@@ -250,7 +254,9 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Ac
             .iter()
             .find(|o| o.controller == Some(true))
             .cloned();
-        let matches = !selector.is_empty() && selector.matches(pod.labels());
+        let matches = selector
+            .as_ref()
+            .is_some_and(|s| s.matches_map(pod.labels()));
         match controller {
             Some(c) if c.uid == uid => {
                 if matches {
