@@ -31,7 +31,7 @@ async fn ensure(
     }
     baton_api::defaults::apply(def, &mut obj);
     objects::prepare_for_create(def, &mut obj);
-    let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = objects::encode(&obj)?;
     match st.store.create(&key, bytes).await {
         Ok(_) | Err(baton_store::StoreError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(ApiError::internal(e.to_string())),

@@ -271,7 +271,7 @@ async fn write_back(
     ns: Option<&str>,
     name: &str,
     old: &Value,
-    mut new: Value,
+    new: Value,
 ) {
     let key = def.key(ns, name);
     let Some(rev) = meta_str(old, "resourceVersion").and_then(|r| r.parse().ok()) else {
@@ -281,10 +281,7 @@ async fn write_back(
         let _ = st.store.delete(&key, Some(rev)).await;
         return;
     }
-    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    if let Ok(bytes) = serde_json::to_vec(&new) {
+    if let Ok(bytes) = objects::encode(&new) {
         let _ = st.store.update(&key, bytes, Some(rev)).await;
     }
 }

@@ -281,14 +281,6 @@ fn validate(def: &ResourceDef, name: &str, obj: &Value, old: Option<&Value>) -> 
     }
 }
 
-fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
-    let mut o = obj.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    serde_json::to_vec(&o).map_err(|e| ApiError::internal(e.to_string()))
-}
-
 pub async fn create(
     st: &AppState,
     t: &Target,
@@ -320,7 +312,7 @@ pub async fn create(
     } else {
         let key = def.key(t.namespace.as_deref(), &name);
         st.store
-            .create(&key, encode(&stored)?)
+            .create(&key, objects::encode(&stored)?)
             .await
             .map_err(|e| ApiError::from_store(def, &name, e))?
     };
@@ -391,7 +383,7 @@ async fn write_update(
     }
     let rev = st
         .store
-        .update(&key, encode(&stored)?, Some(old_kv.mod_revision))
+        .update(&key, objects::encode(&stored)?, Some(old_kv.mod_revision))
         .await
         .map_err(|e| ApiError::from_store(def, name, e))?;
     objects::set_resource_version(&mut stored, rev);
@@ -617,7 +609,7 @@ pub async fn delete_one(
             }
             match st
                 .store
-                .update(&key, encode(&marked)?, Some(kv.mod_revision))
+                .update(&key, objects::encode(&marked)?, Some(kv.mod_revision))
                 .await
             {
                 Ok(rev) => {

@@ -48,6 +48,16 @@ pub fn set_resource_version(obj: &mut Value, rev: Revision) {
     metadata_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
 }
 
+/// The bytes stored for an object: its JSON without `resourceVersion`, which is the store's
+/// revision and is stamped on every read instead.
+pub fn encode(obj: &Value) -> Result<Vec<u8>, crate::errors::ApiError> {
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    serde_json::to_vec(&o).map_err(|e| crate::errors::ApiError::internal(e.to_string()))
+}
+
 /// Parses a client-supplied resourceVersion ("" and absent mean none).
 pub fn parse_resource_version(s: Option<&str>) -> Result<Option<Revision>, String> {
     match s {

@@ -124,7 +124,7 @@ pub async fn scale(
             return Ok(Reply::json(StatusCode::OK, current));
         }
         objects::prepare_for_update(def.storage_def(), &mut new, &obj, false);
-        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = objects::encode(&new)?;
         match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
             Ok(rev) => {
                 objects::set_resource_version(&mut new, rev);
@@ -188,7 +188,7 @@ pub async fn rollback(
             break;
         }
         objects::prepare_for_update(def.storage_def(), &mut new, &obj, false);
-        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = objects::encode(&new)?;
         match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
             Ok(_) => break,
             Err(baton_store::StoreError::Conflict { .. }) => continue,
@@ -229,10 +229,7 @@ pub async fn finalize(
             .map_err(|e| ApiError::from_store(def, name, e))?;
         return Ok(Reply::json(StatusCode::OK, handlers::to_wire(def, new)?));
     }
-    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = objects::encode(&new)?;
     let rev = st
         .store
         .update(&kv.key, bytes, Some(kv.mod_revision))
@@ -300,10 +297,7 @@ pub async fn binding(
         if q.dry_run()? {
             break;
         }
-        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = objects::encode(&new)?;
         match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
             Ok(_) => break,
             Err(baton_store::StoreError::Conflict { .. }) => continue,
