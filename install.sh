@@ -21,6 +21,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The workspace build includes the kubectl plugin (crates/rolling-update); kubectl runs any
+# `kubectl-<name>` on PATH, so `kubectl rolling-update` works with every kubectl version.
 cargo build --release --locked
 $SUDO install -m 0755 target/release/baton /usr/local/bin/baton
-echo "installed: $(command -v baton)"
+$SUDO install -m 0755 target/release/kubectl-rolling_update /usr/local/bin/kubectl-rolling_update
+echo "installed: $(command -v baton) $(command -v kubectl-rolling_update)"

@@ -32,7 +32,10 @@ pub async fn run(cli: &Cli, in_flight: &mut Option<InFlight>) -> Result<(), Erro
                 && matches!(req.source, Source::Image { .. }) =>
         {
             // Interrupted between deleting the old controller and the rename: finish it.
-            let renaming = find_renaming(&cluster, &req.old_name).await?;
+            // With nothing to rename, the plain "not found" is the clearer message.
+            let Some(renaming) = find_renaming(&cluster, &req.old_name).await? else {
+                return Err(Error::Api(e));
+            };
             println!("Renaming {} to {}", name(&renaming), req.old_name);
             let rc = updater::rename(&cluster, &renaming, &req.old_name, cli.poll_interval).await?;
             return print_result(&rc, "rolling updated", req.output);
@@ -284,13 +287,16 @@ async fn mark_old(
 
 /// After an interruption between deleting the old controller and the rename: the next
 /// controller, found by its source annotation or its `<old>-<hash>` name.
-async fn find_renaming(cluster: &Cluster, old_name: &str) -> Result<ReplicationController, Error> {
+async fn find_renaming(
+    cluster: &Cluster,
+    old_name: &str,
+) -> Result<Option<ReplicationController>, Error> {
     let all = cluster.list_rcs().await?;
     let prefix = format!("{old_name}:");
     if let Some(rc) = all.iter().find(|rc| {
         objects::annotation(rc, objects::SOURCE_ID).is_some_and(|s| s.starts_with(&prefix))
     }) {
-        return Ok(rc.clone());
+        return Ok(Some(rc.clone()));
     }
     let hashed: Vec<&ReplicationController> = all
         .iter()
@@ -302,7 +308,8 @@ async fn find_renaming(cluster: &Cluster, old_name: &str) -> Result<ReplicationC
         })
         .collect();
     match hashed.as_slice() {
-        [one] => Ok((*one).clone()),
+        [one] => Ok(Some((*one).clone())),
+        [] => Ok(None),
         _ => Err(Error::NoSourceController {
             namespace: cluster.namespace().to_string(),
             name: old_name.to_string(),
