@@ -13,6 +13,20 @@ expect 'horizontalpodautoscalers'
 expect 'ingresses'
 expect 'leases'
 
+# Health, version, metrics and OpenAPI endpoints (health and version need no token).
+server=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
+for path in /healthz /livez /readyz /version; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA_DIR/ca.crt" "$server$path")
+  expect_eq "$code" 200 "GET $path without a token"
+done
+out=$(curl_api GET /metrics); LAST_OUT=$out; expect 'apiserver_request_total'
+out=$(curl_api GET /openapi/v2 -H 'Accept: application/json'); LAST_OUT=$out
+expect '"swagger":"2.0"'; expect 'io.k8s.api.extensions.v1beta1.Deployment'
+code=$(curl_api GET /openapi/v2 -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf' -o "$E2E_TMP/v2.pb" | tail -n 1)
+expect_eq "$code" 200 'protobuf OpenAPI v2'
+[ "$(stat -c %s "$E2E_TMP/v2.pb")" -gt 100000 ] || fail "protobuf OpenAPI v2 is suspiciously small"
+out=$(curl_api GET /openapi/v3); LAST_OUT=$out; expect 'apis/extensions/v1beta1'; expect 'serverRelativeURL'
+
 k explain deployment.spec.strategy >/dev/null
 expect 'rollingUpdate'
 expect 'Recreate'
