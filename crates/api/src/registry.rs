@@ -51,14 +51,22 @@ impl ResourceDef {
 
     /// The registry row of the storage version.
     pub fn storage_def(&self) -> &'static ResourceDef {
-        find(self.storage.group, self.storage.version, self.storage.resource)
-            .expect("every storage reference names a registered resource")
+        find(
+            self.storage.group,
+            self.storage.version,
+            self.storage.resource,
+        )
+        .expect("every storage reference names a registered resource")
     }
 
     /// Store key prefix for all objects of this kind: `/registry/{group}/{resource}/`.
     /// Every served version of a kind shares the prefix of its storage version.
     pub fn key_prefix(&self) -> String {
-        let group = if self.storage.group.is_empty() { "core" } else { self.storage.group };
+        let group = if self.storage.group.is_empty() {
+            "core"
+        } else {
+            self.storage.group
+        };
         format!("/registry/{}/{}/", group, self.storage.resource)
     }
 
@@ -85,7 +93,11 @@ impl ResourceDef {
 
 /// `v1` for the core group, `group/version` otherwise.
 pub fn group_version_string(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// Splits an `apiVersion` into (group, version).
@@ -97,7 +109,11 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 }
 
 const fn storage(group: &'static str, version: &'static str, resource: &'static str) -> StorageRef {
-    StorageRef { group, version, resource }
+    StorageRef {
+        group,
+        version,
+        resource,
+    }
 }
 
 const CORE_NS: StorageRef = storage("", "v1", "namespaces");
@@ -156,30 +172,301 @@ const LEGACY_DEPLOY_SUBS: &[&str] = &["rollback", "scale", "status"];
 /// warns on every use of a short name that several groups declare; likewise the `all`
 /// category, so that `kubectl get all` lists each object once.
 pub static RESOURCES: &[ResourceDef] = &[
-    def("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], NONE, &["finalize", "status"], CORE_NS),
-    def("", "v1", "pods", "pod", "Pod", true, &["po"], ALL, &["binding", "eviction", "exec", "log", "portforward", "status"], CORE_POD),
-    def("", "v1", "services", "service", "Service", true, &["svc"], ALL, &["status"], CORE_SVC),
-    def("", "v1", "endpoints", "endpoints", "Endpoints", true, &["ep"], NONE, NONE, CORE_EP),
-    def("", "v1", "events", "event", "Event", true, &["ev"], NONE, NONE, CORE_EV),
-    def("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", true, &["rc"], ALL, &["scale", "status"], CORE_RC),
-    def("", "v1", "nodes", "node", "Node", false, &["no"], NONE, &["status"], CORE_NODE),
-    def("", "v1", "configmaps", "configmap", "ConfigMap", true, &["cm"], NONE, NONE, CORE_CM),
-    def("", "v1", "secrets", "secret", "Secret", true, NONE, NONE, NONE, CORE_SECRET),
-    def("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], NONE, NONE, CORE_SA),
-    def("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], ALL, DEPLOY_SUBS, APPS_DEPLOY),
-    def("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], ALL, DEPLOY_SUBS, APPS_RS),
-    def("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, NONE, NONE, NONE, APPS_CR),
-    def("apps", "v1beta2", "deployments", "deployment", "Deployment", true, NONE, NONE, DEPLOY_SUBS, APPS_DEPLOY),
-    def("apps", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, NONE, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
-    def("events.k8s.io", "v1", "events", "event", "Event", true, NONE, NONE, NONE, CORE_EV),
-    def("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], ALL, &["status"], HPA),
-    def("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], NONE, &["status"], HPA),
-    def("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, &["ing"], NONE, &["status"], NET_ING),
-    def("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, NONE, NONE, NONE, NET_INGCLASS),
-    def("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE, LEASE),
-    def("extensions", "v1beta1", "deployments", "deployment", "Deployment", true, NONE, NONE, LEGACY_DEPLOY_SUBS, APPS_DEPLOY),
-    def("extensions", "v1beta1", "replicasets", "replicaset", "ReplicaSet", true, NONE, NONE, DEPLOY_SUBS, APPS_RS),
-    def("extensions", "v1beta1", "ingresses", "ingress", "Ingress", true, NONE, NONE, &["status"], NET_ING),
+    def(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        NONE,
+        &["finalize", "status"],
+        CORE_NS,
+    ),
+    def(
+        "",
+        "v1",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        &["po"],
+        ALL,
+        &[
+            "binding",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+            "status",
+        ],
+        CORE_POD,
+    ),
+    def(
+        "",
+        "v1",
+        "services",
+        "service",
+        "Service",
+        true,
+        &["svc"],
+        ALL,
+        &["status"],
+        CORE_SVC,
+    ),
+    def(
+        "",
+        "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        NONE,
+        NONE,
+        CORE_EP,
+    ),
+    def(
+        "",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        NONE,
+        NONE,
+        CORE_EV,
+    ),
+    def(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+        &["rc"],
+        ALL,
+        &["scale", "status"],
+        CORE_RC,
+    ),
+    def(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        &["no"],
+        NONE,
+        &["status"],
+        CORE_NODE,
+    ),
+    def(
+        "",
+        "v1",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        &["cm"],
+        NONE,
+        NONE,
+        CORE_CM,
+    ),
+    def(
+        "",
+        "v1",
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        CORE_SECRET,
+    ),
+    def(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        NONE,
+        NONE,
+        CORE_SA,
+    ),
+    def(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        ALL,
+        DEPLOY_SUBS,
+        APPS_DEPLOY,
+    ),
+    def(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        ALL,
+        DEPLOY_SUBS,
+        APPS_RS,
+    ),
+    def(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        APPS_CR,
+    ),
+    def(
+        "apps",
+        "v1beta2",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        NONE,
+        NONE,
+        DEPLOY_SUBS,
+        APPS_DEPLOY,
+    ),
+    def(
+        "apps",
+        "v1beta1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        NONE,
+        NONE,
+        LEGACY_DEPLOY_SUBS,
+        APPS_DEPLOY,
+    ),
+    def(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        CORE_EV,
+    ),
+    def(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        ALL,
+        &["status"],
+        HPA,
+    ),
+    def(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        NONE,
+        &["status"],
+        HPA,
+    ),
+    def(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        &["ing"],
+        NONE,
+        &["status"],
+        NET_ING,
+    ),
+    def(
+        "networking.k8s.io",
+        "v1",
+        "ingressclasses",
+        "ingressclass",
+        "IngressClass",
+        false,
+        NONE,
+        NONE,
+        NONE,
+        NET_INGCLASS,
+    ),
+    def(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        LEASE,
+    ),
+    def(
+        "extensions",
+        "v1beta1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        NONE,
+        NONE,
+        LEGACY_DEPLOY_SUBS,
+        APPS_DEPLOY,
+    ),
+    def(
+        "extensions",
+        "v1beta1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        NONE,
+        NONE,
+        DEPLOY_SUBS,
+        APPS_RS,
+    ),
+    def(
+        "extensions",
+        "v1beta1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        NONE,
+        NONE,
+        &["status"],
+        NET_ING,
+    ),
 ];
 
 /// A served API group with its versions, preferred version first.
@@ -206,7 +493,10 @@ pub fn groups() -> Vec<GroupInfo> {
                     g.versions.push(r.version);
                 }
             }
-            None => out.push(GroupInfo { name: r.group, versions: vec![r.version] }),
+            None => out.push(GroupInfo {
+                name: r.group,
+                versions: vec![r.version],
+            }),
         }
     }
     out
@@ -215,7 +505,9 @@ pub fn groups() -> Vec<GroupInfo> {
 /// Resources served in one group/version.
 pub fn resources_in(group: &str, version: &str) -> impl Iterator<Item = &'static ResourceDef> {
     let (group, version) = (group.to_string(), version.to_string());
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// Looks a resource up by group, version and plural.
@@ -241,7 +533,13 @@ mod tests {
     fn every_storage_ref_is_registered_and_is_its_own_storage() {
         for r in RESOURCES {
             let s = r.storage_def();
-            assert!(s.is_storage_version(), "{} {}/{} stored as non-storage row", r.resource, r.group, r.version);
+            assert!(
+                s.is_storage_version(),
+                "{} {}/{} stored as non-storage row",
+                r.resource,
+                r.group,
+                r.version
+            );
             assert_eq!(s.kind, r.kind, "{} stored under another kind", r.resource);
         }
     }
@@ -250,8 +548,14 @@ mod tests {
     fn legacy_deployments_share_the_apps_v1_keys() {
         let legacy = find("extensions", "v1beta1", "deployments").expect("registered");
         let apps = find("apps", "v1", "deployments").expect("registered");
-        assert_eq!(legacy.key(Some("default"), "x"), apps.key(Some("default"), "x"));
-        assert_eq!(apps.key(Some("default"), "x"), "/registry/apps/deployments/default/x");
+        assert_eq!(
+            legacy.key(Some("default"), "x"),
+            apps.key(Some("default"), "x")
+        );
+        assert_eq!(
+            apps.key(Some("default"), "x"),
+            "/registry/apps/deployments/default/x"
+        );
     }
 
     #[test]
@@ -260,7 +564,10 @@ mod tests {
         assert_eq!(g[0].name, "apps");
         assert_eq!(g[0].preferred_version(), "v1");
         assert_eq!(g.last().map(|g| g.name), Some("extensions"));
-        let autoscaling = g.iter().find(|g| g.name == "autoscaling").expect("autoscaling");
+        let autoscaling = g
+            .iter()
+            .find(|g| g.name == "autoscaling")
+            .expect("autoscaling");
         assert_eq!(autoscaling.versions, vec!["v2", "v1"]);
     }
 }
