@@ -79,4 +79,41 @@ k get pods -l app=hello-rc >/dev/null
 expect_not "$victim"
 k scale rc hello-rc --replicas=1 >/dev/null
 wait_for 1 '{.status.replicas}' rc hello-rc
+
+# Crashing pods: a crash-looping container restarts in place (the RC keeps the same pods);
+# pods that exit (phase Failed) are replaced, so the RC keeps its count of active pods.
+crash_rc() {  # crash_rc NAME ANNOTATION VALUE
+  cat <<Y | "$KUBECTL" create -f - >/dev/null 2>&1 || fail "creating rc $1"
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: $1}
+spec:
+  replicas: 2
+  selector: {app: $1}
+  template:
+    metadata:
+      labels: {app: $1}
+      annotations: {"sim.baton.dev/$2": "$3"}
+    spec: {containers: [{name: c, image: registry.local/hello:v1}]}
+Y
+}
+crash_rc looping crash-loop always
+wait_for 2 '{.status.replicas}' rc looping
+sleep 2.5
+k get pods -l app=looping >/dev/null
+expect 'CrashLoopBackOff'
+expect_eq "$(jp '{.items[*].metadata.name}' pods -l app=looping | wc -w)" 2 'crash-looping pods are restarted, not replaced'
+restarts=$(jp '{.items[0].status.containerStatuses[0].restartCount}' pods -l app=looping)
+[ "${restarts:-0}" -ge 1 ] || fail "restartCount did not grow: $restarts"
+expect_eq "$(jp '{.status.readyReplicas}' rc looping)" '' 'no ready replicas while crash-looping'
+
+crash_rc exiting exit-after 2s
+replaced=no
+for _ in $(seq 1 80); do
+  failed=$("$KUBECTL" get pods -l app=exiting --field-selector status.phase=Failed -o name 2>/dev/null | wc -l)
+  active=$("$KUBECTL" get pods -l app=exiting --field-selector status.phase!=Failed -o name 2>/dev/null | wc -l)
+  if [ "$failed" -ge 2 ] && [ "$active" -eq 2 ]; then replaced=yes; break; fi
+  sleep 0.25
+done
+[ "$replaced" = yes ] || fail "the RC did not replace its failed pods (failed $failed, active $active)"
 pass
