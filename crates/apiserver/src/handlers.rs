@@ -20,6 +20,10 @@ use crate::route::Target;
 use crate::state::AppState;
 use crate::{admission, gc, tables};
 
+/// How many times a read-modify-write retries after losing a race to a concurrent writer
+/// (patches without a resourceVersion, deletes, and the scale/rollback/binding subresources).
+pub const CONFLICT_RETRIES: usize = 8;
+
 /// Decodes a stored value and stamps its resourceVersion.
 pub fn decode_stored(kv: &KeyValue) -> ApiResult<Value> {
     let mut v: Value = serde_json::from_slice(&kv.value).map_err(|e| {
@@ -465,7 +469,7 @@ pub async fn patch(
     let mut warnings = Vec::new();
     // Without a resourceVersion in the patch, a conflict with a concurrent writer is retried
     // against the new current object, as Kubernetes does.
-    for _ in 0..8 {
+    for _ in 0..CONFLICT_RETRIES {
         let old_kv = match st.store.get(&key).await {
             Ok(Some(kv)) => kv,
             Ok(None) => return Err(ApiError::not_found(def, name)),
@@ -565,7 +569,7 @@ pub async fn delete_one(
     opts: &DeleteOptions,
 ) -> ApiResult<Value> {
     let key = def.key(ns, name);
-    for _ in 0..8 {
+    for _ in 0..CONFLICT_RETRIES {
         let (obj, kv) = read(st, def, ns, name).await?;
         if let Some(uid) = &opts.precondition_uid {
             let actual = meta_str(&obj, "uid").unwrap_or("");

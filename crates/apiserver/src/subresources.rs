@@ -77,7 +77,7 @@ pub async fn scale(
     let def = t.def;
     let name = t.name.as_deref().unwrap_or("");
     let ns = t.namespace.as_deref();
-    for _ in 0..8 {
+    for _ in 0..handlers::CONFLICT_RETRIES {
         let (obj, kv) = read(st, def, ns, name).await?;
         let current = scale_of(def, &obj);
         let desired = match *method {
@@ -172,7 +172,7 @@ pub async fn rollback(
             ),
         ));
     }
-    for _ in 0..8 {
+    for _ in 0..handlers::CONFLICT_RETRIES {
         let (obj, kv) = read(st, def, t.namespace.as_deref(), name).await?;
         let mut new = obj.clone();
         let ann = objects::metadata_mut(&mut new)
@@ -262,7 +262,7 @@ pub async fn binding(
             )
         })?
         .to_string();
-    for _ in 0..8 {
+    for _ in 0..handlers::CONFLICT_RETRIES {
         let (obj, kv) = read(st, def, t.namespace.as_deref(), name).await?;
         if let Some(existing) = obj
             .pointer("/spec/nodeName")
