@@ -93,6 +93,17 @@ jp() {
   printf '%s' "$LAST_OUT"
 }
 
+# wait_for EXPECTED JSONPATH ARGS...: retries a jsonpath check every 0.1 s, WAIT_TRIES times
+# (default 200, about 20 s), and fails the scenario with the last value seen.
+wait_for() {
+  local want=$1; shift
+  for _ in $(seq 1 "${WAIT_TRIES:-200}"); do
+    [ "$(jp "$@")" = "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
+}
+
 # expect_eq ACTUAL EXPECTED WHAT
 expect_eq() {
   [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"

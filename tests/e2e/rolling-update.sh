@@ -23,15 +23,6 @@ FAST=(--update-period=1s --poll-interval=200ms)
 OLD_IMAGE=sz-pg-oam-docker-hub-001.tendcloud.com/library/zeppelin:0.7.0
 NEW_IMAGE=sz-pg-oam-docker-hub-001.tendcloud.com/library/zeppelin:0.7.1
 
-# wait_for EXPECTED JSONPATH ARGS...: retries a jsonpath check for ~20 s.
-wait_for() {
-  local want=$1; shift
-  for _ in $(seq 1 200); do
-    [ "$(jp "$@")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
-}
 
 # make_rc NAME REPLICAS LABEL [IMAGE]: a ReplicationController selecting app=LABEL.
 make_rc() {

@@ -6,14 +6,6 @@
 source "$(dirname "$0")/lib.sh"
 start_server --simulated-nodes 2
 
-wait_for() {
-  local want=$1; shift
-  for _ in $(seq 1 200); do
-    [ "$(jp "$@")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
-}
 
 # deploy NAME STRATEGY SELECTOR_APP TEMPLATE_APP: a Deployment manifest on stdout.
 deploy() {

@@ -7,15 +7,6 @@
 source "$(dirname "$0")/lib.sh"
 start_server --simulated-nodes 2
 
-# wait_for EXPECTED JSONPATH ARGS...: retries a jsonpath check up to ~20 s.
-wait_for() {
-  local want=$1; shift
-  for _ in $(seq 1 200); do
-    [ "$(jp "$@")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
-}
 
 # web.yaml IMAGE: a RollingUpdate deployment (maxSurge 1, maxUnavailable 0) whose pods
 # become Ready 700 ms after they start.

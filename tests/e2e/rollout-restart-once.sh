@@ -5,14 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 start_server --simulated-nodes 3
 
-wait_for() {
-  local want=$1; shift
-  for _ in $(seq 1 300); do
-    [ "$(jp "$@")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
-}
+WAIT_TRIES=300   # wait_for (lib.sh) retries, 0.1 s apart
 
 # active_pods: pods of app=web not being deleted.
 active_pods() {

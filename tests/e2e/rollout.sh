@@ -10,15 +10,7 @@ k get nodes >/dev/null
 expect 'sim-node-2'
 expect 'Ready'
 
-# wait_for CMD... : retries a jsonpath check up to ~15 s. Usage: wait_for EXPECTED JSONPATH ARGS
-wait_for() {
-  local want=$1; shift
-  for _ in $(seq 1 150); do
-    [ "$(jp "$@")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
-}
+WAIT_TRIES=150   # wait_for (lib.sh) retries, 0.1 s apart
 
 k create -f "$YAML" >/dev/null
 wait_for 3 '{.status.availableReplicas}' deployment rolling-update-test
