@@ -1,0 +1,565 @@
+//! Applies layer tarballs, in order, onto one directory: the image's flattened root
+//! filesystem, which containers share read-only as their overlay lowerdir.
+//!
+//! Whiteouts follow the OCI layer spec (`.wh.NAME` deletes NAME from lower layers,
+//! `.wh..wh..opq` empties its directory of lower-layer content). Ownership, permission bits,
+//! mtimes, symlinks and hard links are kept. Nothing is ever written outside the root: entry
+//! names with `..` are rejected, and every parent directory is resolved inside the root the
+//! way a chroot would (an absolute or `..` symlink target is clamped at the root), so a
+//! malicious layer that plants `lib -> /` and then writes `lib/x` writes `<root>/x`. Device
+//! nodes and FIFOs are skipped: runc provides `/dev`.
+
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use filetime::FileTime;
+use flate2::read::GzDecoder;
+
+use crate::digest::{Digest, HashingReader};
+use crate::error::StoreError;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+const MAX_SYMLINKS: usize = 40;
+
+/// Opens a layer blob, decompressing gzip when the content starts with its magic number
+/// (media types are not always right, e.g. in `docker save` archives).
+pub fn open_layer(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    let mut reader = BufReader::new(fs::File::open(path)?);
+    let head = reader.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(GzDecoder::new(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+/// Applies one layer (an uncompressed tar stream) onto `root` and returns the digest of the
+/// stream (the layer's diff id).
+pub fn apply_layer<R: Read>(root: &Path, reader: R, layer: &str) -> Result<Digest, StoreError> {
+    let err = |message: String| StoreError::Unpack {
+        layer: layer.to_string(),
+        message,
+    };
+    let mut archive = tar::Archive::new(HashingReader::new(reader));
+    let mut applier = Applier {
+        root,
+        written: HashSet::new(),
+        dirs: Vec::new(),
+    };
+    let entries = archive
+        .entries()
+        .map_err(|e| err(format!("reading tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| err(format!("reading tar: {e}")))?;
+        applier.apply(&mut entry).map_err(&err)?;
+    }
+    applier.finish_dirs().map_err(&err)?;
+    archive
+        .into_inner()
+        .finish()
+        .map_err(|e| err(format!("reading tar: {e}")))
+}
+
+struct Applier<'a> {
+    root: &'a Path,
+    /// Real paths this layer wrote (an opaque whiteout keeps them).
+    written: HashSet<PathBuf>,
+    /// Directories whose mode and mtime are set once the layer is done (writing children
+    /// would change the mtime, and a read-only mode would stop an unprivileged unpack).
+    dirs: Vec<(PathBuf, u32, u64)>,
+}
+
+impl Applier<'_> {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
+        let header = entry.header();
+        let kind = header.entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            return Ok(());
+        }
+        let raw = entry
+            .path()
+            .map_err(|e| format!("bad entry name: {e}"))?
+            .into_owned();
+        let comps = clean(&raw)?;
+        let Some((name, parents)) = comps.split_last() else {
+            return Ok(()); // "./": the root itself keeps its own metadata
+        };
+        let mode = header
+            .mode()
+            .map_err(|e| format!("{}: bad mode: {e}", raw.display()))?
+            & 0o7777;
+        let uid = header.uid().unwrap_or(0);
+        let gid = header.gid().unwrap_or(0);
+        let mtime = header.mtime().unwrap_or(0);
+        let name_str = name.to_string_lossy();
+
+        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+            let Some(dir) = resolve_dir(self.root, parents, false)? else {
+                return Ok(());
+            };
+            if name_str == OPAQUE {
+                prune(&dir, &self.written)
+                    .map_err(|e| format!("{}: opaque whiteout: {e}", dir.display()))?;
+            } else if !hidden.is_empty() {
+                remove_any(&dir.join(hidden))
+                    .map_err(|e| format!("{}: whiteout: {e}", raw.display()))?;
+            }
+            return Ok(());
+        }
+
+        let parent =
+            resolve_dir(self.root, parents, true)?.ok_or("unreachable: parent not created")?;
+        let path = parent.join(name);
+        let ctx = |e: io::Error| format!("{}: {e}", raw.display());
+        match kind {
+            tar::EntryType::Directory => {
+                match fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        remove_any(&path).map_err(ctx)?;
+                        fs::create_dir(&path).map_err(ctx)?;
+                    }
+                    Err(_) => fs::create_dir(&path).map_err(ctx)?,
+                }
+                chown(&path, uid, gid).map_err(ctx)?;
+                self.dirs.push((path.clone(), mode, mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                remove_any(&path).map_err(ctx)?;
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(ctx)?;
+                io::copy(entry, &mut file).map_err(ctx)?;
+                drop(file);
+                chown(&path, uid, gid).map_err(ctx)?;
+                // After chown, which clears set-id bits.
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(ctx)?;
+                filetime::set_file_mtime(&path, FileTime::from_unix_time(mtime as i64, 0))
+                    .map_err(ctx)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("{}: bad link target: {e}", raw.display()))?
+                    .ok_or_else(|| format!("{}: symlink without target", raw.display()))?
+                    .into_owned();
+                remove_any(&path).map_err(ctx)?;
+                std::os::unix::fs::symlink(&target, &path).map_err(ctx)?;
+                chown(&path, uid, gid).map_err(ctx)?;
+                let t = FileTime::from_unix_time(mtime as i64, 0);
+                filetime::set_symlink_file_times(&path, t, t).map_err(ctx)?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("{}: bad link target: {e}", raw.display()))?
+                    .ok_or_else(|| format!("{}: hard link without target", raw.display()))?
+                    .into_owned();
+                let tcomps = clean(&target)?;
+                let (tname, tparents) = tcomps
+                    .split_last()
+                    .ok_or_else(|| format!("{}: hard link to the root", raw.display()))?;
+                let tdir = resolve_dir(self.root, tparents, false)?.ok_or_else(|| {
+                    format!(
+                        "{}: hard link target {} missing",
+                        raw.display(),
+                        target.display()
+                    )
+                })?;
+                let tpath = tdir.join(tname);
+                match fs::symlink_metadata(&tpath) {
+                    Ok(m) if !m.is_dir() => {}
+                    Ok(_) => return Err(format!("{}: hard link to a directory", raw.display())),
+                    Err(e) => {
+                        return Err(format!(
+                            "{}: hard link target {}: {e}",
+                            raw.display(),
+                            target.display()
+                        ));
+                    }
+                }
+                if tpath != path {
+                    remove_any(&path).map_err(ctx)?;
+                    fs::hard_link(&tpath, &path).map_err(ctx)?;
+                }
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                tracing::debug!(path = %raw.display(), "skipping device node or fifo in layer");
+                return Ok(());
+            }
+            tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink
+            | tar::EntryType::GNUSparse => {
+                return Err(format!(
+                    "{}: unsupported tar entry type {kind:?}",
+                    raw.display()
+                ));
+            }
+            other => {
+                tracing::debug!(path = %raw.display(), kind = ?other, "skipping unknown tar entry type");
+                return Ok(());
+            }
+        }
+        self.written.insert(path);
+        Ok(())
+    }
+
+    fn finish_dirs(&mut self) -> Result<(), String> {
+        for (path, mode, mtime) in self.dirs.drain(..).rev() {
+            let ctx = |e: io::Error| format!("{}: {e}", path.display());
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(ctx)?;
+            filetime::set_file_mtime(&path, FileTime::from_unix_time(mtime as i64, 0))
+                .map_err(ctx)?;
+        }
+        Ok(())
+    }
+}
+
+/// An entry name as normal components; `..` anywhere is rejected (a layer has no business
+/// naming it, and it is the classic way out of the root).
+fn clean(path: &Path) -> Result<Vec<OsString>, String> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_os_string()),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "{}: path escapes the root (\"..\")",
+                    path.display()
+                ));
+            }
+            Component::Prefix(_) => return Err(format!("{}: invalid path", path.display())),
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `comps` as a directory inside `root`, following symlinks as if `root` were `/`
+/// (absolute targets restart at `root`, `..` stops at it). Missing directories are created
+/// when `create` is set; otherwise `None` is returned for them.
+fn resolve_dir(root: &Path, comps: &[OsString], create: bool) -> Result<Option<PathBuf>, String> {
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut pending: VecDeque<OsString> = comps.iter().cloned().collect();
+    let mut links = 0;
+    while let Some(c) = pending.pop_front() {
+        if c == OsStr::new("..") {
+            resolved.pop();
+            continue;
+        }
+        if c.is_empty() || c == OsStr::new(".") {
+            continue;
+        }
+        let mut candidate = root.to_path_buf();
+        candidate.extend(&resolved);
+        candidate.push(&c);
+        match fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(format!(
+                        "{}: too many levels of symbolic links",
+                        candidate.display()
+                    ));
+                }
+                let target = fs::read_link(&candidate)
+                    .map_err(|e| format!("{}: {e}", candidate.display()))?;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                let mut next: VecDeque<OsString> = target
+                    .components()
+                    .filter_map(|tc| match tc {
+                        Component::Normal(n) => Some(n.to_os_string()),
+                        Component::ParentDir => Some(OsString::from("..")),
+                        _ => None,
+                    })
+                    .collect();
+                next.extend(pending);
+                pending = next;
+            }
+            Ok(m) if m.is_dir() => resolved.push(c),
+            Ok(_) => {
+                if !create {
+                    return Ok(None);
+                }
+                return Err(format!(
+                    "{}: parent is not a directory",
+                    candidate.display()
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !create {
+                    return Ok(None);
+                }
+                fs::create_dir(&candidate).map_err(|e| format!("{}: {e}", candidate.display()))?;
+                fs::set_permissions(&candidate, fs::Permissions::from_mode(0o755))
+                    .map_err(|e| format!("{}: {e}", candidate.display()))?;
+                resolved.push(c);
+            }
+            Err(e) => return Err(format!("{}: {e}", candidate.display())),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&resolved);
+    Ok(Some(out))
+}
+
+/// Removes whatever is at `path` (never following a symlink); absent is fine.
+fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Empties `dir` of everything this layer did not write itself.
+fn prune(dir: &Path, written: &HashSet<PathBuf>) -> io::Result<()> {
+    for child in fs::read_dir(dir)? {
+        let path = child?.path();
+        if written.contains(&path) {
+            if fs::symlink_metadata(&path)?.is_dir() {
+                prune(&path, written)?;
+            }
+        } else {
+            remove_any(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the owner; an unprivileged unpack (tests) keeps its own.
+fn chown(path: &Path, uid: u64, gid: u64) -> io::Result<()> {
+    let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+        return Ok(());
+    };
+    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds a tar in memory; names are written raw so tests can forge hostile ones.
+    pub(crate) struct Layer(tar::Builder<Vec<u8>>);
+
+    impl Layer {
+        pub(crate) fn new() -> Self {
+            Layer(tar::Builder::new(Vec::new()))
+        }
+
+        fn add(
+            &mut self,
+            name: &str,
+            kind: tar::EntryType,
+            mode: u32,
+            link: Option<&str>,
+            data: &[u8],
+        ) {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_size(data.len() as u64);
+            h.set_mtime(1_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            let raw = &mut h.as_old_mut().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+            h.set_cksum();
+            self.0.append(&h, data).expect("append to in-memory tar");
+        }
+
+        pub(crate) fn file(mut self, name: &str, data: &str) -> Self {
+            self.add(name, tar::EntryType::Regular, 0o644, None, data.as_bytes());
+            self
+        }
+
+        pub(crate) fn dir(mut self, name: &str, mode: u32) -> Self {
+            self.add(name, tar::EntryType::Directory, mode, None, b"");
+            self
+        }
+
+        pub(crate) fn symlink(mut self, name: &str, target: &str) -> Self {
+            self.add(name, tar::EntryType::Symlink, 0o777, Some(target), b"");
+            self
+        }
+
+        pub(crate) fn hardlink(mut self, name: &str, target: &str) -> Self {
+            self.add(name, tar::EntryType::Link, 0o644, Some(target), b"");
+            self
+        }
+
+        pub(crate) fn bytes(self) -> Vec<u8> {
+            self.0.into_inner().expect("finish in-memory tar")
+        }
+    }
+
+    fn apply(root: &Path, layer: Layer) -> Result<Digest, StoreError> {
+        apply_layer(root, &layer.bytes()[..], "test")
+    }
+
+    fn read(p: PathBuf) -> String {
+        fs::read_to_string(&p).unwrap_or_else(|e| format!("<{}: {e}>", p.display()))
+    }
+
+    #[test]
+    fn whiteouts_delete_and_opaque_dirs_empty() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        apply(
+            root,
+            Layer::new()
+                .dir("a/", 0o755)
+                .file("a/f1", "1")
+                .file("a/f2", "2")
+                .dir("b/", 0o755)
+                .file("b/old", "o")
+                .dir("b/sub/", 0o755)
+                .file("b/sub/deep", "d"),
+        )
+        .expect("layer 1");
+        apply(
+            root,
+            Layer::new()
+                .file("a/.wh.f1", "")
+                .dir("b/", 0o755)
+                .file("b/.wh..wh..opq", "")
+                .file("b/new", "n"),
+        )
+        .expect("layer 2");
+        assert!(!root.join("a/f1").exists());
+        assert_eq!(read(root.join("a/f2")), "2");
+        let mut names: Vec<_> = fs::read_dir(root.join("b"))
+            .expect("b")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["new"]);
+        assert!(!root.join("a/.wh.f1").exists());
+    }
+
+    #[test]
+    fn keeps_modes_mtimes_symlinks_and_hardlinks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        apply(
+            root,
+            Layer::new()
+                .dir("bin/", 0o755)
+                .file("bin/busybox", "BB")
+                .symlink("bin/sh", "busybox")
+                .hardlink("bin/ash", "bin/busybox")
+                .dir("ro/", 0o555),
+        )
+        .expect("layer");
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).expect("symlink"),
+            PathBuf::from("busybox")
+        );
+        assert_eq!(read(root.join("bin/ash")), "BB");
+        use std::os::unix::fs::MetadataExt;
+        let a = fs::metadata(root.join("bin/ash")).expect("ash");
+        let b = fs::metadata(root.join("bin/busybox")).expect("busybox");
+        assert_eq!(a.ino(), b.ino());
+        assert_eq!(b.mode() & 0o7777, 0o644);
+        assert_eq!(b.mtime(), 1_000_000);
+        assert_eq!(
+            fs::metadata(root.join("ro")).expect("ro").mode() & 0o7777,
+            0o555
+        );
+        assert_eq!(
+            fs::metadata(root.join("bin")).expect("bin").mtime(),
+            1_000_000
+        );
+    }
+
+    #[test]
+    fn rejects_dotdot_names() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).expect("root");
+        let err = apply(&root, Layer::new().file("../evil", "x")).expect_err("must fail");
+        assert!(err.to_string().contains("escapes the root"), "{err}");
+        assert!(!tmp.path().join("evil").exists());
+        let err = apply(
+            &root,
+            Layer::new()
+                .file("f", "x")
+                .hardlink("h", "../../etc/passwd"),
+        )
+        .expect_err("must fail");
+        assert!(err.to_string().contains("escapes the root"), "{err}");
+    }
+
+    #[test]
+    fn symlinks_cannot_lead_writes_out_of_the_root() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&root).expect("root");
+        fs::create_dir(&outside).expect("outside");
+        let outside_str = outside.to_string_lossy().into_owned();
+        apply(
+            &root,
+            Layer::new()
+                .symlink("abs", &outside_str)
+                .file("abs/pwned", "x")
+                .symlink("up", "../../../..")
+                .file("up/top", "y")
+                .symlink("lib", "/usr/lib")
+                .file("lib/libc.so", "z"),
+        )
+        .expect("layer");
+        assert!(
+            !outside.join("pwned").exists(),
+            "wrote through an absolute symlink"
+        );
+        assert_eq!(
+            read(
+                root.join(outside.strip_prefix("/").expect("absolute"))
+                    .join("pwned")
+            ),
+            "x"
+        );
+        assert!(!tmp.path().join("top").exists());
+        assert_eq!(read(root.join("top")), "y");
+        assert_eq!(read(root.join("usr/lib/libc.so")), "z");
+        // A final-component symlink is replaced, never written through.
+        apply(
+            &root,
+            Layer::new()
+                .symlink("target", &format!("{outside_str}/f"))
+                .file("target", "safe"),
+        )
+        .expect("layer");
+        assert!(!outside.join("f").exists());
+        assert_eq!(read(root.join("target")), "safe");
+    }
+
+    #[test]
+    fn diff_id_is_the_digest_of_the_stream() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let bytes = Layer::new().file("x", "1").bytes();
+        let d = apply_layer(tmp.path(), &bytes[..], "t").expect("apply");
+        assert_eq!(d, Digest::of(&bytes));
+    }
+}
