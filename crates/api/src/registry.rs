@@ -194,6 +194,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         &["po"],
         ALL,
         &[
+            "attach",
             "binding",
             "eviction",
             "exec",

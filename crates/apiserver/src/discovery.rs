@@ -86,6 +86,7 @@ fn subresource(
         "rollback" => (same.0, same.1, "DeploymentRollback", &["create"]),
         "log" => (same.0, same.1, "Pod", &["get"]),
         "exec" => (same.0, same.1, "PodExecOptions", &["create", "get"]),
+        "attach" => (same.0, same.1, "PodAttachOptions", &["create", "get"]),
         "portforward" => (same.0, same.1, "PodPortForwardOptions", &["create", "get"]),
         "eviction" => ("policy".into(), "v1".into(), "Eviction", &["create"]),
         "binding" => (same.0, same.1, "Binding", &["create"]),

@@ -8,6 +8,7 @@
 //! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
 //! - [`handlers`]: get/list/create/update/patch/delete for resources and `status`.
 //! - [`subresources`]: `scale`, `rollback`, `finalize`.
+//! - [`nodeproxy`]: `pods/log`, `exec`, `attach`, `portforward`, proxied to the pod's node agent.
 //! - [`watch`]: streaming watches with bookmarks and `410 Gone`.
 //! - [`tables`]: server-side Table output.
 //! - [`objects`]: metadata machinery (uid, generation, resourceVersion, generateName).
@@ -25,6 +26,7 @@ pub mod errors;
 pub mod gc;
 pub mod handlers;
 pub mod metrics;
+pub mod nodeproxy;
 pub mod objects;
 pub mod pki;
 pub mod protobuf;

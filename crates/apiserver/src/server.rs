@@ -207,6 +207,15 @@ async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
         return ApiError::no_route().into_response();
     };
     let (verb, resource) = verb_of(&parts.method, &route, &q);
+    if let Route::Resource(t) = &route
+        && crate::nodeproxy::is_node_proxied(t)
+    {
+        // Before the body is read: an exec or port-forward upgrade needs the request whole.
+        let resp = crate::nodeproxy::serve(st.clone(), t, Request::from_parts(parts, body)).await;
+        st.metrics
+            .observe(verb, &resource, resp.status().as_u16(), started.elapsed());
+        return resp;
+    }
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
