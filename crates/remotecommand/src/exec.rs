@@ -414,6 +414,69 @@ mod tests {
         );
     }
 
+    struct NoPods;
+
+    #[async_trait::async_trait]
+    impl PodStreams for NoPods {
+        async fn exec_command(
+            &self,
+            namespace: &str,
+            pod: &str,
+            _container: &str,
+            _cmd: &[String],
+            _tty: bool,
+        ) -> Result<tokio::process::Command, crate::StreamError> {
+            Err(crate::StreamError::PodNotFound {
+                namespace: namespace.into(),
+                pod: pod.into(),
+            })
+        }
+
+        async fn pod_addr(
+            &self,
+            namespace: &str,
+            pod: &str,
+        ) -> Result<std::net::IpAddr, crate::StreamError> {
+            Err(crate::StreamError::PodNotFound {
+                namespace: namespace.into(),
+                pod: pod.into(),
+            })
+        }
+    }
+
+    async fn answer(uri: &str, upgrade: Option<&str>) -> (u16, String) {
+        let mut b = Request::builder().uri(uri);
+        if let Some(u) = upgrade {
+            b = b
+                .header("upgrade", u)
+                .header("x-stream-protocol-version", "v4.channel.k8s.io");
+        }
+        let req = b.body(()).expect("request");
+        let r = serve_exec(req, Arc::new(NoPods), "d", "p", "c").await;
+        let code = r.status().as_u16();
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .map(|c| String::from_utf8_lossy(&c.to_bytes()).into_owned())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    #[tokio::test]
+    async fn refusals_before_the_upgrade() {
+        let (code, body) = answer("/exec/d/p/c?command=sh&stdout=1&tty=1", Some("SPDY/3.1")).await;
+        assert_eq!(code, 400);
+        assert!(body.contains("tty"), "{body}");
+        let (code, _) = answer("/exec/d/p/c?stdout=1", Some("SPDY/3.1")).await;
+        assert_eq!(code, 400);
+        let (code, _) = answer("/exec/d/p/c?command=sh", Some("SPDY/3.1")).await;
+        assert_eq!(code, 400);
+        let (code, _) = answer("/exec/d/p/c?command=sh&stdout=1", None).await;
+        assert_eq!(code, 400);
+        let (code, body) = answer("/exec/d/p/c?command=sh&stdout=1", Some("SPDY/3.1")).await;
+        assert_eq!(code, 404);
+        assert!(body.contains("pod d/p not found"), "{body}");
+    }
+
     #[tokio::test]
     async fn run_reports_output_and_exit_code() {
         let mut cmd = tokio::process::Command::new("sh");

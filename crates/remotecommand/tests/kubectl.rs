@@ -165,7 +165,7 @@ async fn start_echo() -> u16 {
 }
 
 struct Cluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     kubeconfig: PathBuf,
     cache: PathBuf,
     echo_port: u16,
@@ -221,8 +221,22 @@ async fn cluster() -> Cluster {
         }
         p
     };
+    // A node whose agent does not answer (nothing listens on its port).
+    let dead_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut dead = node.clone();
+    dead["metadata"]["name"] = json!("dead");
+    dead["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000002");
+    dead["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] = json!(dead_port);
     let st = &running.state;
     for (key, obj) in [
+        ("/registry/core/nodes/dead".to_string(), dead),
+        (
+            "/registry/core/pods/default/stranded".to_string(),
+            pod("stranded", Some("dead")),
+        ),
         ("/registry/core/nodes/n1".to_string(), node),
         (
             "/registry/core/pods/default/web".to_string(),
@@ -241,7 +255,7 @@ async fn cluster() -> Cluster {
     Cluster {
         cache: dir.path().join("kube-cache"),
         kubeconfig: running.kubeconfig.clone(),
-        _dir: dir,
+        dir,
         echo_port,
         _shutdown: tx,
     }
@@ -389,6 +403,33 @@ async fn exec_and_logs(version: &str) {
         "pods \"nope\" not found",
         "logs of a missing pod",
     );
+    let r = c
+        .kubectl(&k, &["exec", "web", "--", "/no/such/command"], None)
+        .await;
+    expect(&r, 1, "", "/no/such/command", "exec of a missing command");
+    // `kubectl cp` is tar over exec, both ways (stdin end-of-file matters for the upload).
+    let src = c.dir.path().join("upload.txt");
+    std::fs::write(&src, "copied\n").expect("write upload");
+    let remote = c.dir.path().join(format!("remote-{version}"));
+    std::fs::create_dir_all(&remote).expect("remote dir");
+    let into = format!("web:{}/file.txt", remote.display());
+    let r = c
+        .kubectl(&k, &["cp", &src.display().to_string(), &into], None)
+        .await;
+    expect(&r, 0, "", "", "cp to the pod");
+    let back = c.dir.path().join(format!("back-{version}.txt"));
+    let r = c
+        .kubectl(&k, &["cp", &into, &back.display().to_string()], None)
+        .await;
+    assert_eq!(r.code, 0, "cp from the pod: {}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&back).ok().as_deref(),
+        Some("copied\n")
+    );
+    let r = c.kubectl(&k, &["attach", "web"], None).await;
+    expect(&r, 1, "", "attach is not supported", "attach");
+    let r = c.kubectl(&k, &["logs", "stranded"], None).await;
+    expect(&r, 1, "", "node \"dead\"", "logs on an unreachable node");
     follow_streams(&c, &k).await;
     port_forward(&c, &k).await;
 }
@@ -471,6 +512,16 @@ async fn port_forward(c: &Cluster, k: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_1_27_exec_over_spdy_logs_and_port_forward() {
     exec_and_logs("1.27").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_1_29_exec_over_spdy_logs_and_port_forward() {
+    exec_and_logs("1.29").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_1_30_exec_over_websocket_logs_and_port_forward() {
+    exec_and_logs("1.30").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
