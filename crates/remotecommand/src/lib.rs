@@ -8,6 +8,7 @@
 //!
 //! | kubelet path | call |
 //! |---|---|
+//! | any of the three below | [`kubelet::route`] (hands back other requests) |
 //! | `POST\|GET /exec/{ns}/{pod}/{container}?command=…&stdin=1&stdout=1&stderr=1&tty=0` | [`serve_exec`] |
 //! | `POST\|GET /attach/{ns}/{pod}/{container}?…` | [`serve_attach`] (answers 501 for now) |
 //! | `POST\|GET /portForward/{ns}/{pod}` | [`serve_port_forward`] |
@@ -24,8 +25,10 @@
 //! - [`portforward`]: port-forward streams paired by request id, spliced to the pod's port.
 //! - [`status`]: the `metav1.Status` objects written on the error stream.
 //! - [`upgrade`]: protocol negotiation shared by the entry points.
+//! - [`kubelet`]: the kubelet paths parsed and routed; `/containerLogs` query options.
 
 pub mod exec;
+pub mod kubelet;
 pub mod portforward;
 pub mod spdy;
 pub mod status;
@@ -37,6 +40,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 pub use exec::{ExecOptions, serve_attach, serve_exec};
+pub use kubelet::{KubeletPath, LogOptions, route};
 pub use portforward::serve_port_forward;
 
 /// The response body every entry point answers with.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use baton_remotecommand::{Body, PodStreams, StreamError};
+use baton_remotecommand::{Body, KubeletPath, LogOptions, PodStreams, StreamError};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
@@ -68,35 +68,30 @@ async fn kubelet(req: Request<Incoming>, token: Arc<String>, log: Arc<PathBuf>) 
     if !authorized {
         return boxed(baton_remotecommand::status::response(401, "Unauthorized"));
     }
-    let path = req.uri().path().to_string();
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let streams: Arc<dyn PodStreams> = Arc::new(HostStreams);
-    boxed(match segs.as_slice() {
-        ["exec", ns, pod, c] => baton_remotecommand::serve_exec(req, streams, ns, pod, c).await,
-        ["attach", ns, pod, c] => baton_remotecommand::serve_attach(req, streams, ns, pod, c).await,
-        ["portForward", ns, pod] => {
-            baton_remotecommand::serve_port_forward(req, streams, ns, pod).await
+    let req = match baton_remotecommand::route(req, streams).await {
+        Ok(r) => return boxed(r),
+        Err(req) => req,
+    };
+    match KubeletPath::parse(req.uri().path()) {
+        Some(KubeletPath::ContainerLogs { container, .. }) if container == "app" => {
+            match LogOptions::from_query(req.uri().query()) {
+                Ok(o) => logs(&o, &log).await,
+                Err(m) => boxed(baton_remotecommand::status::response(400, &m)),
+            }
         }
-        ["containerLogs", _, _, "app"] => return logs(req.uri().query(), &log).await,
-        ["containerLogs", ..] => baton_remotecommand::status::response(404, "no such container"),
-        _ => baton_remotecommand::status::response(404, "not found"),
-    })
+        _ => boxed(baton_remotecommand::status::response(404, "not found")),
+    }
 }
 
-async fn logs(query: Option<&str>, file: &Path) -> Response<KBody> {
+async fn logs(o: &LogOptions, file: &Path) -> Response<KBody> {
     let text = tokio::fs::read_to_string(file).await.unwrap_or_default();
     let mut lines: Vec<&str> = text.lines().collect();
-    let mut follow = false;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "tailLines" => {
-                let n = v.parse::<usize>().unwrap_or(usize::MAX);
-                lines = lines.split_off(lines.len().saturating_sub(n));
-            }
-            "follow" => follow = v == "true",
-            _ => {}
-        }
+    if let Some(n) = o.tail_lines {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        lines = lines.split_off(lines.len().saturating_sub(n));
     }
+    let follow = o.follow;
     let now: String = lines.iter().map(|l| format!("{l}\n")).collect();
     // With follow, the first part now and one more line after a pause: the test can tell
     // streaming from buffering.
