@@ -15,6 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
 use crate::spdy::{self, Event, Sender, Session};
 use crate::upgrade::{self, Transport};
 use crate::{Body, PodStreams, status, websocket};
@@ -38,10 +41,24 @@ pub async fn serve_port_forward<B>(
     };
     let supported: &[&'static str] = match transport {
         Transport::Spdy => &[PORT_FORWARD_PROTOCOL],
-        Transport::WebSocket => &[websocket::SPDY_TUNNEL_PORT_FORWARD],
+        Transport::WebSocket => &[
+            websocket::SPDY_TUNNEL_PORT_FORWARD,
+            websocket::V4_CHANNEL,
+            websocket::V4_BASE64_CHANNEL,
+            websocket::CHANNEL,
+            websocket::BASE64_CHANNEL,
+        ],
     };
     let protocol = match upgrade::negotiate(req.headers(), transport, supported) {
         Ok(p) => p,
+        Err(m) => return status::response(400, &m),
+    };
+    // The WebSocket channel form names its ports in the query (`?port=80&port=443`).
+    let channels =
+        transport == Transport::WebSocket && protocol != websocket::SPDY_TUNNEL_PORT_FORWARD;
+    let ports = match query_ports(req.uri().query()) {
+        Ok(p) if !channels || !p.is_empty() => p,
+        Ok(_) => return status::response(400, "query parameter \"port\" is required"),
         Err(m) => return status::response(400, &m),
     };
     if let Err(e) = streams.pod_addr(namespace, pod).await {
@@ -67,6 +84,12 @@ pub async fn serve_port_forward<B>(
         tracing::info!(%namespace, %pod, protocol, "port-forward");
         let session = match transport {
             Transport::Spdy => Session::start(hyper_util::rt::TokioIo::new(upgraded)),
+            Transport::WebSocket if channels => {
+                let ws = websocket::server(upgraded).await;
+                let base64 = protocol.contains("base64");
+                forward_channels(ws, base64, ports, streams, namespace, pod).await;
+                return;
+            }
             Transport::WebSocket => {
                 Session::start(websocket::tunnel(websocket::server(upgraded).await))
             }
@@ -74,6 +97,118 @@ pub async fn serve_port_forward<B>(
         forward(session, streams, namespace, pod).await;
     });
     response
+}
+
+fn query_ports(query: Option<&str>) -> Result<Vec<u16>, String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "port")
+        .map(|(_, v)| {
+            v.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("invalid port {v:?}: must be between 1 and 65535"))
+        })
+        .collect()
+}
+
+/// Connects to `port` of the pod, or says why not.
+async fn connect(
+    streams: &Arc<dyn PodStreams>,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+) -> Result<TcpStream, String> {
+    let ip = streams
+        .pod_addr(namespace, pod)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = SocketAddr::new(ip, port);
+    let prefix = format!("error forwarding port {port} to pod {namespace}/{pod}");
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
+        Ok(Ok(tcp)) => Ok(tcp),
+        Ok(Err(e)) => Err(format!("{prefix}: failed to connect to {target}: {e}")),
+        Err(_) => Err(format!("{prefix}: timed out connecting to {target}")),
+    }
+}
+
+/// The WebSocket channel form (`v4.channel.k8s.io`, and the base64 variants): port `i` of the
+/// query has data channel `2i` and error channel `2i+1`; each channel's first message is the
+/// port number (2 bytes, little-endian). The socket closes once every port's connection ended.
+async fn forward_channels(
+    ws: websocket::Socket,
+    base64: bool,
+    ports: Vec<u16>,
+    streams: Arc<dyn PodStreams>,
+    namespace: String,
+    pod: String,
+) {
+    let (mut sink, mut source) = ws.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Bytes)>(16);
+    let mut inbound: HashMap<u8, mpsc::Sender<(Bytes, bool)>> = HashMap::new();
+    let mut tasks = Vec::new();
+    for (i, port) in ports.into_iter().enumerate() {
+        let Ok(data) = u8::try_from(2 * i) else { break };
+        let error = data + 1;
+        let (tx, rx) = mpsc::channel(16);
+        inbound.insert(data, tx);
+        let out = out_tx.clone();
+        let (streams, namespace, pod) = (streams.clone(), namespace.clone(), pod.clone());
+        tasks.push(tokio::spawn(async move {
+            let port_bytes = Bytes::copy_from_slice(&port.to_le_bytes());
+            let _ = out.send((data, port_bytes.clone())).await;
+            let _ = out.send((error, port_bytes)).await;
+            match connect(&streams, &namespace, &pod, port).await {
+                Ok(tcp) => splice(tcp, Out::Channel(out, data), rx).await,
+                Err(m) => {
+                    let _ = out.send((error, Bytes::from(m))).await;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+    let encode = |ch: u8, data: &[u8]| {
+        if base64 {
+            websocket::encode_base64(ch, data)
+        } else {
+            websocket::encode(ch, data)
+        }
+    };
+    loop {
+        tokio::select! {
+            out = out_rx.recv() => match out {
+                Some((ch, data)) => {
+                    if sink.send(encode(ch, &data)).await.is_err() {
+                        break;
+                    }
+                }
+                // Every port's connection has ended.
+                None => {
+                    let _ = sink.send(websocket::normal_close()).await;
+                    break;
+                }
+            },
+            msg = source.next() => {
+                let msg = match msg {
+                    Some(Ok(Message::Binary(b))) if !base64 => websocket::decode(b, false),
+                    Some(Ok(Message::Text(t))) if base64 => websocket::decode_base64(t.as_str()),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => None,
+                };
+                if let Some(websocket::Incoming::Data { channel, data }) = msg
+                    && let Some(tx) = inbound.get(&channel)
+                    && !data.is_empty()
+                    && tx.send((data, false)).await.is_err()
+                {
+                    inbound.remove(&channel);
+                }
+            }
+        }
+    }
+    drop(inbound);
+    for t in tasks {
+        t.abort();
+    }
+    let _ = sink.close().await;
 }
 
 #[derive(Default)]
@@ -131,29 +266,10 @@ pub async fn forward(
                     let streams = streams.clone();
                     let (namespace, pod) = (namespace.clone(), pod.clone());
                     tokio::spawn(async move {
-                        let target = match streams.pod_addr(&namespace, &pod).await {
-                            Ok(ip) => SocketAddr::new(ip, port),
-                            Err(e) => {
-                                fail(&sender, error, data, &e.to_string()).await;
-                                return;
-                            }
-                        };
-                        let conn =
-                            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await;
-                        match conn {
-                            Ok(Ok(tcp)) => splice(tcp, &sender, data, rx).await,
-                            Ok(Err(e)) => {
-                                let msg = format!(
-                                    "error forwarding port {port} to pod {namespace}/{pod}: failed to connect to {target}: {e}"
-                                );
-                                fail(&sender, error, data, &msg).await;
-                                return;
-                            }
-                            Err(_) => {
-                                let msg = format!(
-                                    "error forwarding port {port} to pod {namespace}/{pod}: timed out connecting to {target}"
-                                );
-                                fail(&sender, error, data, &msg).await;
+                        match connect(&streams, &namespace, &pod, port).await {
+                            Ok(tcp) => splice(tcp, Out::Spdy(sender.clone(), data), rx).await,
+                            Err(m) => {
+                                fail(&sender, error, data, &m).await;
                                 return;
                             }
                         }
@@ -184,9 +300,32 @@ async fn fail(sender: &Sender, error: u32, data: u32, message: &str) {
     let _ = sender.close(data).await;
 }
 
+/// Where a forwarded connection's output goes: a SPDY data stream or a WebSocket channel.
+enum Out {
+    Spdy(Sender, u32),
+    Channel(mpsc::Sender<(u8, Bytes)>, u8),
+}
+
+impl Out {
+    async fn send(&self, b: Bytes) -> Result<(), ()> {
+        match self {
+            Out::Spdy(s, id) => s.data(*id, b).await.map_err(|_| ()),
+            Out::Channel(s, ch) => s.send((*ch, b)).await.map_err(|_| ()),
+        }
+    }
+
+    /// End of the pod's output: SPDY half-closes the stream; the channel form has no such
+    /// signal (the socket closes when every port is done).
+    async fn close(&self) {
+        if let Out::Spdy(s, id) = self {
+            let _ = s.close(*id).await;
+        }
+    }
+}
+
 /// Copies the data stream to the pod connection and back; returns when the pod side has ended
 /// (or the client reset the stream).
-async fn splice<S>(conn: S, sender: &Sender, data: u32, mut rx: mpsc::Receiver<(Bytes, bool)>)
+async fn splice<S>(conn: S, out: Out, mut rx: mpsc::Receiver<(Bytes, bool)>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -210,17 +349,13 @@ where
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if sender
-                        .data(data, Bytes::copy_from_slice(&buf[..n]))
-                        .await
-                        .is_err()
-                    {
+                    if out.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
                         return;
                     }
                 }
             }
         }
-        let _ = sender.close(data).await;
+        out.close().await;
     };
     tokio::pin!(to_pod, from_pod);
     tokio::select! {

@@ -16,6 +16,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 pub const V4_CHANNEL: &str = "v4.channel.k8s.io";
 pub const V5_CHANNEL: &str = "v5.channel.k8s.io";
+pub const V4_BASE64_CHANNEL: &str = "v4.base64.channel.k8s.io";
+/// The unversioned channel protocols (port-forward's channel form accepts them too).
+pub const CHANNEL: &str = "channel.k8s.io";
+pub const BASE64_CHANNEL: &str = "base64.channel.k8s.io";
 /// kubectl ≥ 1.31 tunnels port-forward's SPDY inside a WebSocket with this sub-protocol.
 pub const SPDY_TUNNEL_PORT_FORWARD: &str = "SPDY/3.1+portforward.k8s.io";
 
@@ -66,6 +70,30 @@ pub fn encode(channel: u8, data: &[u8]) -> Message {
     v.push(channel);
     v.extend_from_slice(data);
     Message::Binary(v.into())
+}
+
+/// A text message of a base64 channel protocol: the channel as an ASCII digit, then the data
+/// in base64.
+pub fn encode_base64(channel: u8, data: &[u8]) -> Message {
+    use base64::Engine;
+    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
+    s.push(char::from(b'0' + channel % 10));
+    base64::engine::general_purpose::STANDARD.encode_string(data, &mut s);
+    Message::Text(s.into())
+}
+
+/// Decodes a text message of a base64 channel protocol.
+pub fn decode_base64(msg: &str) -> Option<Incoming> {
+    use base64::Engine;
+    let (&first, rest) = msg.as_bytes().split_first()?;
+    let channel = first.checked_sub(b'0').filter(|c| *c <= 9)?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
+    Some(Incoming::Data {
+        channel,
+        data: Bytes::from(data),
+    })
 }
 
 /// A close frame with the normal-closure code (1000).
@@ -140,6 +168,17 @@ mod tests {
             })
         );
         assert_eq!(decode(Bytes::new(), true), None);
+        assert_eq!(
+            encode_base64(2, b"hi"),
+            Message::Text("2aGk=".to_string().into())
+        );
+        assert_eq!(
+            decode_base64("0aGk="),
+            Some(Incoming::Data {
+                channel: 0,
+                data: Bytes::from_static(b"hi")
+            })
+        );
         assert_eq!(encode(1, b"x"), Message::Binary(vec![1, b'x'].into()));
     }
 }

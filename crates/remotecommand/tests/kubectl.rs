@@ -164,6 +164,8 @@ struct Cluster {
     kubeconfig: PathBuf,
     cache: PathBuf,
     echo_port: u16,
+    kubelet_port: u16,
+    token: String,
     _shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -252,6 +254,8 @@ async fn cluster() -> Cluster {
         kubeconfig: running.kubeconfig.clone(),
         dir,
         echo_port,
+        kubelet_port,
+        token: running.state.token.clone(),
         _shutdown: tx,
     }
 }
@@ -535,4 +539,59 @@ async fn logs_of_an_unscheduled_pod_are_empty() {
     let c = cluster().await;
     let r = c.kubectl(&k, &["logs", "pending"], None).await;
     expect(&r, 0, "", "", "logs of an unscheduled pod");
+}
+
+/// The WebSocket channel form of port-forward (`?port=N`, `v4.channel.k8s.io`), which kubectl
+/// does not use but other clients do, straight against the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_websocket_channels() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let c = cluster().await;
+    let url = format!(
+        "ws://127.0.0.1:{}/portForward/default/web?port={}",
+        c.kubelet_port, c.echo_port
+    );
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", c.token).parse().expect("header"),
+    );
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "v4.channel.k8s.io".parse().expect("header"),
+    );
+    let tcp = TcpStream::connect(("127.0.0.1", c.kubelet_port))
+        .await
+        .expect("connect kubelet");
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .expect("websocket handshake");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("v4.channel.k8s.io")
+    );
+    let port = c.echo_port.to_le_bytes();
+    let mut next = async || match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Binary(b)))) => b.to_vec(),
+        other => panic!("expected a binary message, got {other:?}"),
+    };
+    let mut first = vec![next().await, next().await];
+    first.sort();
+    assert_eq!(
+        first,
+        vec![vec![0, port[0], port[1]], vec![1, port[0], port[1]]]
+    );
+    ws.send(Message::Binary(Bytes::from_static(b"\0hello")))
+        .await
+        .expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+    assert!(
+        matches!(echoed, Ok(Some(Ok(Message::Binary(ref b)))) if b.as_ref() == b"\0hello"),
+        "{echoed:?}"
+    );
 }
