@@ -2,7 +2,9 @@
 //! them: `exec` (and, later, `attach`) over WebSocket (`v5.channel.k8s.io`,
 //! `v4.channel.k8s.io`) or SPDY/3.1 (`v4.channel.k8s.io`), and `portForward` over SPDY/3.1
 //! (`portforward.k8s.io`), also when kubectl tunnels that SPDY inside a WebSocket
-//! (`SPDY/3.1+portforward.k8s.io`, kubectl ≥ 1.31).
+//! (`SPDY/3.1+portforward.k8s.io`, kubectl 1.33), and port-forward's WebSocket channel form
+//! (`?port=N` with `v4.channel.k8s.io` or its base64 variant) that other clients use.
+//! A terminal (`tty=1`) is refused with a 400 for now; `attach` answers 501.
 //!
 //! The agent owns its HTTP server and routes the kubelet paths to this crate:
 //!
