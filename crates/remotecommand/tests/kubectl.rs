@@ -363,6 +363,20 @@ async fn exec_and_logs(version: &str) {
         )
         .await;
     expect(&r, 0, "data\nmore\n", "", "exec -i cat");
+    // Output far beyond one frame or message.
+    let r = c
+        .kubectl(
+            &k,
+            &["exec", "web", "--", "head", "-c", "3000000", "/dev/zero"],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.code, r.stdout.len()),
+        (0, 3_000_000),
+        "large output: {}",
+        r.stderr
+    );
     let r = c.kubectl(&k, &["exec", "nope", "--", "echo"], None).await;
     expect(
         &r,
@@ -481,17 +495,28 @@ async fn port_forward(c: &Cluster, k: &Path) {
     for round in 0..2 {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, local));
         let echoed = tokio::time::timeout(Duration::from_secs(20), async {
-            let mut s = TcpStream::connect(addr).await?;
-            let msg = format!("ping {round}\n");
-            s.write_all(msg.as_bytes()).await?;
+            let s = TcpStream::connect(addr).await?;
+            // The second round carries a megabyte, written while the echo is read back.
+            let mut msg = format!("ping {round}\n");
+            if round == 1 {
+                msg.push_str(&"x".repeat(1 << 20));
+            }
+            let (mut r, mut w) = s.into_split();
+            let sent = msg.clone();
+            let writer = tokio::spawn(async move { w.write_all(sent.as_bytes()).await });
             let mut buf = vec![0u8; msg.len()];
-            s.read_exact(&mut buf).await?;
-            s.shutdown().await?;
+            r.read_exact(&mut buf).await?;
+            writer.await.map_err(std::io::Error::other)??;
             Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
         })
         .await;
         match echoed {
-            Ok(Ok(got)) => assert_eq!(got, format!("ping {round}\n")),
+            Ok(Ok(got)) => assert!(
+                got.starts_with(&format!("ping {round}\n"))
+                    && got.len() == if round == 1 { 7 + (1 << 20) } else { 7 },
+                "port-forward round {round} echoed {} bytes",
+                got.len()
+            ),
             other => {
                 let _ = child.start_kill();
                 let mut err = String::new();
