@@ -141,6 +141,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pods_streaming_subresources_are_discovered() {
+        let l = resource_list("", "v1");
+        let rs = l["resources"].as_array().expect("resources");
+        let verbs = |name: &str| {
+            rs.iter()
+                .find(|r| r["name"] == name)
+                .map(|r| (r["kind"].clone(), r["verbs"].clone()))
+        };
+        assert_eq!(verbs("pods/log"), Some((json!("Pod"), json!(["get"]))));
+        for (sub, kind) in [
+            ("pods/exec", "PodExecOptions"),
+            ("pods/attach", "PodAttachOptions"),
+            ("pods/portforward", "PodPortForwardOptions"),
+        ] {
+            assert_eq!(
+                verbs(sub),
+                Some((json!(kind), json!(["create", "get"]))),
+                "{sub}"
+            );
+        }
+    }
+
+    #[test]
     fn apps_v1_lists_deployments_with_scale_in_autoscaling() {
         let l = resource_list("apps", "v1");
         let rs = l["resources"].as_array().expect("resources");
