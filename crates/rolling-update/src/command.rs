@@ -328,7 +328,10 @@ fn read_controller(path: &str) -> Result<ReplicationController, Error> {
         std::io::stdin().read_to_string(&mut s).map_err(read_err)?;
         s
     } else {
-        std::fs::read_to_string(path).map_err(read_err)?
+        std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::PathNotFound(path.to_string()),
+            _ => read_err(e),
+        })?
     };
     let parse_err = |e: &dyn std::fmt::Display| Error::ParseFile {
         path: path.to_string(),
@@ -356,9 +359,15 @@ fn read_controller(path: &str) -> Result<ReplicationController, Error> {
     };
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     if kind != "ReplicationController" || api_version != "v1" {
+        // Go's GroupVersionKind: `group/version, Kind=kind`, the core group being empty.
+        let group_version = if api_version.contains('/') {
+            api_version
+        } else {
+            format!("/{api_version}")
+        };
         return Err(Error::NotAReplicationController {
             path: path.to_string(),
-            kind: format!("{api_version}, Kind={kind}"),
+            kind: format!("{group_version}, Kind={kind}"),
         });
     }
     serde_json::from_value(value).map_err(|e| parse_err(&e))
@@ -390,4 +399,64 @@ fn print_result(
         Some(format) => println!("{}", render(rc, format)?),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes TEXT to a fresh file and reads it back as `-f` would.
+    fn read(file: &str, text: &str) -> Result<ReplicationController, String> {
+        let dir = std::env::temp_dir().join(format!("ru-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(file);
+        std::fs::write(&path, text).expect("write");
+        let path = path.to_str().expect("utf-8").to_string();
+        read_controller(&path).map_err(|e| e.to_string().replace(&path, "FILE"))
+    }
+
+    #[test]
+    fn reads_one_controller() {
+        let rc = read(
+            "rc.yaml",
+            "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: b}\n",
+        )
+        .expect("an rc");
+        assert_eq!(name(&rc), "b");
+    }
+
+    #[test]
+    fn file_errors_worded_as_kubectl() {
+        let cases = [
+            (
+                "pod.json",
+                r#"{"apiVersion": "v1", "kind": "Pod"}"#,
+                "FILE contains a /v1, Kind=Pod not a ReplicationController",
+            ),
+            (
+                "deploy.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\n",
+                "FILE contains a apps/v1, Kind=Deployment not a ReplicationController",
+            ),
+            (
+                "empty.yaml",
+                "",
+                "please make sure FILE exists and is not empty",
+            ),
+            (
+                "two.yaml",
+                "kind: A\n---\nkind: B\n",
+                "FILE specifies multiple items",
+            ),
+        ];
+        for (file, text, want) in cases {
+            assert_eq!(read(file, text).expect_err(file), want);
+        }
+        let missing = std::env::temp_dir().join("ru-read-absent/none.yaml");
+        let missing = missing.to_str().expect("utf-8");
+        assert_eq!(
+            read_controller(missing).expect_err("absent").to_string(),
+            format!("the path \"{missing}\" does not exist")
+        );
+    }
 }

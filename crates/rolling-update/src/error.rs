@@ -20,6 +20,9 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// `-f FILE` does not exist.
+    #[error("the path \"{0}\" does not exist")]
+    PathNotFound(String),
     /// `-f FILE` is not a single valid object.
     #[error("error parsing {path}: {message}")]
     ParseFile { path: String, message: String },

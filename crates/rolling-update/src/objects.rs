@@ -66,6 +66,10 @@ pub fn remove_annotations(rc: &mut ReplicationController, keys: &[&str]) {
         for k in keys {
             a.remove(*k);
         }
+        // As kubectl's Go objects (omitempty): no `annotations: {}` left on the controller.
+        if a.is_empty() {
+            rc.metadata.annotations = None;
+        }
     }
 }
 
@@ -351,5 +355,19 @@ mod tests {
         assert_eq!(find_new_name(None, &old).as_deref(), Some("stale"));
         remove_annotations(&mut old, &[NEXT_CONTROLLER]);
         assert_eq!(find_new_name(None, &old), None);
+    }
+
+    #[test]
+    fn removing_the_last_annotation_leaves_none() {
+        let mut rc = rc("z", &[("c", "1")], 1);
+        set_annotation(&mut rc, "keep", "me");
+        remove_annotations(&mut rc, &[NEXT_CONTROLLER, DESIRED_REPLICAS]);
+        assert_eq!(annotation(&rc, "keep"), Some("me"));
+        assert_eq!(rc.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+        remove_annotations(&mut rc, &["keep"]);
+        // Not `annotations: {}`: an update would store the empty map.
+        assert_eq!(rc.metadata.annotations, None);
+        let json = serde_json::to_value(&rc.metadata).expect("encodes");
+        assert!(json.get("annotations").is_none(), "{json}");
     }
 }
