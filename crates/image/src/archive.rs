@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path};
 
 use serde::Deserialize;
@@ -42,10 +42,15 @@ struct Scan {
 
 impl Scan {
     fn resolve(&self, path: &str) -> Option<&(Digest, u64)> {
+        self.files.get(&self.resolve_path(path)?)
+    }
+
+    /// The regular file `path` names, following links.
+    fn resolve_path(&self, path: &str) -> Option<String> {
         let mut p = normalize(path)?;
         for _ in 0..16 {
-            if let Some(f) = self.files.get(&p) {
-                return Some(f);
+            if self.files.contains_key(&p) {
+                return Some(p);
             }
             p = self.links.get(&p)?.clone();
         }
@@ -135,20 +140,31 @@ impl ImageStore {
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = entry.size();
-                    let keep = size <= MAX_METADATA
+                    // Metadata documents stay in memory; only what an image references
+                    // (configs among them) becomes a blob, so nothing else is left to gc.
+                    let metadata = size <= MAX_METADATA
+                        && !name.starts_with("blobs/")
                         && (name.ends_with(".json")
+                            || name.ends_with("/json")
+                            || name.ends_with("/VERSION")
                             || name == "oci-layout"
                             || name == "repositories");
-                    let (digest, small) = self
-                        .store_entry(&mut entry, keep)
-                        .map_err(|e| format!("{name}: {e}"))?;
+                    let digest = if metadata {
+                        let mut bytes = Vec::new();
+                        entry
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| format!("{name}: reading archive: {e}"))?;
+                        let d = Digest::of(&bytes);
+                        scan.small.insert(name.clone(), bytes);
+                        d
+                    } else {
+                        self.store_entry(&mut entry)
+                            .map_err(|e| format!("{name}: {e}"))?
+                    };
                     if let Some(expected) = name.strip_prefix("blobs/sha256/")
                         && expected != digest.hex()
                     {
                         return Err(format!("{name}: content digest is {digest} (corrupt blob)"));
-                    }
-                    if let Some(bytes) = small {
-                        scan.small.insert(name.clone(), bytes);
                     }
                     scan.files.insert(name, (digest, size));
                 }
@@ -177,31 +193,13 @@ impl ImageStore {
         Ok(scan)
     }
 
-    /// Copies one archive entry into the blob store, returning its digest (and its bytes
-    /// when `keep`).
-    fn store_entry<R: Read>(
-        &self,
-        entry: &mut R,
-        keep: bool,
-    ) -> Result<(Digest, Option<Vec<u8>>), String> {
+    /// Copies one archive entry into the blob store and returns its digest.
+    fn store_entry<R: Read>(&self, entry: &mut R) -> Result<Digest, String> {
         let tmp = self.tmp_path("import");
         let result = (|| {
             let file = fs::File::create(&tmp).map_err(|e| e.to_string())?;
             let mut w = HashingWriter::new(io::BufWriter::new(file));
-            let mut kept = keep.then(Vec::new);
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = entry
-                    .read(&mut buf)
-                    .map_err(|e| format!("reading archive: {e}"))?;
-                if n == 0 {
-                    break;
-                }
-                w.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-                if let Some(k) = kept.as_mut() {
-                    k.extend_from_slice(&buf[..n]);
-                }
-            }
+            io::copy(entry, &mut w).map_err(|e| format!("reading archive: {e}"))?;
             let file = w.inner.into_inner().map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
             let digest = w.hasher.finish();
@@ -210,7 +208,7 @@ impl ImageStore {
             } else {
                 self.commit_blob(&tmp, &digest).map_err(|e| e.to_string())?;
             }
-            Ok((digest, kept))
+            Ok(digest)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -230,6 +228,13 @@ impl ImageStore {
                 .resolve(&e.config)
                 .ok_or_else(|| format!("config {} is missing from the archive", e.config))?
                 .clone();
+            if let Some(bytes) = scan
+                .resolve_path(&e.config)
+                .and_then(|p| scan.small.get(&p))
+            {
+                self.write_blob(bytes, None)
+                    .map_err(|e| format!("storing config: {e:?}"))?;
+            }
             let mut layers = Vec::new();
             for l in &e.layers {
                 let (d, size) = scan

@@ -63,6 +63,19 @@ pub struct ImageConfig {
     pub stop_signal: Option<String>,
 }
 
+impl Image {
+    /// `name@sha256:<manifest digest>`, what the kubelet reports as a container's `imageID`
+    /// (for an untagged import, the image id).
+    pub fn repo_digest(&self) -> String {
+        let (repository, _) = split_key(&self.reference);
+        if repository == "<none>" {
+            self.id.clone()
+        } else {
+            format!("{repository}@{}", self.manifest_digest)
+        }
+    }
+}
+
 impl From<RunConfig> for ImageConfig {
     fn from(c: RunConfig) -> Self {
         ImageConfig {
@@ -648,5 +661,72 @@ mod tests {
             ("localhost:5000/x".into(), "<none>".into())
         );
         assert_eq!(split_key(&d), ("<none>".into(), "<none>".into()));
+    }
+
+    #[tokio::test]
+    async fn remove_then_gc_leaves_an_empty_store() {
+        use crate::unpack::tests::Layer;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::open(tmp.path().join("images")).expect("open");
+        let layer = Layer::new().file("f", "x").bytes();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "rootfs": {"type": "layers", "diff_ids": [Digest::of(&layer).to_string()]}
+        }))
+        .expect("json");
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            (
+                "manifest.json",
+                &br#"[{"Config":"c.json","RepoTags":["a:1","b:2"],"Layers":["l.tar"]}]"#[..],
+            ),
+            ("c.json", &config[..]),
+            ("l.tar", &layer[..]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, data).expect("append");
+        }
+        let archive = tmp.path().join("a.tar");
+        fs::write(&archive, b.into_inner().expect("tar")).expect("write");
+        let images = store.import(&archive).await.expect("import");
+        assert_eq!(images.len(), 2);
+        assert_eq!(
+            images[0].repo_digest(),
+            format!("docker.io/library/a@{}", images[0].manifest_digest)
+        );
+        // Leftovers of a crashed pull are only collected once old.
+        fs::write(store.tmp_path("blob"), b"partial").expect("tmp");
+
+        // One reference gone: the image stays for the other.
+        store.remove("a:1").await.expect("remove a");
+        assert_eq!(
+            store.gc(&HashSet::new()).await.expect("gc"),
+            GcReport::default()
+        );
+        assert!(images[0].rootfs.join("f").is_file());
+        // By id: every reference goes, then gc frees everything but fresh temp files.
+        assert_eq!(
+            store
+                .remove(&images[0].id[..19])
+                .await
+                .expect("remove by id"),
+            vec!["docker.io/library/b:2"]
+        );
+        let report = store.gc(&HashSet::new()).await.expect("gc");
+        assert_eq!(
+            (report.blobs_removed, report.rootfs_removed),
+            (3, 1),
+            "{report:?}"
+        );
+        assert!(!images[0].rootfs.exists());
+        assert_eq!(
+            fs::read_dir(store.root().join("tmp")).expect("tmp").count(),
+            1
+        );
+        assert!(matches!(
+            store.remove("a:1").await,
+            Err(ImageError::NotFound { .. })
+        ));
     }
 }
