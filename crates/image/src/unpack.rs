@@ -76,8 +76,7 @@ struct Applier<'a> {
 
 impl Applier<'_> {
     fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
-        let header = entry.header();
-        let kind = header.entry_type();
+        let kind = entry.header().entry_type();
         if matches!(
             kind,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
@@ -92,13 +91,15 @@ impl Applier<'_> {
         let Some((name, parents)) = comps.split_last() else {
             return Ok(()); // "./": the root itself keeps its own metadata
         };
+        let pax = Pax::read(entry);
+        let header = entry.header();
         let mode = header
             .mode()
             .map_err(|e| format!("{}: bad mode: {e}", raw.display()))?
             & 0o7777;
-        let uid = header.uid().unwrap_or(0);
-        let gid = header.gid().unwrap_or(0);
-        let mtime = header.mtime().unwrap_or(0);
+        let uid = pax.uid.unwrap_or_else(|| header.uid().unwrap_or(0));
+        let gid = pax.gid.unwrap_or_else(|| header.gid().unwrap_or(0));
+        let mtime = pax.mtime.unwrap_or_else(|| header.mtime().unwrap_or(0));
         let name_str = name.to_string_lossy();
 
         if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
@@ -130,6 +131,7 @@ impl Applier<'_> {
                     Err(_) => fs::create_dir(&path).map_err(ctx)?,
                 }
                 chown(&path, uid, gid).map_err(ctx)?;
+                pax.set_xattrs(&path);
                 self.dirs.push((path.clone(), mode, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -143,6 +145,7 @@ impl Applier<'_> {
                 io::copy(entry, &mut file).map_err(ctx)?;
                 drop(file);
                 chown(&path, uid, gid).map_err(ctx)?;
+                pax.set_xattrs(&path);
                 // After chown, which clears set-id bits.
                 fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(ctx)?;
                 filetime::set_file_mtime(&path, FileTime::from_unix_time(mtime as i64, 0))
@@ -157,6 +160,7 @@ impl Applier<'_> {
                 remove_any(&path).map_err(ctx)?;
                 std::os::unix::fs::symlink(&target, &path).map_err(ctx)?;
                 chown(&path, uid, gid).map_err(ctx)?;
+                pax.set_xattrs(&path);
                 let t = FileTime::from_unix_time(mtime as i64, 0);
                 filetime::set_symlink_file_times(&path, t, t).map_err(ctx)?;
             }
@@ -223,6 +227,55 @@ impl Applier<'_> {
                 .map_err(ctx)?;
         }
         Ok(())
+    }
+}
+
+/// What a PAX header adds to an entry: ids and mtime too large for the ustar fields, and
+/// extended attributes (`SCHILY.xattr.*`, e.g. `security.capability` on `ping`).
+#[derive(Default)]
+struct Pax {
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<u64>,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Pax {
+    fn read<R: Read>(entry: &mut tar::Entry<'_, R>) -> Pax {
+        let mut pax = Pax::default();
+        let Ok(Some(extensions)) = entry.pax_extensions() else {
+            return pax;
+        };
+        for ext in extensions.flatten() {
+            let Ok(key) = ext.key() else { continue };
+            let number = || {
+                ext.value()
+                    .ok()
+                    .and_then(|v| v.split('.').next()?.parse::<u64>().ok())
+            };
+            match key {
+                "uid" => pax.uid = number(),
+                "gid" => pax.gid = number(),
+                "mtime" => pax.mtime = number(),
+                k => {
+                    if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                        pax.xattrs
+                            .push((name.to_string(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+        }
+        pax
+    }
+
+    /// Sets the extended attributes after chown (which clears `security.capability`). A
+    /// file system or privilege that refuses one loses only that attribute.
+    fn set_xattrs(&self, path: &Path) {
+        for (name, value) in &self.xattrs {
+            if let Err(e) = xattr::set(path, name, value) {
+                tracing::debug!(path = %path.display(), xattr = %name, error = %e, "extended attribute not set");
+            }
+        }
     }
 }
 
@@ -553,6 +606,36 @@ pub(crate) mod tests {
         .expect("layer");
         assert!(!outside.join("f").exists());
         assert_eq!(read(root.join("target")), "safe");
+    }
+
+    #[test]
+    fn pax_ids_mtimes_and_xattrs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([
+            ("mtime", &b"1700000000.5"[..]),
+            ("SCHILY.xattr.user.baton", &b"yes"[..]),
+        ])
+        .expect("pax");
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o755);
+        h.set_mtime(5);
+        b.append_data(&mut h, "bin/tool", &b"x"[..])
+            .expect("append");
+        let bytes = b.into_inner().expect("tar");
+        apply_layer(tmp.path(), &bytes[..], "pax").expect("apply");
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(tmp.path().join("bin/tool")).expect("tool");
+        assert_eq!(m.mtime(), 1_700_000_000);
+        assert_eq!(m.mode() & 0o7777, 0o755);
+        // Only where the file system takes user xattrs (tmpfs and ext4 do; some overlays not).
+        if xattr::set(tmp.path(), "user.probe", b"1").is_ok() {
+            assert_eq!(
+                xattr::get(tmp.path().join("bin/tool"), "user.baton").expect("get"),
+                Some(b"yes".to_vec())
+            );
+        }
     }
 
     #[test]
