@@ -21,7 +21,8 @@ if [ "${#KUBECTLS[@]}" -eq 0 ]; then echo "no kubectl found" >&2; exit 1; fi
 export BATON="$PWD/target/release/baton"
 failed=()
 for scenario in tests/e2e/*.sh; do
-  [ "$(basename "$scenario")" = lib.sh ] && continue
+  # lib.sh and registry.sh are sourced by the scenarios, not scenarios themselves.
+  case "$(basename "$scenario")" in lib.sh|registry.sh) continue ;; esac
   # Scenarios that do not exercise kubectl itself (`*-once.sh`) run once, with the first.
   runs=("${KUBECTLS[@]}")
   case "$scenario" in *-once.sh) runs=("${KUBECTLS[0]}") ;; esac

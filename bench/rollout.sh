@@ -18,7 +18,7 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-"$BATON" server --data-dir "$TMP/data" --listen 127.0.0.1:0 --simulated-nodes 50 \
+"$BATON" server --disable agent --data-dir "$TMP/data" --listen 127.0.0.1:0 --simulated-nodes 50 \
   --sim-ready-delay-ms 0 >"$TMP/out" 2>"$TMP/log" &
 PID=$!
 for _ in $(seq 1 100); do grep -q '^export KUBECONFIG=' "$TMP/out" 2>/dev/null && break; sleep 0.1; done

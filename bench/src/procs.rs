@@ -42,6 +42,9 @@ impl Baton {
         let t0 = Instant::now();
         let mut child = Command::new(binary)
             .arg("server")
+            // The control plane alone: its idle memory and latency are what is compared.
+            .arg("--disable")
+            .arg("agent")
             .arg("--data-dir")
             .arg(&data)
             .arg("--listen")

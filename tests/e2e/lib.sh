@@ -19,8 +19,42 @@ SERVER_PID=""
 SCENARIO=$(basename "$0" .sh)
 LAST_OUT=""
 
+# AGENT=1: the scenario runs real containers on this machine's node agent (root and runc
+# needed); otherwise servers start with `--disable agent` and pods go to simulated nodes.
+: "${AGENT:=0}"
+
+# Removes what real containers left: pods deleted through the API first (the agent cleans up
+# after them), then any runc container, mount or network namespace of this data dir.
+agent_cleanup() {
+  if [ -n "$SERVER_PID" ] && [ -f "$DATA_DIR/kubeconfig" ]; then
+    "$KUBECTL" delete deploy,rs,rc --all --all-namespaces --wait=false >/dev/null 2>&1
+    "$KUBECTL" delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1
+    for _ in $(seq 1 100); do
+      [ -z "$(runc --root "$DATA_DIR/node/runc" list -q 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+  fi
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; fi
+  for id in $(runc --root "$DATA_DIR/node/runc" list -q 2>/dev/null); do
+    runc --root "$DATA_DIR/node/runc" delete --force "$id" >/dev/null 2>&1
+  done
+  # Whatever still runs in a cgroup of this data dir's pods goes too.
+  for uid in $(ls "$DATA_DIR/node/pods" 2>/dev/null); do
+    find "/sys/fs/cgroup/memory/baton/$uid" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+  done
+  awk -v d="$DATA_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
+  done
+  for uid in $(ls "$DATA_DIR/node/pods" 2>/dev/null); do
+    ip netns del "baton-$uid" 2>/dev/null
+    find "/sys/fs/cgroup" -depth -type d -path "*/baton/$uid*" -exec rmdir {} + 2>/dev/null
+  done
+}
+
 cleanup() {
+  if [ "$AGENT" = 1 ]; then agent_cleanup; fi
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  if declare -F stop_registry >/dev/null; then stop_registry; fi
   rm -rf "$E2E_TMP"
 }
 trap cleanup EXIT
@@ -38,7 +72,10 @@ fail() {
 
 # start_server [extra baton server flags...]
 start_server() {
-  "$BATON" server --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "$@" >"$E2E_TMP/server.out" 2>"$SERVER_LOG" &
+  local agent_flags=(--disable agent)
+  if [ "$AGENT" = 1 ]; then agent_flags=(); fi
+  "$BATON" server --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "${agent_flags[@]}" "$@" \
+    >"$E2E_TMP/server.out" 2>"$SERVER_LOG" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     if grep -q '^export KUBECONFIG=' "$E2E_TMP/server.out" 2>/dev/null; then

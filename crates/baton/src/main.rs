@@ -51,6 +51,24 @@ struct ServerArgs {
     /// Pod capacity of each simulated node.
     #[arg(long, default_value_t = 110)]
     sim_node_pods: u32,
+    /// Components not to run (`agent`: no real node on this machine).
+    #[arg(long, value_delimiter = ',')]
+    disable: Vec<String>,
+    /// This machine's node name (default: its hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Pod addresses of this machine's node.
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pod_cidr: baton_node::Cidr,
+    /// The Linux bridge pods of this node attach to.
+    #[arg(long, default_value = "baton0")]
+    bridge: String,
+    /// Where the node agent's kubelet endpoints listen (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    kubelet_listen: SocketAddr,
+    /// Registries reached over plain HTTP besides loopback ones (host[:port]).
+    #[arg(long, value_delimiter = ',')]
+    insecure_registry: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,18 +123,67 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let sim = baton_controllers::SimOptions {
         nodes: args.simulated_nodes,
         ready_delay: std::time::Duration::from_millis(args.sim_ready_delay_ms),
-        cpu: args.sim_node_cpu,
-        memory: args.sim_node_memory,
+        cpu: args.sim_node_cpu.clone(),
+        memory: args.sim_node_memory.clone(),
         pods: args.sim_node_pods,
         ..Default::default()
     };
     let opts = baton_controllers::ControllerOptions { sim };
-    baton_controllers::run(client, opts, rx_controllers).await?;
+    baton_controllers::run(client.clone(), opts, rx_controllers).await?;
+    if !args.disable.iter().any(|d| d == "agent") {
+        start_agent(client, &args, &running).await;
+    }
     println!("export KUBECONFIG={}", running.kubeconfig.display());
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = tx.send(true);
     Ok(())
+}
+
+/// Runs this machine as a node. A machine that cannot (not root, no runc) still serves the
+/// API and simulated nodes: the reason is logged, once.
+async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_apiserver::Running) {
+    let node_name = args.node_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_lowercase())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "baton-node".into())
+    });
+    let token = match std::fs::read_to_string(args.data_dir.join("admin.token")) {
+        Ok(t) => t.trim().to_string(),
+        Err(e) => {
+            tracing::error!(error = %e, "node agent not started: cannot read the admin token");
+            return;
+        }
+    };
+    let _ = running;
+    let node_dir = args.data_dir.join("node");
+    let images = match baton_node::images::Store::open(
+        &args.data_dir.join("images"),
+        args.insecure_registry.clone(),
+    ) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "node agent not started: cannot open the image store");
+            return;
+        }
+    };
+    let opts = baton_node::AgentOptions {
+        data_dir: node_dir,
+        node_name,
+        node_ip: std::net::Ipv4Addr::LOCALHOST,
+        pod_cidr: args.pod_cidr,
+        bridge: args.bridge.clone(),
+        kubelet_listen: args.kubelet_listen,
+        token,
+    };
+    let host = std::sync::Arc::new(baton_node::host::LinuxHost {
+        runc_root: opts.data_dir.join("runc"),
+    });
+    if let Err(e) = baton_node::start(client, host, std::sync::Arc::new(images), opts).await {
+        tracing::error!(error = %e, "node agent not started (run as root with runc installed, or pass --disable agent)");
+    }
 }
 
 async fn wait_for_signal() {

@@ -44,7 +44,14 @@ async fn start_server(extra: &[&str]) -> (Server, Client) {
     let dir = std::env::temp_dir().join(format!("baton-invariants-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--disable",
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&dir)
         .args(extra)
         .stdout(Stdio::piped())

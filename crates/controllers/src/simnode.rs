@@ -1,6 +1,7 @@
 //! Simulated nodes, Baton's answer to kwok: `--simulated-nodes N` registers N Ready Nodes
 //! that keep their Leases fresh, and runs a container-less lifecycle for the pods bound to
-//! them: Pending → Running → Ready after a delay, with pod IPs from the node's pod CIDR.
+//! them: Pending → Running → Ready after a delay, with pod IPs from the node's pod CIDR (10.244.<index+1>.0/24: 10.244.0.0/24 is
+//! the real node's).
 //!
 //! Annotations on a pod (usually set on the template) steer its simulated life:
 //! - `sim.baton.dev/ready-after`: readiness delay (`250ms`, `2s`, `1m`, or bare milliseconds);
@@ -114,8 +115,8 @@ fn node_object(opts: &SimOptions, index: usize, name: &str) -> Node {
             ..Default::default()
         },
         spec: Some(NodeSpec {
-            pod_cidr: Some(format!("10.244.{index}.0/24")),
-            pod_cidrs: Some(vec![format!("10.244.{index}.0/24")]),
+            pod_cidr: Some(format!("10.244.{}.0/24", index + 1)),
+            pod_cidrs: Some(vec![format!("10.244.{}.0/24", index + 1)]),
             ..Default::default()
         }),
         status: Some(node_status(opts, index, name)),
@@ -410,7 +411,7 @@ impl Ctx {
         let mut next = self.next_ip.lock().unwrap_or_else(|p| p.into_inner());
         let n = next.entry(node.to_string()).or_insert(1);
         *n = *n % 253 + 1;
-        format!("10.244.{node_index}.{}", *n + 1)
+        format!("10.244.{}.{}", node_index + 1, *n + 1)
     }
 }
 

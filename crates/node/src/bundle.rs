@@ -1,0 +1,456 @@
+//! The OCI runtime configuration (`config.json`) of one container: the pod spec merged with
+//! the image's config as Kubernetes merges them (command/args over Entrypoint/Cmd, env over
+//! the image's env, `$(VAR)` expansion), resources turned into cgroup limits, and the pod's
+//! network namespace joined. Pure functions, table-tested; the runtime writes the result.
+//!
+//! Written with `serde_json` rather than `oci-spec`: the document is small, and building it as
+//! JSON keeps every field we set visible in one place.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Container;
+use serde_json::{Value, json};
+
+/// What the image says about how to run it (from its config blob).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageRunConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+}
+
+/// Everything besides the container spec that goes into the bundle.
+#[derive(Clone, Debug)]
+pub struct BundleContext<'a> {
+    pub hostname: &'a str,
+    pub netns_path: &'a str,
+    /// Files of the pod bind-mounted over the image's (`/etc/hostname`, hosts, resolv.conf).
+    pub etc_files: &'a [(String, String)],
+    /// Pod-level environment for `fieldRef`s: metadata.name, metadata.namespace, status.podIP …
+    pub field_values: &'a BTreeMap<String, String>,
+    /// cgroup path (cgroupfs driver), e.g. `/baton/<pod uid>/<container>`.
+    pub cgroups_path: &'a str,
+    /// uid/gid the image's `User` resolved to (from its /etc/passwd when a name).
+    pub uid: u32,
+    pub gid: u32,
+    /// Annotations recorded in the bundle so a restarted agent can tell what it is.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Why a container cannot be started from its spec (Kubernetes' `CreateContainerConfigError`).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BundleError {
+    #[error("no command specified")]
+    NoCommand,
+    #[error("couldn't find key {key} in {kind} {name}")]
+    MissingReference {
+        kind: &'static str,
+        name: String,
+        key: String,
+    },
+    #[error("unsupported fieldRef {0}")]
+    UnsupportedField(String),
+}
+
+/// The process's argv: Kubernetes' rules for `command`/`args` against Entrypoint/Cmd.
+pub fn argv(c: &Container, image: &ImageRunConfig) -> Vec<String> {
+    let command = c.command.clone().unwrap_or_default();
+    let args = c.args.clone().unwrap_or_default();
+    match (command.is_empty(), args.is_empty()) {
+        (false, _) => command.into_iter().chain(args).collect(),
+        (true, false) => image.entrypoint.iter().cloned().chain(args).collect(),
+        (true, true) => image
+            .entrypoint
+            .iter()
+            .chain(image.cmd.iter())
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The container's environment: the image's, then the pod spec's in order, each value with
+/// `$(NAME)` references to earlier variables expanded. `valueFrom` resolves fieldRefs from
+/// `fields`; configMap/secret references are resolved by the caller into `resolved`.
+pub fn environment(
+    c: &Container,
+    image: &ImageRunConfig,
+    fields: &BTreeMap<String, String>,
+    resolved: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, BundleError> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
+        if let Some(slot) = env.iter_mut().find(|(name, _)| *name == k) {
+            slot.1 = v;
+        } else {
+            env.push((k, v));
+        }
+    };
+    for kv in &image.env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        set(&mut env, k.to_string(), v.to_string());
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.insert(
+            0,
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+        );
+    }
+    for e in c.env.iter().flatten() {
+        let value = if let Some(from) = &e.value_from {
+            if let Some(f) = &from.field_ref {
+                fields
+                    .get(&f.field_path)
+                    .cloned()
+                    .ok_or_else(|| BundleError::UnsupportedField(f.field_path.clone()))?
+            } else if let Some(v) = resolved.get(&e.name) {
+                v.clone()
+            } else {
+                String::new()
+            }
+        } else {
+            let vars: BTreeMap<String, String> = env.iter().cloned().collect();
+            expand(e.value.as_deref().unwrap_or(""), &vars)
+        };
+        set(&mut env, e.name.clone(), value);
+    }
+    Ok(env)
+}
+
+/// Kubernetes' `$(VAR)` expansion: known variables are replaced, `$$` escapes, unknown
+/// references stay as written.
+pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(') {
+            match inner.find(')') {
+                Some(end) => {
+                    let name = &inner[..end];
+                    match vars.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &inner[end + 1..];
+                }
+                None => {
+                    out.push_str(&rest[i..]);
+                    rest = "";
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Bytes from a Kubernetes quantity (`64Mi`, `1G`, `1e6`, `500k`); None when unparsable.
+pub fn quantity_bytes(q: &str) -> Option<i64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match suffix {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    let v = (n * mult).ceil();
+    (v.is_finite() && v >= 0.0).then_some(v as i64)
+}
+
+/// Millicores from a CPU quantity (`500m`, `1`, `0.25`).
+pub fn quantity_millicores(q: &str) -> Option<i64> {
+    let q = q.trim();
+    if let Some(m) = q.strip_suffix('m') {
+        return m.parse::<i64>().ok().filter(|v| *v >= 0);
+    }
+    let v: f64 = q.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| (v * 1000.0).ceil() as i64)
+}
+
+/// The cgroup resources block for the container's limits and requests.
+pub fn resources(c: &Container) -> Value {
+    let res = c.resources.as_ref();
+    let limit = |name: &str| {
+        res.and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.get(name))
+            .map(|q| q.0.clone())
+    };
+    let request = |name: &str| {
+        res.and_then(|r| r.requests.as_ref())
+            .and_then(|l| l.get(name))
+            .map(|q| q.0.clone())
+    };
+    let mut out = serde_json::Map::new();
+    if let Some(bytes) = limit("memory").as_deref().and_then(quantity_bytes) {
+        out.insert("memory".into(), json!({ "limit": bytes, "swap": bytes }));
+    }
+    let mut cpu = serde_json::Map::new();
+    // Shares from the request (or the limit when only that is set), as the kubelet does:
+    // 1024 per core, at least 2.
+    if let Some(m) = request("cpu")
+        .or_else(|| limit("cpu"))
+        .as_deref()
+        .and_then(quantity_millicores)
+    {
+        cpu.insert("shares".into(), json!((m * 1024 / 1000).max(2)));
+    }
+    if let Some(m) = limit("cpu").as_deref().and_then(quantity_millicores) {
+        cpu.insert("quota".into(), json!((m * 100).max(1000)));
+        cpu.insert("period".into(), json!(100_000));
+    }
+    if !cpu.is_empty() {
+        out.insert("cpu".into(), Value::Object(cpu));
+    }
+    out.insert(
+        "devices".into(),
+        json!([{ "allow": false, "access": "rwm" }]),
+    );
+    Value::Object(out)
+}
+
+/// The whole `config.json` for `runc run`.
+pub fn runtime_config(
+    c: &Container,
+    image: &ImageRunConfig,
+    env: &[(String, String)],
+    ctx: &BundleContext<'_>,
+) -> Result<Value, BundleError> {
+    let vars: BTreeMap<String, String> = env.iter().cloned().collect();
+    let args: Vec<String> = argv(c, image).iter().map(|a| expand(a, &vars)).collect();
+    if args.is_empty() {
+        return Err(BundleError::NoCommand);
+    }
+    let cwd = c
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .or_else(|| Some(image.working_dir.clone()).filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".into());
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+               "options": ["nosuid", "noexec", "nodev", "ro"]}),
+    ];
+    for (dest, src) in ctx.etc_files {
+        mounts.push(json!({"destination": dest, "type": "bind", "source": src,
+                           "options": ["rbind", "rprivate"]}));
+    }
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": { "uid": ctx.uid, "gid": ctx.gid },
+            "args": args,
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+            },
+            "noNewPrivileges": false
+        },
+        "root": { "path": "rootfs", "readonly": false },
+        "hostname": ctx.hostname,
+        "mounts": mounts,
+        "annotations": ctx.annotations,
+        "linux": {
+            "cgroupsPath": ctx.cgroups_path,
+            "resources": resources(c),
+            "namespaces": [
+                { "type": "pid" },
+                { "type": "ipc" },
+                { "type": "uts" },
+                { "type": "mount" },
+                { "type": "network", "path": ctx.netns_path }
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    }))
+}
+
+/// Resolves an image `User` (`uid`, `uid:gid`, `name`, `name:group`) against the rootfs's
+/// passwd and group files (given as text). Unknown names fall back to root, as runc would fail
+/// on them later with a clearer message from the container itself.
+pub fn resolve_user(user: &str, passwd: &str, group: &str) -> (u32, u32) {
+    if user.is_empty() {
+        return (0, 0);
+    }
+    let (u, g) = user.split_once(':').unwrap_or((user, ""));
+    let lookup = |text: &str, name: &str, field: usize| -> Option<(u32, u32)> {
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name)).then(|| {
+                let id = f.get(field).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let gid = f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+                (id, gid)
+            })
+        })
+    };
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(n) => (
+            n,
+            passwd
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.get(2).and_then(|s| s.parse::<u32>().ok()) == Some(n))
+                        .then(|| f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0))
+                })
+                .unwrap_or(0),
+        ),
+        Err(_) => lookup(passwd, u, 2).unwrap_or((0, 0)),
+    };
+    if !g.is_empty() {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => lookup(group, g, 2).map(|(id, _)| id).unwrap_or(0),
+        };
+    }
+    (uid, gid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(command: &[&str], args: &[&str]) -> Container {
+        let v = |s: &[&str]| (!s.is_empty()).then(|| s.iter().map(|x| x.to_string()).collect());
+        Container {
+            name: "c".into(),
+            command: v(command),
+            args: v(args),
+            ..Default::default()
+        }
+    }
+
+    fn image() -> ImageRunConfig {
+        ImageRunConfig {
+            entrypoint: vec!["/ep".into()],
+            cmd: vec!["--default".into()],
+            env: vec!["A=1".into(), "PATH=/bin".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn command_and_args_follow_the_kubernetes_table() {
+        let img = image();
+        assert_eq!(argv(&container(&[], &[]), &img), ["/ep", "--default"]);
+        assert_eq!(argv(&container(&["/x"], &[]), &img), ["/x"]);
+        assert_eq!(argv(&container(&[], &["-v"]), &img), ["/ep", "-v"]);
+        assert_eq!(argv(&container(&["/x"], &["-v"]), &img), ["/x", "-v"]);
+    }
+
+    #[test]
+    fn expansion_matches_kubernetes() {
+        let vars = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        assert_eq!(expand("$(A)-$(B)-$$(A)-$", &vars), "1-$(B)-$(A)-$");
+        assert_eq!(expand("x$(A", &vars), "x$(A");
+    }
+
+    #[test]
+    fn env_overrides_image_and_expands_earlier_values() {
+        let mut c = container(&[], &[]);
+        c.env = Some(vec![
+            k8s_openapi::api::core::v1::EnvVar {
+                name: "A".into(),
+                value: Some("2".into()),
+                ..Default::default()
+            },
+            k8s_openapi::api::core::v1::EnvVar {
+                name: "B".into(),
+                value: Some("a=$(A)".into()),
+                ..Default::default()
+            },
+        ]);
+        let env =
+            environment(&c, &image(), &BTreeMap::new(), &BTreeMap::new()).expect("env resolves");
+        assert_eq!(
+            env,
+            [
+                ("A".to_string(), "2".to_string()),
+                ("PATH".into(), "/bin".into()),
+                ("B".into(), "a=2".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity_bytes("64Mi"), Some(64 << 20));
+        assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(quantity_bytes("1e3"), Some(1000));
+        assert_eq!(quantity_bytes("x"), None);
+        assert_eq!(quantity_millicores("250m"), Some(250));
+        assert_eq!(quantity_millicores("1.5"), Some(1500));
+    }
+
+    #[test]
+    fn users_resolve_from_passwd() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n";
+        let group = "root:x:0:\nstaff:x:50:\n";
+        assert_eq!(resolve_user("", passwd, group), (0, 0));
+        assert_eq!(resolve_user("www", passwd, group), (33, 34));
+        assert_eq!(resolve_user("33", passwd, group), (33, 34));
+        assert_eq!(resolve_user("1000:50", passwd, group), (1000, 50));
+        assert_eq!(resolve_user("www:staff", passwd, group), (33, 50));
+    }
+}

@@ -1,0 +1,437 @@
+//! Everything the agent asks of the machine — runc, network namespaces and veths, overlay
+//! mounts, cgroups, process exits — behind one trait, [`Host`], so the pod logic is tested
+//! with a fake and the real machine is only touched by [`LinuxHost`] (tested as root).
+//!
+//! `LinuxHost` drives Debian's `runc` and iproute2's `ip` as commands (their CLIs are the
+//! stable interface both projects document) and mounts with `nix`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+
+/// A failed host operation, with the command's own words.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{what}: {message}")]
+    Command { what: String, message: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HostError {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        HostError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// How a container process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+    /// Gone, but not our child (adopted after a restart): its status is unknown.
+    Unknown,
+}
+
+impl Exit {
+    /// The exit code Kubernetes shows (128 + signal for signals).
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+            Exit::Unknown => 137,
+        }
+    }
+}
+
+/// A container runc knows about.
+#[derive(Clone, Debug)]
+pub struct RuncContainer {
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+}
+
+/// The pod network of one pod.
+#[derive(Clone, Debug)]
+pub struct PodNet<'a> {
+    pub netns: &'a str,
+    pub veth: &'a str,
+    pub bridge: &'a str,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+}
+
+#[async_trait]
+pub trait Host: Send + Sync + 'static {
+    /// Creates the bridge with the gateway address, if missing.
+    async fn ensure_bridge(
+        &self,
+        bridge: &str,
+        gateway: std::net::Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), HostError>;
+    /// Creates the pod's network namespace and veth, idempotently.
+    async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError>;
+    /// Deletes the namespace (and with it the veth pair); absent is fine.
+    async fn delete_pod_network(&self, netns: &str) -> Result<(), HostError>;
+    /// Network namespaces that exist, by name.
+    async fn list_netns(&self) -> Result<Vec<String>, HostError>;
+    /// Mounts an overlay of `lower` with `upper`/`work` at `target`, unless mounted already.
+    async fn mount_overlay(
+        &self,
+        lower: &Path,
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<(), HostError>;
+    /// Unmounts `target`; not mounted is fine.
+    async fn unmount(&self, target: &Path) -> Result<(), HostError>;
+    /// Starts the container detached, its stdout/stderr appended to `log`. Returns its pid.
+    async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError>;
+    /// Sends `signal` (e.g. "TERM", "KILL") to the container's processes.
+    async fn kill(&self, id: &str, signal: &str) -> Result<(), HostError>;
+    /// Forgets a stopped (or forcibly, a running) container.
+    async fn delete(&self, id: &str) -> Result<(), HostError>;
+    /// The containers runc has in our state root.
+    async fn list(&self) -> Result<Vec<RuncContainer>, HostError>;
+    /// Whether `pid` has ended, and how; None while it runs.
+    fn try_exit(&self, pid: i32) -> Option<Exit>;
+    /// A command that runs `cmd` in the container (for exec probes and `kubectl exec`).
+    fn exec_command(&self, id: &str, cmd: &[String]) -> Command;
+    /// Removes the cgroup directories under `path` in every hierarchy.
+    async fn remove_cgroup(&self, path: &str);
+}
+
+/// The real machine: runc with its state under `runc_root`.
+#[derive(Clone, Debug)]
+pub struct LinuxHost {
+    pub runc_root: PathBuf,
+}
+
+async fn run_cmd(what: &str, cmd: &mut Command) -> Result<String, HostError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| HostError::io(what, e))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(HostError::Command {
+            what: what.to_string(),
+            message: stderr.trim().to_string(),
+        })
+    }
+}
+
+async fn ip(args: &[&str]) -> Result<String, HostError> {
+    run_cmd(
+        &format!("ip {}", args.join(" ")),
+        Command::new("ip").args(args),
+    )
+    .await
+}
+
+impl LinuxHost {
+    fn runc(&self) -> Command {
+        let mut c = Command::new("runc");
+        c.arg("--root").arg(&self.runc_root);
+        c
+    }
+}
+
+#[async_trait]
+impl Host for LinuxHost {
+    async fn ensure_bridge(
+        &self,
+        bridge: &str,
+        gateway: std::net::Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), HostError> {
+        if ip(&["link", "show", bridge]).await.is_err() {
+            ip(&["link", "add", bridge, "type", "bridge"]).await?;
+        }
+        let addr = format!("{gateway}/{prefix}");
+        let shown = ip(&["-4", "addr", "show", "dev", bridge]).await?;
+        if !shown.contains(&format!("inet {addr}")) {
+            ip(&["addr", "add", &addr, "dev", bridge]).await?;
+        }
+        ip(&["link", "set", bridge, "up"]).await?;
+        Ok(())
+    }
+
+    async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError> {
+        let exists = self.list_netns().await?.iter().any(|n| n == net.netns);
+        if exists {
+            // A namespace without its eth0 is a half-built one: start over.
+            let ok = ip(&["-n", net.netns, "link", "show", "eth0"]).await.is_ok();
+            if ok {
+                return Ok(());
+            }
+            ip(&["netns", "del", net.netns]).await?;
+        }
+        ip(&["netns", "add", net.netns]).await?;
+        let _ = ip(&["link", "del", net.veth]).await;
+        ip(&[
+            "link", "add", net.veth, "type", "veth", "peer", "name", "eth0", "netns", net.netns,
+        ])
+        .await?;
+        ip(&["link", "set", net.veth, "master", net.bridge]).await?;
+        ip(&["link", "set", net.veth, "up"]).await?;
+        let _ = run_cmd(
+            "bridge link set hairpin",
+            Command::new("bridge").args(["link", "set", "dev", net.veth, "hairpin", "on"]),
+        )
+        .await;
+        let addr = format!("{}/{}", net.ip, net.prefix);
+        let gw = net.gateway.to_string();
+        ip(&["-n", net.netns, "addr", "add", &addr, "dev", "eth0"]).await?;
+        ip(&["-n", net.netns, "link", "set", "eth0", "up"]).await?;
+        ip(&["-n", net.netns, "link", "set", "lo", "up"]).await?;
+        ip(&["-n", net.netns, "route", "add", "default", "via", &gw]).await?;
+        Ok(())
+    }
+
+    async fn delete_pod_network(&self, netns: &str) -> Result<(), HostError> {
+        if self.list_netns().await?.iter().any(|n| n == netns) {
+            ip(&["netns", "del", netns]).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_netns(&self) -> Result<Vec<String>, HostError> {
+        match std::fs::read_dir("/run/netns") {
+            Ok(dir) => Ok(dir
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(HostError::io("listing /run/netns", e)),
+        }
+    }
+
+    async fn mount_overlay(
+        &self,
+        lower: &Path,
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<(), HostError> {
+        if is_mountpoint(target) {
+            return Ok(());
+        }
+        for d in [upper, work, target] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| HostError::io(format!("mkdir {}", d.display()), e))?;
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .map_err(|e| HostError::Command {
+            what: format!("mounting overlay at {}", target.display()),
+            message: e.desc().to_string(),
+        })
+    }
+
+    async fn unmount(&self, target: &Path) -> Result<(), HostError> {
+        if !is_mountpoint(target) {
+            return Ok(());
+        }
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
+            HostError::Command {
+                what: format!("unmounting {}", target.display()),
+                message: e.desc().to_string(),
+            }
+        })
+    }
+
+    async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError> {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| HostError::io(format!("opening {}", log.display()), e))
+        };
+        let pid_file = bundle.join("pid");
+        let _ = std::fs::remove_file(&pid_file);
+        // A leftover stopped container of the same id (an earlier attempt) goes first.
+        let _ = run_cmd("runc delete", self.runc().args(["delete", "--force", id])).await;
+        let out = self
+            .runc()
+            .arg("run")
+            .arg("--detach")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(open()?)
+            .stderr(open()?)
+            .status()
+            .await
+            .map_err(|e| HostError::io("starting runc", e))?;
+        if !out.success() {
+            // runc wrote its reason to the log (its stderr): hand the last line back.
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let message = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(runc_message)
+                .unwrap_or_else(|| "runc run failed".into());
+            return Err(HostError::Command {
+                what: "runc run".into(),
+                message,
+            });
+        }
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(|e| HostError::io("reading runc's pid file", e))?;
+        pid.trim().parse().map_err(|_| HostError::Command {
+            what: "runc run".into(),
+            message: format!("unreadable pid file: {pid:?}"),
+        })
+    }
+
+    async fn kill(&self, id: &str, signal: &str) -> Result<(), HostError> {
+        run_cmd("runc kill", self.runc().args(["kill", "--all", id, signal]))
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), HostError> {
+        run_cmd("runc delete", self.runc().args(["delete", "--force", id]))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list(&self) -> Result<Vec<RuncContainer>, HostError> {
+        let out = run_cmd("runc list", self.runc().args(["list", "--format", "json"])).await?;
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some(RuncContainer {
+                    id: c.get("id")?.as_str()?.to_string(),
+                    pid: c.get("pid").and_then(|p| p.as_i64()).unwrap_or(0) as i32,
+                    status: c.get("status")?.as_str()?.to_string(),
+                    bundle: PathBuf::from(c.get("bundle")?.as_str()?),
+                })
+            })
+            .collect())
+    }
+
+    fn try_exit(&self, pid: i32) -> Option<Exit> {
+        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        use nix::unistd::Pid;
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(Exit::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(Exit::Signal(sig as i32)),
+            Ok(_) => None,
+            // Not our child (adopted from an earlier run): alive while /proc has it and it
+            // is not a zombie.
+            Err(_) => match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => Some(Exit::Unknown),
+                Ok(stat) => {
+                    let state = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|s| s.split_whitespace().next());
+                    (state == Some("Z")).then_some(Exit::Unknown)
+                }
+            },
+        }
+    }
+
+    fn exec_command(&self, id: &str, cmd: &[String]) -> Command {
+        let mut c = self.runc();
+        c.arg("exec").arg(id).args(cmd);
+        c
+    }
+
+    async fn remove_cgroup(&self, path: &str) {
+        let rel = path.trim_start_matches('/');
+        let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        for h in dir.filter_map(|e| e.ok()) {
+            let p = h.path().join(rel);
+            // Children first: rmdir only removes empty cgroups.
+            let mut dirs = Vec::new();
+            collect_dirs(&p, &mut dirs);
+            for d in dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
+    if !p.is_dir() {
+        return;
+    }
+    out.push(p.to_path_buf());
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.filter_map(|e| e.ok()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// The `msg="…"` of a runc log line (logfmt), or the line itself.
+pub fn runc_message(line: &str) -> String {
+    match line.split_once("msg=\"") {
+        Some((_, rest)) => {
+            let mut out = String::new();
+            let mut chars = rest.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    '"' => break,
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        None => line.trim().to_string(),
+    }
+}
+
+/// Whether `p` is a mount point, from /proc/self/mountinfo.
+pub fn is_mountpoint(p: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let target = p.to_string_lossy();
+    info.lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(target.as_ref()))
+}

@@ -1,0 +1,321 @@
+//! Baton's node agent (the kubelet's part): registers this machine as a Node and runs the pods
+//! bound to it as real OCI containers with `runc`, each pod in its own network namespace on a
+//! bridge, with probes, restarts, logs and graceful deletion. It talks to the API server only
+//! through the Kubernetes API (the `kube` client), like a kubelet on another machine would.
+//!
+//! # Layout
+//! - [`node`]: the Node object, its Lease and status heartbeats.
+//! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion.
+//! - [`bundle`]: the OCI runtime config of a container (pure: the pod spec merged with the image).
+//! - [`probe`]: httpGet / tcpSocket / exec checks and their thresholds.
+//! - [`ipam`]: pod addresses from the node's pod CIDR.
+//! - [`host`]: runc, netns/veth, mounts, cgroups behind the [`host::Host`] trait.
+//! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
+//! - [`logs`]: reading container log files (tail, limit, follow).
+
+pub mod bundle;
+pub mod host;
+pub mod images;
+pub mod ipam;
+pub mod logs;
+pub mod node;
+pub mod pod;
+pub mod probe;
+pub mod server;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+pub use bundle::ImageRunConfig;
+pub use ipam::Cidr;
+
+/// How the agent runs.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// The agent's own directory (`<data-dir>/node`): pods, logs, runc state.
+    pub data_dir: PathBuf,
+    pub node_name: String,
+    /// The node's InternalIP (where its kubelet endpoint listens).
+    pub node_ip: Ipv4Addr,
+    pub pod_cidr: Cidr,
+    /// The Linux bridge pods attach to.
+    pub bridge: String,
+    /// Where the kubelet endpoints listen (port 0: any free port, published in the Node).
+    pub kubelet_listen: SocketAddr,
+    /// The bearer token callers of the kubelet endpoints must present.
+    pub token: String,
+}
+
+/// An image ready to run: its unpacked root filesystem and config.
+#[derive(Clone, Debug)]
+pub struct PulledImage {
+    /// What `imageID` shows, e.g. `127.0.0.1:5000/hello@sha256:…`.
+    pub image_id: String,
+    /// The read-only, flattened root filesystem (overlay lower dir).
+    pub rootfs: PathBuf,
+    pub config: ImageRunConfig,
+}
+
+/// Why an image is not available, in the kubelet's words.
+#[derive(Clone, Debug)]
+pub struct PullError {
+    /// `ErrImagePull`, `ErrImageNeverPull`, `InvalidImageName`, …
+    pub reason: String,
+    pub message: String,
+}
+
+/// Where images come from: the image store (`baton-image`) in the server.
+#[async_trait]
+pub trait Images: Send + Sync + 'static {
+    /// Makes `image` available by the pull `policy` (`Always`/`IfNotPresent`/`Never`, empty
+    /// for the default rule), with registry credentials from docker config JSON documents.
+    async fn ensure(
+        &self,
+        image: &str,
+        policy: &str,
+        auth: &[Vec<u8>],
+    ) -> Result<PulledImage, PullError>;
+}
+
+/// Shared state of the agent's tasks.
+pub struct Agent {
+    pub(crate) client: Client,
+    pub(crate) host: Arc<dyn host::Host>,
+    pub(crate) images: Arc<dyn Images>,
+    pub(crate) opts: AgentOptions,
+    ipam: Mutex<ipam::Ipam>,
+    workers: Mutex<HashMap<String, watch::Sender<Option<Pod>>>>,
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("setting up the pod bridge {bridge}: {source}")]
+    Bridge {
+        bridge: String,
+        #[source]
+        source: host::HostError,
+    },
+    #[error("serving the kubelet endpoints on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("registering node {node}: {source}")]
+    Register {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("preparing {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Agent {
+    pub fn new(
+        client: Client,
+        host: Arc<dyn host::Host>,
+        images: Arc<dyn Images>,
+        opts: AgentOptions,
+    ) -> Arc<Self> {
+        Arc::new(Agent {
+            ipam: Mutex::new(ipam::Ipam::new(opts.pod_cidr)),
+            client,
+            host,
+            images,
+            opts,
+            workers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn options(&self) -> &AgentOptions {
+        &self.opts
+    }
+
+    pub(crate) fn allocate_ip(&self) -> Option<Ipv4Addr> {
+        self.ipam.lock().ok()?.allocate()
+    }
+
+    pub(crate) fn reserve_ip(&self, ip: Ipv4Addr) {
+        if let Ok(mut i) = self.ipam.lock() {
+            i.reserve(ip);
+        }
+    }
+
+    pub(crate) fn release_ip(&self, ip: Ipv4Addr) {
+        if let Ok(mut i) = self.ipam.lock() {
+            i.release(ip);
+        }
+    }
+
+    pub(crate) fn forget_worker(&self, uid: &str) {
+        if let Ok(mut w) = self.workers.lock() {
+            w.remove(uid);
+        }
+    }
+
+    /// Hands the latest pod object to its worker, starting one if needed.
+    fn dispatch(self: &Arc<Self>, uid: &str, pod: Option<Pod>) {
+        let Ok(mut workers) = self.workers.lock() else {
+            return;
+        };
+        if let Some(tx) = workers.get(uid) {
+            let _ = tx.send(pod);
+            return;
+        }
+        if pod.is_none() && !self.opts.data_dir.join("pods").join(uid).exists() {
+            return;
+        }
+        let (tx, rx) = watch::channel(pod);
+        workers.insert(uid.to_string(), tx);
+        tokio::spawn(pod::worker(self.clone(), uid.to_string(), rx));
+    }
+
+    /// Removes what pods no longer in the API left behind: saved pod dirs, runc containers and
+    /// network namespaces of ours. Runs once the first list of pods is known.
+    async fn clean_orphans(self: &Arc<Self>, live: &HashSet<String>) {
+        let pods_dir = self.opts.data_dir.join("pods");
+        if let Ok(rd) = std::fs::read_dir(&pods_dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let uid = e.file_name().to_string_lossy().into_owned();
+                if live.contains(&uid) {
+                    continue;
+                }
+                // A pod dir with a worker gets cleaned by that worker.
+                if self.workers.lock().is_ok_and(|w| w.contains_key(&uid)) {
+                    continue;
+                }
+                let saved = pod::load_saved(&e.path()).unwrap_or_default();
+                tracing::info!(pod = %saved.name, uid = %uid, "removing an orphaned pod");
+                let names = saved.containers.keys().cloned().collect();
+                let runs: Vec<_> = self.host.list().await.unwrap_or_default();
+                for c in runs.iter().filter(|c| c.id.starts_with(&uid)) {
+                    let _ = self.host.kill(&c.id, "KILL").await;
+                }
+                self.remove_pod_files(&uid, &saved, names).await;
+            }
+        }
+        for c in self.host.list().await.unwrap_or_default() {
+            let uid = c.id.get(..36).unwrap_or("");
+            if !live.contains(uid) && !self.workers.lock().is_ok_and(|w| w.contains_key(uid)) {
+                tracing::info!(container = %c.id, "removing an orphaned container");
+                let _ = self.host.kill(&c.id, "KILL").await;
+                let _ = self.host.delete(&c.id).await;
+            }
+        }
+        for ns in self.host.list_netns().await.unwrap_or_default() {
+            if let Some(uid) = ns.strip_prefix("baton-")
+                && !live.contains(uid)
+                && !self.workers.lock().is_ok_and(|w| w.contains_key(uid))
+            {
+                let _ = self.host.delete_pod_network(&ns).await;
+            }
+        }
+    }
+}
+
+/// Starts the agent: bridge, kubelet endpoints, Node registration, heartbeats and the pod
+/// watch. Returns once the node is registered; the work goes on in spawned tasks.
+pub async fn start(
+    client: Client,
+    host: Arc<dyn host::Host>,
+    images: Arc<dyn Images>,
+    opts: AgentOptions,
+) -> Result<Arc<Agent>, AgentError> {
+    for d in ["pods", "logs", "runc"] {
+        let path = opts.data_dir.join(d);
+        std::fs::create_dir_all(&path).map_err(|source| AgentError::DataDir { path, source })?;
+    }
+    host.ensure_bridge(&opts.bridge, opts.pod_cidr.gateway(), opts.pod_cidr.prefix)
+        .await
+        .map_err(|source| AgentError::Bridge {
+            bridge: opts.bridge.clone(),
+            source,
+        })?;
+    // Containers started by runc are reparented to us when runc exits: being their
+    // subreaper is how their exit codes reach us.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %e, "cannot become a subreaper: exit codes will be unknown");
+    }
+    let agent = Agent::new(client.clone(), host, images, opts.clone());
+    let listener = tokio::net::TcpListener::bind(opts.kubelet_listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: opts.kubelet_listen,
+            source,
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(server::serve(listener, agent.clone()));
+    node::register(&client, &opts, port)
+        .await
+        .map_err(|source| AgentError::Register {
+            node: opts.node_name.clone(),
+            source,
+        })?;
+    tokio::spawn(node::heartbeat(client.clone(), opts.clone(), port));
+    tokio::spawn(watch_pods(agent.clone()));
+    tracing::info!(node = %opts.node_name, pod_cidr = %opts.pod_cidr, kubelet_port = port, "node agent started");
+    Ok(agent)
+}
+
+/// Feeds every pod bound to this node to its worker.
+async fn watch_pods(agent: Arc<Agent>) {
+    let pods: Api<Pod> = Api::all(agent.client.clone());
+    let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", agent.opts.node_name));
+    let mut stream = watcher::watcher(pods, cfg).boxed();
+    let mut listing: HashSet<String> = HashSet::new();
+    let mut known: HashSet<String> = HashSet::new();
+    let mut first = true;
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Init) => listing.clear(),
+            Ok(watcher::Event::InitApply(p)) => {
+                if let Some(uid) = p.metadata.uid.clone() {
+                    listing.insert(uid.clone());
+                    agent.dispatch(&uid, Some(p));
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                for gone in known.difference(&listing) {
+                    agent.dispatch(gone, None);
+                }
+                known = listing.clone();
+                if first {
+                    first = false;
+                    agent.clean_orphans(&known).await;
+                }
+            }
+            Ok(watcher::Event::Apply(p)) => {
+                if let Some(uid) = p.metadata.uid.clone() {
+                    known.insert(uid.clone());
+                    agent.dispatch(&uid, Some(p));
+                }
+            }
+            Ok(watcher::Event::Delete(p)) => {
+                if let Some(uid) = p.metadata.uid.clone() {
+                    known.remove(&uid);
+                    agent.dispatch(&uid, None);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "pod watch error; the watcher retries");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

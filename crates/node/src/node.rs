@@ -1,0 +1,186 @@
+//! This machine as a Kubernetes Node: registered with its real capacity and pod CIDR, kept
+//! alive by renewing its Lease every 10 s and re-posting its Ready status every minute, as a
+//! kubelet does.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::AgentOptions;
+
+/// The machine's CPU count and memory in KiB (from /proc).
+fn capacity() -> (usize, u64) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    (cpus, mem_kib)
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The Node's status as this agent reports it.
+pub fn status(opts: &AgentOptions, kubelet_port: u16) -> Value {
+    let now = Timestamp::now().to_string();
+    let (cpus, mem_kib) = capacity();
+    let resources = json!({
+        "cpu": cpus.to_string(),
+        "memory": format!("{mem_kib}Ki"),
+        "pods": "110",
+        "ephemeral-storage": "100Gi",
+    });
+    let cond = |t: &str, s: &str, reason: &str, message: &str| {
+        json!({"type": t, "status": s, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
+    json!({
+        "capacity": resources,
+        "allocatable": resources,
+        "conditions": [
+            cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        ],
+        "addresses": [
+            {"type": "InternalIP", "address": opts.node_ip.to_string()},
+            {"type": "Hostname", "address": opts.node_name},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+        "nodeInfo": {
+            "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            "bootID": read_trim("/proc/sys/kernel/random/boot_id"),
+            "containerRuntimeVersion": "runc://baton",
+            "kernelVersion": read_trim("/proc/sys/kernel/osrelease"),
+            "kubeProxyVersion": "",
+            "kubeletVersion": "v1.33.0-baton",
+            "machineID": read_trim("/etc/machine-id"),
+            "operatingSystem": "linux",
+            "osImage": os_image(),
+            "systemUUID": read_trim("/etc/machine-id"),
+        },
+    })
+}
+
+fn os_image() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// Creates (or refreshes) the Node and its Lease.
+pub async fn register(
+    client: &Client,
+    opts: &AgentOptions,
+    kubelet_port: u16,
+) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let labels = BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), opts.node_name.clone()),
+        ("kubernetes.io/os".to_string(), "linux".to_string()),
+        ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
+        (
+            "kubernetes.io/arch".to_string(),
+            std::env::consts::ARCH.replace("x86_64", "amd64"),
+        ),
+    ]);
+    let node: Node = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": opts.node_name, "labels": labels},
+        "spec": {"podCIDR": opts.pod_cidr.to_string(), "podCIDRs": [opts.pod_cidr.to_string()]},
+    }))
+    .map_err(kube::Error::SerdeError)?;
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    post_status(client, opts, kubelet_port).await?;
+    renew_lease(client, &opts.node_name).await
+}
+
+async fn post_status(
+    client: &Client,
+    opts: &AgentOptions,
+    kubelet_port: u16,
+) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let body = json!({ "status": status(opts, kubelet_port) });
+    nodes
+        .patch_status(
+            &opts.node_name,
+            &PatchParams::default(),
+            &Patch::Merge(&body),
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn renew_lease(client: &Client, node: &str) -> Result<(), kube::Error> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(Timestamp::now());
+    let spec = json!({"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now});
+    match leases
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": spec})),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            let lease: Lease = serde_json::from_value(json!({
+                "metadata": {"name": node, "namespace": "kube-node-lease"},
+                "spec": spec,
+            }))
+            .map_err(kube::Error::SerdeError)?;
+            leases
+                .create(&PostParams::default(), &lease)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Renews the Lease every 10 s and the Node's status every minute.
+pub async fn heartbeat(client: Client, opts: AgentOptions, kubelet_port: u16) {
+    let mut tick = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tick += 1;
+        if let Err(e) = renew_lease(&client, &opts.node_name).await {
+            tracing::warn!(node = %opts.node_name, error = %e, "lease renewal failed");
+        }
+        if tick.is_multiple_of(6)
+            && let Err(e) = post_status(&client, &opts, kubelet_port).await
+        {
+            tracing::warn!(node = %opts.node_name, error = %e, "node status update failed");
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The kubelet's HTTP endpoints, which the API server proxies `pods/log`, `pods/exec` and
+//! `pods/portforward` to: plain HTTP/1.1 on the node's address, every request carrying the
+//! cluster's bearer token.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::Pod;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use async_trait::async_trait;
+use baton_remotecommand::{PodStreams, StreamError};
+
+use crate::Agent;
+use crate::logs::{self, LogQuery};
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(msg.into()))
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Accepts connections until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, agent: Arc<Agent>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let agent = agent.clone();
+                async move { Ok::<_, Infallible>(handle(agent, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+impl Agent {
+    /// The pod of that namespace and name this node runs, with its uid.
+    pub fn find_pod(&self, ns: &str, name: &str) -> Option<(String, Pod)> {
+        let workers = self.workers.lock().ok()?;
+        workers.iter().find_map(|(uid, tx)| {
+            let pod = tx.borrow().clone()?;
+            (pod.metadata.namespace.as_deref() == Some(ns)
+                && pod.metadata.name.as_deref() == Some(name))
+            .then(|| (uid.clone(), pod))
+        })
+    }
+}
+
+async fn handle(agent: Arc<Agent>, req: Request<Incoming>) -> Response<Body> {
+    let authorized = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == agent.opts.token);
+    let path = req.uri().path().to_string();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok");
+    }
+    if !authorized {
+        return text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let streams: Arc<dyn PodStreams> = Arc::new(AgentStreams(agent.clone()));
+    let req = match baton_remotecommand::route(req, streams).await {
+        Ok(resp) => return resp.map(|b| b.map_err(|never: Infallible| match never {}).boxed()),
+        Err(req) => req,
+    };
+    let query = req.uri().query().unwrap_or("").to_string();
+    match baton_remotecommand::KubeletPath::parse(&path) {
+        Some(baton_remotecommand::KubeletPath::ContainerLogs {
+            namespace,
+            pod,
+            container,
+        }) => container_logs(agent, &namespace, &pod, &container, LogQuery::parse(&query)).await,
+        _ => text(StatusCode::NOT_FOUND, format!("404 page not found: {path}")),
+    }
+}
+
+async fn container_logs(
+    agent: Arc<Agent>,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    q: LogQuery,
+) -> Response<Body> {
+    let Some((uid, p)) = agent.find_pod(ns, pod) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("pod \"{pod}\" in namespace \"{ns}\" is not running on this node"),
+        );
+    };
+    let dir = agent
+        .log_path(ns, pod, &uid, container, 0)
+        .parent()
+        .map(|d| d.to_path_buf())
+        .unwrap_or_default();
+    let runs = logs::runs(&dir);
+    let pick = if q.previous {
+        runs.len().checked_sub(2).and_then(|i| runs.get(i))
+    } else {
+        runs.last()
+    };
+    let Some((n, file)) = pick.cloned() else {
+        let msg = if q.previous {
+            format!("previous terminated container \"{container}\" in pod \"{pod}\" not found")
+        } else {
+            let reason =
+                waiting_reason(&p, container).unwrap_or_else(|| "ContainerCreating".into());
+            format!("container \"{container}\" in pod \"{pod}\" is waiting to start: {reason}")
+        };
+        return text(StatusCode::BAD_REQUEST, msg);
+    };
+    let content = match tokio::fs::read(&file).await {
+        Ok(c) => c,
+        Err(e) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading logs: {e}"),
+            );
+        }
+    };
+    let first = logs::cut(&content, &q);
+    if !q.follow || q.previous {
+        let mut r = text(StatusCode::OK, String::new());
+        *r.body_mut() = Full::new(Bytes::from(first))
+            .map_err(|never: Infallible| match never {})
+            .boxed();
+        return r;
+    }
+    // Follow: send what is there, then whatever the container appends, until this run ends
+    // (a newer log file appears or the pod goes) or the client hangs up.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
+    let offset = content.len() as u64;
+    let dir2 = dir.clone();
+    let ns2 = ns.to_string();
+    let pod2 = pod.to_string();
+    tokio::spawn(async move {
+        if tx.send(Ok(Frame::data(Bytes::from(first)))).await.is_err() {
+            return;
+        }
+        let Ok(mut f) = tokio::fs::File::open(&file).await else {
+            return;
+        };
+        if f.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut idle_checks = 0u32;
+        loop {
+            match f.read(&mut buf).await {
+                Ok(0) => {
+                    idle_checks += 1;
+                    if idle_checks.is_multiple_of(5) {
+                        let newer = logs::runs(&dir2).last().is_some_and(|(m, _)| *m > n);
+                        let gone = agent.find_pod(&ns2, &pod2).is_none();
+                        if newer || gone || tx.is_closed() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(k) => {
+                    idle_checks = 0;
+                    let chunk = Bytes::copy_from_slice(&buf[..k]);
+                    if tx.send(Ok(Frame::data(chunk))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    let mut r = Response::new(StreamBody::new(stream).boxed());
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn waiting_reason(p: &Pod, container: &str) -> Option<String> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == container)?
+        .state
+        .as_ref()?
+        .waiting
+        .as_ref()?
+        .reason
+        .clone()
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + Sync + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `kubectl exec` and `port-forward` into this node's pods.
+struct AgentStreams(Arc<Agent>);
+
+#[async_trait]
+impl PodStreams for AgentStreams {
+    async fn exec_command(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        cmd: &[String],
+        tty: bool,
+    ) -> Result<tokio::process::Command, StreamError> {
+        if tty {
+            return Err(StreamError::Unsupported(
+                "a terminal (-t) is not supported yet; run without -t".into(),
+            ));
+        }
+        let (uid, _) = self
+            .0
+            .find_pod(namespace, pod)
+            .ok_or_else(|| StreamError::PodNotFound {
+                namespace: namespace.into(),
+                pod: pod.into(),
+            })?;
+        let id = crate::pod::container_id(&uid, container);
+        let running = self
+            .0
+            .host
+            .list()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.id == id && c.status == "running");
+        if !running {
+            return Err(StreamError::ContainerNotRunning {
+                namespace: namespace.into(),
+                pod: pod.into(),
+                container: container.into(),
+            });
+        }
+        Ok(self.0.host.exec_command(&id, cmd))
+    }
+
+    async fn pod_addr(&self, namespace: &str, pod: &str) -> Result<std::net::IpAddr, StreamError> {
+        let (uid, _) = self
+            .0
+            .find_pod(namespace, pod)
+            .ok_or_else(|| StreamError::PodNotFound {
+                namespace: namespace.into(),
+                pod: pod.into(),
+            })?;
+        crate::pod::load_saved(&self.0.opts.data_dir.join("pods").join(&uid))
+            .and_then(|s| s.ip)
+            .map(std::net::IpAddr::V4)
+            .ok_or_else(|| StreamError::Internal(format!("pod {namespace}/{pod} has no IP yet")))
+    }
+}
