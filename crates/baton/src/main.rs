@@ -23,6 +23,17 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server, store and controllers, in one process.
     Server(ServerArgs),
+    /// Import, list, pull and remove the images of this machine's node.
+    Image(ImageArgs),
+}
+
+#[derive(clap::Args)]
+struct ImageArgs {
+    /// The server's data dir (images live in `<data-dir>/images`).
+    #[arg(long, default_value = "/var/lib/baton")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: baton_image::cli::ImageCommand,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +98,16 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(server(args))
+        }
+        Command::Image(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(baton_image::cli::run(
+                args.command,
+                &args.data_dir.join("images"),
+            ))
         }
     }
 }
