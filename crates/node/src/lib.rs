@@ -7,6 +7,7 @@
 //! - [`node`]: the Node object, its Lease and status heartbeats.
 //! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion.
 //! - [`bundle`]: the OCI runtime config of a container (pure: the pod spec merged with the image).
+//! - [`events`]: the kubelet's events about containers (failed pulls, back-off, failed starts).
 //! - [`probe`]: httpGet / tcpSocket / exec checks and their thresholds.
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
 //! - [`host`]: runc, netns/veth, mounts, cgroups behind the [`host::Host`] trait.
@@ -14,6 +15,7 @@
 //! - [`logs`]: reading container log files (tail, limit, follow).
 
 pub mod bundle;
+pub mod events;
 pub mod host;
 pub mod images;
 pub mod ipam;

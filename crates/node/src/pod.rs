@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::bundle::{self, BundleContext};
+use crate::events::{self, Kind};
 use crate::host::{Exit, PodNet};
 use crate::probe::{self, ProbeState};
 use crate::{Agent, PullError};
@@ -32,6 +33,28 @@ fn backoff(restarts: u32) -> Duration {
     }
     let secs = 10u64.saturating_mul(1 << (restarts - 1).min(5));
     Duration::from_secs(secs.min(300))
+}
+
+/// How long ErrImagePull shows before the status says ImagePullBackOff (the kubelet shows it
+/// on its next sync after the failure).
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
+
+/// The ImagePullBackOff state that follows a failed pull of `image` (`message`, at `failed`),
+/// once the ErrImagePull has shown long enough; None while it should still show.
+fn pull_backoff_state(
+    state: &State,
+    image: &str,
+    failed: Instant,
+    message: &str,
+    now: Instant,
+) -> Option<State> {
+    let showing_error = matches!(state, State::Waiting { reason, .. } if reason == "ErrImagePull");
+    (showing_error && now.saturating_duration_since(failed) >= PULL_ERROR_SHOWN).then(|| {
+        State::Waiting {
+            reason: "ImagePullBackOff".into(),
+            message: format!("Back-off pulling image \"{image}\": {message}"),
+        }
+    })
 }
 
 fn now_rfc3339() -> String {
@@ -96,6 +119,8 @@ struct ContainerRun {
     started: Option<Instant>,
     /// Failed pulls in a row, for ImagePullBackOff.
     pull_failures: u32,
+    /// When the last pull failed and why, until the status moves on to ImagePullBackOff.
+    pull_error: Option<(Instant, String)>,
     /// Finished for good (restartPolicy says no more).
     done: bool,
     liveness: ProbeState,
@@ -117,6 +142,7 @@ impl ContainerRun {
             start_after: None,
             started: None,
             pull_failures: 0,
+            pull_error: None,
             done: false,
             liveness: ProbeState::default(),
             readiness: ProbeState::default(),
@@ -342,6 +368,7 @@ impl Agent {
             if let Some(pid) = r.running_pid() {
                 if let Some(exit) = self.host.try_exit(pid) {
                     self.container_exited(r, exit, &policy).await;
+                    self.backoff_event(pod, &c.name, r).await;
                 } else if let Some(at) = r.kill_at
                     && Instant::now() >= at
                 {
@@ -352,6 +379,29 @@ impl Agent {
             let due = r.start_after.is_none_or(|t| Instant::now() >= t);
             if !r.done && r.running_pid().is_none() && due {
                 self.start_container(pod, c, r, &uid, ip).await;
+            } else if let Some((failed, message)) = &r.pull_error
+                && let Some(next) = pull_backoff_state(
+                    &r.state,
+                    c.image.as_deref().unwrap_or_default(),
+                    *failed,
+                    message,
+                    Instant::now(),
+                )
+            {
+                r.state = next;
+                r.pull_error = None;
+                let image = c.image.clone().unwrap_or_default();
+                let msg = format!("Back-off pulling image \"{image}\"");
+                self.event(pod, &c.name, Kind::Normal, "BackOff", &msg)
+                    .await;
+                self.event(
+                    pod,
+                    &c.name,
+                    Kind::Warning,
+                    "Failed",
+                    "Error: ImagePullBackOff",
+                )
+                .await;
             }
             if r.running_pid().is_some() {
                 self.run_probes(c, r, ip).await;
@@ -462,26 +512,28 @@ impl Agent {
         let img = match self.images.ensure(&image, &policy, &secrets).await {
             Ok(i) => {
                 r.pull_failures = 0;
+                r.pull_error = None;
                 i
             }
             Err(PullError { reason, message }) => {
                 r.pull_failures += 1;
-                // The first failure shows ErrImagePull; while backing off, ImagePullBackOff.
+                // Each failure shows ErrImagePull, then ImagePullBackOff while backing off.
                 let delay = backoff(r.pull_failures);
                 r.start_after = Some(Instant::now() + delay.max(Duration::from_secs(1)));
-                let shown = if r.pull_failures > 1 && reason == "ErrImagePull" {
-                    (
-                        "ImagePullBackOff".to_string(),
-                        format!("Back-off pulling image \"{image}\": {message}"),
-                    )
+                tracing::info!(pod = ?pod.metadata.name, image = %image, reason = %reason, "image not available");
+                if reason == "ErrImagePull" {
+                    r.pull_error = Some((Instant::now(), message.clone()));
+                    let msg = format!("Failed to pull image \"{image}\": {message}");
+                    self.event(pod, &c.name, Kind::Warning, "Failed", &msg)
+                        .await;
                 } else {
-                    (reason, message)
-                };
-                tracing::info!(pod = ?pod.metadata.name, image = %image, reason = %shown.0, "image not available");
-                r.state = State::Waiting {
-                    reason: shown.0,
-                    message: shown.1,
-                };
+                    self.event(pod, &c.name, Kind::Warning, &reason, &message)
+                        .await;
+                }
+                let msg = format!("Error: {reason}");
+                self.event(pod, &c.name, Kind::Warning, "Failed", &msg)
+                    .await;
+                r.state = State::Waiting { reason, message };
                 return;
             }
         };
@@ -520,8 +572,40 @@ impl Agent {
                     .and_then(|s| s.restart_policy.clone())
                     .unwrap_or_else(|| "Always".into());
                 let _ = self.host.delete(&r.saved.id).await;
+                let msg = format!("Error: {}", t.message);
+                self.event(pod, &c.name, Kind::Warning, "Failed", &msg)
+                    .await;
                 self.after_termination(r, t, &policy);
+                self.backoff_event(pod, &c.name, r).await;
             }
+        }
+    }
+
+    /// Records an event about container `container` of `pod`.
+    async fn event(&self, pod: &Pod, container: &str, kind: Kind, reason: &str, message: &str) {
+        events::record(
+            &self.client,
+            pod,
+            container,
+            &self.opts.node_name,
+            kind,
+            reason,
+            message,
+        )
+        .await;
+    }
+
+    /// The BackOff event of a container that just went into CrashLoopBackOff.
+    async fn backoff_event(&self, pod: &Pod, container: &str, r: &ContainerRun) {
+        if matches!(&r.state, State::Waiting { reason, .. } if reason == "CrashLoopBackOff") {
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            let msg = format!(
+                "Back-off restarting failed container {container} in pod {name}_{ns}({uid})"
+            );
+            self.event(pod, container, Kind::Warning, "BackOff", &msg)
+                .await;
         }
     }
 
@@ -1061,6 +1145,33 @@ mod tests {
         assert_eq!(backoff(5), Duration::from_secs(160));
         assert_eq!(backoff(6), Duration::from_secs(300));
         assert_eq!(backoff(60), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn err_image_pull_turns_into_image_pull_backoff() {
+        let t0 = Instant::now();
+        let err = State::Waiting {
+            reason: "ErrImagePull".into(),
+            message: "m".into(),
+        };
+        assert_eq!(
+            pull_backoff_state(&err, "img:v1", t0, "not found", t0),
+            None
+        );
+        let later = t0 + PULL_ERROR_SHOWN;
+        assert_eq!(
+            pull_backoff_state(&err, "img:v1", t0, "not found", later),
+            Some(State::Waiting {
+                reason: "ImagePullBackOff".into(),
+                message: "Back-off pulling image \"img:v1\": not found".into(),
+            })
+        );
+        // Only a pull error moves on (ErrImageNeverPull stays, as with the kubelet).
+        let never = State::Waiting {
+            reason: "ErrImageNeverPull".into(),
+            message: "m".into(),
+        };
+        assert_eq!(pull_backoff_state(&never, "img:v1", t0, "m", later), None);
     }
 
     #[test]
