@@ -82,7 +82,18 @@ struct ServerArgs {
     insecure_registry: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with one `error: …` line (the causes joined), never a backtrace.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

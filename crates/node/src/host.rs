@@ -147,6 +147,43 @@ async fn ip(args: &[&str]) -> Result<String, HostError> {
     .await
 }
 
+/// Runs `ip [-n NETNS] -batch -` with one command per line; stops at the first failure.
+async fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<(), HostError> {
+    use tokio::io::AsyncWriteExt;
+    let what = format!("ip -batch ({})", lines.join("; "));
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let mut child = cmd
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| HostError::io(what.clone(), e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut input = lines.join("\n");
+        input.push('\n');
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .map_err(|e| HostError::io(what.clone(), e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| HostError::io(what.clone(), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(HostError::Command {
+            what,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 impl LinuxHost {
     fn runc(&self) -> Command {
         let mut c = Command::new("runc");
@@ -185,25 +222,29 @@ impl Host for LinuxHost {
             }
             ip(&["netns", "del", net.netns]).await?;
         }
-        ip(&["netns", "add", net.netns]).await?;
-        let _ = ip(&["link", "del", net.veth]).await;
-        ip(&[
-            "link", "add", net.veth, "type", "veth", "peer", "name", "eth0", "netns", net.netns,
-        ])
-        .await?;
-        ip(&["link", "set", net.veth, "master", net.bridge]).await?;
-        ip(&["link", "set", net.veth, "up"]).await?;
-        let _ = run_cmd(
-            "bridge link set hairpin",
-            Command::new("bridge").args(["link", "set", "dev", net.veth, "hairpin", "on"]),
-        )
-        .await;
-        let addr = format!("{}/{}", net.ip, net.prefix);
-        let gw = net.gateway.to_string();
-        ip(&["-n", net.netns, "addr", "add", &addr, "dev", "eth0"]).await?;
-        ip(&["-n", net.netns, "link", "set", "eth0", "up"]).await?;
-        ip(&["-n", net.netns, "link", "set", "lo", "up"]).await?;
-        ip(&["-n", net.netns, "route", "add", "default", "via", &gw]).await?;
+        // Two `ip -batch` runs (host side, then inside the namespace) instead of one process
+        // per step: fork/exec of `ip` is most of a pod network's set-up time.
+        if Path::new("/sys/class/net").join(net.veth).exists() {
+            let _ = ip(&["link", "del", net.veth]).await;
+        }
+        let host_side = [
+            format!("netns add {}", net.netns),
+            format!(
+                "link add {} type veth peer name eth0 netns {}",
+                net.veth, net.netns
+            ),
+            format!("link set {} master {}", net.veth, net.bridge),
+            format!("link set {} type bridge_slave hairpin on", net.veth),
+            format!("link set {} up", net.veth),
+        ];
+        ip_batch(None, &host_side).await?;
+        let inside = [
+            format!("addr add {}/{} dev eth0", net.ip, net.prefix),
+            "link set eth0 up".to_string(),
+            "link set lo up".to_string(),
+            format!("route add default via {}", net.gateway),
+        ];
+        ip_batch(Some(net.netns), &inside).await?;
         Ok(())
     }
 
