@@ -66,6 +66,8 @@ POD=$(printf '%s\n' "$PODS" | head -n1 | cut -d' ' -f1)
 POD_IP=$(printf '%s\n' "$PODS" | head -n1 | cut -d' ' -f2)
 [ "$(printf '%s\n' "$PODS" | cut -d' ' -f2 | sort -u | wc -l)" = 3 ] || fail "pod IPs are not distinct: $PODS"
 
+# httpd logs each request just after answering it: allow it a moment.
+until_ok "kubectl logs $POD to show the request" bash -c "\"$KUBECTL\" logs $POD | grep -q response:200"
 k logs "$POD" >/dev/null
 expect "response:200"
 k logs "$POD" --tail=1 >/dev/null
