@@ -44,7 +44,8 @@ fn group_json(g: &registry::GroupInfo) -> Value {
 }
 
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = registry::groups().iter().map(group_json).collect();
+    let mut groups: Vec<Value> = registry::groups().iter().map(group_json).collect();
+    groups.push(crate::metricsapi::group_json());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 

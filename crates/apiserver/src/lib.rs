@@ -18,6 +18,7 @@
 //! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
 //! - [`errors`]: `Status` errors.
 //! - [`metrics`]: Prometheus `/metrics`.
+//! - [`metricsapi`]: `metrics.k8s.io/v1beta1` (`kubectl top`) from the node agents' summaries.
 
 pub mod admission;
 pub mod bootstrap;
@@ -26,6 +27,7 @@ pub mod errors;
 pub mod gc;
 pub mod handlers;
 pub mod metrics;
+pub mod metricsapi;
 pub mod nodeproxy;
 pub mod objects;
 pub mod pki;

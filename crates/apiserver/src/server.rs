@@ -203,6 +203,9 @@ async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
     if !public && !authorized(&st, &parts.headers) {
         return ApiError::unauthorized().into_response();
     }
+    if crate::metricsapi::is_metrics_path(&path) {
+        return crate::metricsapi::serve(st.clone(), &parts.method, &path, &q).await;
+    }
     let Some(route) = route else {
         return ApiError::no_route().into_response();
     };

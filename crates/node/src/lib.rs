@@ -12,6 +12,7 @@
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
 //! - [`host`]: runc, netns/veth, mounts, cgroups behind the [`host::Host`] trait.
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
+//! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
 
 pub mod bundle;
@@ -24,6 +25,7 @@ pub mod node;
 pub mod pod;
 pub mod probe;
 pub mod server;
+pub mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};

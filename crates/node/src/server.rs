@@ -90,6 +90,17 @@ async fn handle(agent: Arc<Agent>, req: Request<Incoming>) -> Response<Body> {
         Err(req) => req,
     };
     let query = req.uri().query().unwrap_or("").to_string();
+    if path == "/stats/summary" {
+        let mut r = text(
+            StatusCode::OK,
+            crate::stats::summary(&agent).await.to_string(),
+        );
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
     match baton_remotecommand::KubeletPath::parse(&path) {
         Some(baton_remotecommand::KubeletPath::ContainerLogs {
             namespace,

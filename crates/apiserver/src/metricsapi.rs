@@ -1,0 +1,447 @@
+//! `metrics.k8s.io/v1beta1` (what metrics-server serves, and `kubectl top` reads): NodeMetrics
+//! and PodMetrics, computed on request, never stored. The Nodes and Pods come from the store;
+//! the figures from each node agent's `/stats/summary` (its kubelet endpoint, as in
+//! [`crate::nodeproxy`]). Nodes without a kubelet endpoint (simulated ones) or whose agent does
+//! not answer are left out rather than failing the list, as metrics-server does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use baton_api::registry;
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::{self, Selectors};
+use crate::nodeproxy::kubelet_endpoint;
+use crate::request::Query;
+use crate::response;
+use crate::state::AppState;
+
+pub const GROUP: &str = "metrics.k8s.io";
+pub const VERSION: &str = "v1beta1";
+const API_VERSION: &str = "metrics.k8s.io/v1beta1";
+/// How long one node agent may take to answer (its first summary waits a second for a rate).
+const SUMMARY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The group as listed in `/apis`.
+pub fn group_json() -> Value {
+    let gv = json!({"groupVersion": API_VERSION, "version": VERSION});
+    json!({"name": GROUP, "versions": [gv], "preferredVersion": gv})
+}
+
+fn resource_list() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": API_VERSION,
+        "resources": [
+            {"name": "nodes", "singularName": "", "namespaced": false, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+            {"name": "pods", "singularName": "", "namespaced": true, "kind": "PodMetrics", "verbs": ["get", "list"]},
+        ],
+    })
+}
+
+/// What a path under `/apis/metrics.k8s.io` addresses.
+#[derive(Debug, PartialEq)]
+enum Path {
+    Group,
+    Resources,
+    Nodes(Option<String>),
+    Pods {
+        namespace: Option<String>,
+        name: Option<String>,
+    },
+}
+
+fn parse(path: &str) -> Option<Path> {
+    let rest = path
+        .trim_end_matches('/')
+        .strip_prefix("/apis/metrics.k8s.io")?;
+    if rest.is_empty() {
+        return Some(Path::Group);
+    }
+    let rest = rest.strip_prefix("/v1beta1")?;
+    let segs: Vec<&str> = rest.split('/').skip(1).collect();
+    let own = |s: &str| Some(s.to_string());
+    Some(match segs.as_slice() {
+        [] => Path::Resources,
+        ["nodes"] => Path::Nodes(None),
+        ["nodes", name] => Path::Nodes(own(name)),
+        ["pods"] => Path::Pods {
+            namespace: None,
+            name: None,
+        },
+        ["namespaces", ns, "pods"] => Path::Pods {
+            namespace: own(ns),
+            name: None,
+        },
+        ["namespaces", ns, "pods", name] => Path::Pods {
+            namespace: own(ns),
+            name: own(name),
+        },
+        _ => return None,
+    })
+}
+
+/// True for paths this module answers (checked after authentication, before routing).
+pub fn is_metrics_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p == "/apis/metrics.k8s.io" || p.starts_with("/apis/metrics.k8s.io/")
+}
+
+/// Answers a request under `/apis/metrics.k8s.io`.
+pub async fn serve(st: Arc<AppState>, method: &Method, path: &str, q: &Query) -> Response {
+    let Some(p) = parse(path) else {
+        return ApiError::no_route().into_response();
+    };
+    if method != Method::GET {
+        return ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            match p {
+                Path::Nodes(_) => "nodes.metrics.k8s.io",
+                _ => "pods.metrics.k8s.io",
+            }
+        ))
+        .into_response();
+    }
+    let r = match p {
+        Path::Group => {
+            let mut g = group_json();
+            g["kind"] = json!("APIGroup");
+            g["apiVersion"] = json!("v1");
+            Ok(g)
+        }
+        Path::Resources => Ok(resource_list()),
+        Path::Nodes(name) => nodes(&st, name.as_deref(), q).await,
+        Path::Pods { namespace, name } => pods(&st, namespace.as_deref(), name.as_deref(), q).await,
+    };
+    match r {
+        Ok(v) => response::json(StatusCode::OK, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn not_found(resource: &str, name: &str) -> ApiError {
+    let mut e = ApiError::new(
+        404,
+        "NotFound",
+        format!("{resource}.metrics.k8s.io \"{name}\" not found"),
+    );
+    e.details = Some(json!({"name": name, "group": GROUP, "kind": resource}));
+    e
+}
+
+async fn list_stored(
+    st: &AppState,
+    def: &registry::ResourceDef,
+    ns: Option<&str>,
+    q: &Query,
+) -> ApiResult<Vec<Value>> {
+    let sel = Selectors::parse(def, q)?;
+    let page = st
+        .store
+        .list(&def.namespace_prefix(ns), None, None)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut out = Vec::new();
+    for kv in &page.items {
+        let obj = handlers::decode_stored(kv)?;
+        if sel.matches(def, &obj) {
+            out.push(obj);
+        }
+    }
+    Ok(out)
+}
+
+fn core(resource: &str) -> ApiResult<&'static registry::ResourceDef> {
+    registry::find("", "v1", resource)
+        .ok_or_else(|| ApiError::internal(format!("{resource} are not registered")))
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+/// The `/stats/summary` of one node agent, or `None` when it has no endpoint or fails.
+async fn fetch_summary(addr: SocketAddr, token: &str) -> Option<Value> {
+    let go = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let req = http::Request::get("/stats/summary")
+            .header(header::HOST, addr.to_string())
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .ok()?;
+        let resp = sender.send_request(req).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice::<Value>(&body).ok()
+    };
+    tokio::time::timeout(SUMMARY_TIMEOUT, go)
+        .await
+        .unwrap_or_default()
+}
+
+/// The summaries of the named nodes that answer, by node name.
+async fn summaries(st: &AppState, nodes: &[Value]) -> HashMap<String, Value> {
+    let fetches = nodes.iter().filter_map(|n| {
+        let name = str_at(n, "/metadata/name")?.to_string();
+        let addr = kubelet_endpoint(n)?;
+        let token = st.token.clone();
+        Some(async move {
+            let s = fetch_summary(addr, &token).await;
+            if s.is_none() {
+                tracing::debug!(node = %name, %addr, "no stats summary from the node agent");
+            }
+            (name, s)
+        })
+    });
+    futures::future::join_all(fetches)
+        .await
+        .into_iter()
+        .filter_map(|(n, s)| Some((n, s?)))
+        .collect()
+}
+
+/// CPU nanocores as a quantity (`123n`).
+pub fn cpu_quantity(nanocores: u64) -> String {
+    format!("{nanocores}n")
+}
+
+/// Bytes as a quantity in Ki, as metrics-server answers.
+pub fn memory_quantity(bytes: u64) -> String {
+    if bytes.is_multiple_of(1024) {
+        format!("{}Ki", bytes / 1024)
+    } else {
+        bytes.to_string()
+    }
+}
+
+fn usage(stats: &Value) -> Value {
+    let cpu = stats
+        .pointer("/cpu/usageNanoCores")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let mem = stats
+        .pointer("/memory/workingSetBytes")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    json!({"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)})
+}
+
+fn timestamp(stats: &Value) -> Value {
+    stats
+        .pointer("/cpu/time")
+        .or_else(|| stats.pointer("/memory/time"))
+        .cloned()
+        .unwrap_or_else(|| json!(now()))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn window(summary: &Value) -> Value {
+    summary.get("window").cloned().unwrap_or(json!("10s"))
+}
+
+fn metadata(obj: &Value) -> Value {
+    let mut m =
+        json!({"name": str_at(obj, "/metadata/name").unwrap_or(""), "creationTimestamp": now()});
+    if let Some(ns) = str_at(obj, "/metadata/namespace") {
+        m["namespace"] = json!(ns);
+    }
+    if let Some(l) = obj.pointer("/metadata/labels").filter(|l| l.is_object()) {
+        m["labels"] = l.clone();
+    }
+    m
+}
+
+/// The NodeMetrics of a node from its summary.
+pub fn node_metrics(node: &Value, summary: &Value) -> Option<Value> {
+    let stats = summary.get("node")?;
+    Some(json!({
+        "kind": "NodeMetrics",
+        "apiVersion": API_VERSION,
+        "metadata": metadata(node),
+        "timestamp": timestamp(stats),
+        "window": window(summary),
+        "usage": usage(stats),
+    }))
+}
+
+/// The PodMetrics of a pod from its node's summary (matched by uid, else namespace/name).
+pub fn pod_metrics(pod: &Value, summary: &Value) -> Option<Value> {
+    let uid = str_at(pod, "/metadata/uid");
+    let ns = str_at(pod, "/metadata/namespace");
+    let name = str_at(pod, "/metadata/name");
+    let entry = summary.get("pods")?.as_array()?.iter().find(|p| {
+        let r = |f: &str| p.pointer(&format!("/podRef/{f}")).and_then(Value::as_str);
+        match (uid, r("uid")) {
+            (Some(a), Some(b)) => a == b,
+            _ => r("namespace") == ns && r("name") == name,
+        }
+    })?;
+    let containers: Vec<Value> = entry
+        .get("containers")?
+        .as_array()?
+        .iter()
+        .map(|c| json!({"name": c.get("name").cloned().unwrap_or(json!("")), "usage": usage(c)}))
+        .collect();
+    let first = entry
+        .get("containers")
+        .and_then(|c| c.get(0))
+        .cloned()
+        .unwrap_or(Value::Null);
+    Some(json!({
+        "kind": "PodMetrics",
+        "apiVersion": API_VERSION,
+        "metadata": metadata(pod),
+        "timestamp": timestamp(&first),
+        "window": window(summary),
+        "containers": containers,
+    }))
+}
+
+fn list(kind: &str, items: Vec<Value>) -> Value {
+    json!({
+        "kind": format!("{kind}List"),
+        "apiVersion": API_VERSION,
+        "metadata": {},
+        "items": items,
+    })
+}
+
+async fn nodes(st: &AppState, name: Option<&str>, q: &Query) -> ApiResult<Value> {
+    let def = core("nodes")?;
+    let nodes = match name {
+        Some(n) => match handlers::read(st, def, None, n).await {
+            Ok((v, _)) => vec![v],
+            Err(e) if e.code == 404 => return Err(not_found("nodemetrics", n)),
+            Err(e) => return Err(e),
+        },
+        None => list_stored(st, def, None, q).await?,
+    };
+    let sums = summaries(st, &nodes).await;
+    let items: Vec<Value> = nodes
+        .iter()
+        .filter_map(|n| node_metrics(n, sums.get(str_at(n, "/metadata/name")?)?))
+        .collect();
+    match name {
+        Some(n) => items
+            .into_iter()
+            .next()
+            .ok_or_else(|| not_found("nodemetrics", n)),
+        None => Ok(list("NodeMetrics", items)),
+    }
+}
+
+async fn pods(st: &AppState, ns: Option<&str>, name: Option<&str>, q: &Query) -> ApiResult<Value> {
+    let def = core("pods")?;
+    let pods = match (ns, name) {
+        (Some(ns), Some(n)) => match handlers::read(st, def, Some(ns), n).await {
+            Ok((v, _)) => vec![v],
+            Err(e) if e.code == 404 => return Err(not_found("podmetrics", &format!("{ns}/{n}"))),
+            Err(e) => return Err(e),
+        },
+        _ => list_stored(st, def, ns, q).await?,
+    };
+    let node_names: BTreeMap<&str, ()> = pods
+        .iter()
+        .filter_map(|p| str_at(p, "/spec/nodeName").filter(|n| !n.is_empty()))
+        .map(|n| (n, ()))
+        .collect();
+    let node_def = core("nodes")?;
+    let mut nodes = Vec::new();
+    for n in node_names.keys() {
+        if let Ok((v, _)) = handlers::read(st, node_def, None, n).await {
+            nodes.push(v);
+        }
+    }
+    let sums = summaries(st, &nodes).await;
+    let items: Vec<Value> = pods
+        .iter()
+        .filter_map(|p| pod_metrics(p, sums.get(str_at(p, "/spec/nodeName")?)?))
+        .collect();
+    match name {
+        Some(n) => items
+            .into_iter()
+            .next()
+            .ok_or_else(|| not_found("podmetrics", &format!("{}/{n}", ns.unwrap_or_default()))),
+        None => Ok(list("PodMetrics", items)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parse("/apis/metrics.k8s.io"), Some(Path::Group));
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/"),
+            Some(Path::Resources)
+        );
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/nodes/n1"),
+            Some(Path::Nodes(Some("n1".into())))
+        );
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/namespaces/d/pods"),
+            Some(Path::Pods {
+                namespace: Some("d".into()),
+                name: None
+            })
+        );
+        assert_eq!(parse("/apis/metrics.k8s.io/v1/nodes"), None);
+        assert!(is_metrics_path("/apis/metrics.k8s.io/"));
+        assert!(!is_metrics_path("/apis/metrics.k8s.iox"));
+    }
+
+    #[test]
+    fn metrics_from_a_summary() {
+        let summary = json!({
+            "node": {"cpu": {"time": "2026-01-01T00:00:00Z", "usageNanoCores": 5_000_000}, "memory": {"workingSetBytes": 2048}},
+            "pods": [{"podRef": {"name": "p", "namespace": "d", "uid": "u"}, "containers": [
+                {"name": "c", "cpu": {"time": "2026-01-01T00:00:01Z", "usageNanoCores": 7}, "memory": {"workingSetBytes": 1000}}
+            ]}],
+            "window": "1.000s",
+        });
+        let node = json!({"metadata": {"name": "n", "labels": {"a": "b"}}});
+        let m = node_metrics(&node, &summary).expect("node metrics");
+        assert_eq!(m["usage"], json!({"cpu": "5000000n", "memory": "2Ki"}));
+        assert_eq!(m["metadata"]["labels"], json!({"a": "b"}));
+        assert_eq!(m["window"], "1.000s");
+        let pod = json!({"metadata": {"name": "p", "namespace": "d", "uid": "u"}});
+        let m = pod_metrics(&pod, &summary).expect("pod metrics");
+        assert_eq!(
+            m["containers"],
+            json!([{"name": "c", "usage": {"cpu": "7n", "memory": "1000"}}])
+        );
+        assert_eq!(m["timestamp"], "2026-01-01T00:00:01Z");
+        let other = json!({"metadata": {"name": "p", "namespace": "d", "uid": "x"}});
+        assert_eq!(pod_metrics(&other, &summary), None);
+    }
+
+    #[test]
+    fn discovery_lists_both_resources() {
+        let l = resource_list();
+        assert_eq!(l["groupVersion"], "metrics.k8s.io/v1beta1");
+        assert_eq!(l["resources"][0]["kind"], "NodeMetrics");
+        assert_eq!(l["resources"][1]["namespaced"], true);
+    }
+}
