@@ -147,17 +147,17 @@ fn main() {
                 log(&format!("{name} again: exiting at once"));
                 std::process::exit(0);
             }
-            // Wakes the accept below (EINVAL on Linux) and refuses new connections.
-            // SAFETY: listen_fd is the listener's descriptor, open for the process's lifetime.
-            unsafe {
-                libc::shutdown(listen_fd, libc::SHUT_RDWR);
-            }
             let open = sig_srv.conns().len();
             let idle = sig_srv.close_idle();
             log(&format!(
                 "{name}: shutting down: no new connections; {} in flight, {idle} idle closed",
                 open.saturating_sub(idle)
             ));
+            // Wakes the accept below (EINVAL on Linux) and refuses new connections.
+            // SAFETY: listen_fd is the listener's descriptor, open for the process's lifetime.
+            unsafe {
+                libc::shutdown(listen_fd, libc::SHUT_RDWR);
+            }
         }
     });
 
