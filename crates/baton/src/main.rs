@@ -25,6 +25,27 @@ enum Command {
     Server(ServerArgs),
     /// Import, list, pull and remove the images of this machine's node.
     Image(ImageArgs),
+    /// Stop and remove everything Baton made on this machine (like `kubeadm reset`).
+    Reset(ResetArgs),
+}
+
+#[derive(clap::Args)]
+struct ResetArgs {
+    /// The server's data dir: its server, containers, mounts and pods are removed.
+    #[arg(long, default_value = "/var/lib/baton")]
+    data_dir: PathBuf,
+    /// The pods' bridge.
+    #[arg(long, default_value = "baton0")]
+    bridge: String,
+    /// The service proxy's nftables table (family ip).
+    #[arg(long, default_value = "baton")]
+    table: String,
+    /// The service CIDR routed to the bridge.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: baton_traffic::serviceproxy::Ipv4Cidr,
+    /// Also delete the data dir (store, certificates, images).
+    #[arg(long)]
+    remove_data: bool,
 }
 
 #[derive(clap::Args)]
@@ -62,7 +83,9 @@ struct ServerArgs {
     /// Pod capacity of each simulated node.
     #[arg(long, default_value_t = 110)]
     sim_node_pods: u32,
-    /// Components not to run (`agent`: no real node on this machine).
+    /// Components not to run: `agent` (no real node on this machine), `proxy` (no Service
+    /// virtual IPs), `ingress` (no Ingress proxy), `drain` (pods get SIGTERM without waiting
+    /// for the proxies to stop routing to them, as with Kubernetes).
     #[arg(long, value_delimiter = ',')]
     disable: Vec<String>,
     /// This machine's node name (default: its hostname).
@@ -77,6 +100,17 @@ struct ServerArgs {
     /// Where the node agent's kubelet endpoints listen (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     kubelet_listen: SocketAddr,
+    /// Longest wait, in seconds, before a deleted pod's containers get SIGTERM, for every
+    /// proxy to confirm it stopped routing to the pod (`--disable drain`: no wait).
+    #[arg(long, default_value_t = 10)]
+    drain_timeout: u64,
+    /// Where the Ingress proxy listens (HTTP). Default: 127.0.0.1:80 when the node agent
+    /// runs; with `--disable agent` the Ingress runs only when this is given.
+    #[arg(long)]
+    ingress_listen: Option<SocketAddr>,
+    /// Log one line per request the Ingress proxies.
+    #[arg(long)]
+    ingress_access_log: bool,
     /// Registries reached over plain HTTP besides loopback ones (host[:port]).
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
@@ -120,6 +154,13 @@ fn run() -> anyhow::Result<()> {
                 &args.data_dir.join("images"),
             ))
         }
+        Command::Reset(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(reset(args))
+        }
     }
 }
 
@@ -162,7 +203,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     };
     let opts = baton_controllers::ControllerOptions { sim };
     baton_controllers::run(client.clone(), opts, rx_controllers).await?;
-    if !args.disable.iter().any(|d| d == "agent") {
+    let agent = !args.disabled("agent");
+    start_traffic(client.clone(), &args, tx.subscribe()).await;
+    if agent {
         start_agent(client, &args, &running).await;
     }
     println!("export KUBECONFIG={}", running.kubeconfig.display());
@@ -172,16 +215,83 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl ServerArgs {
+    fn disabled(&self, component: &str) -> bool {
+        self.disable.iter().any(|d| d == component)
+    }
+
+    /// This machine's node name: `--node-name`, else its hostname in lower case.
+    fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_lowercase())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "baton-node".into())
+        })
+    }
+}
+
+/// Runs the traffic layer: the Service proxy with the node agent (it programs this machine's
+/// nftables), the Ingress proxy on `--ingress-listen`. A part that cannot start is logged
+/// with what to do; the rest runs on.
+async fn start_traffic(
+    client: kube::Client,
+    args: &ServerArgs,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let agent = !args.disabled("agent");
+    let service_proxy = (agent && !args.disabled("proxy")).then(|| {
+        let pod_cidr = baton_traffic::serviceproxy::Ipv4Cidr {
+            addr: args.pod_cidr.addr,
+            prefix: args.pod_cidr.prefix,
+        };
+        baton_traffic::serviceproxy::Options {
+            bridge: args.bridge.clone(),
+            pod_cidr,
+            ..Default::default()
+        }
+    });
+    let listen = match args.ingress_listen {
+        Some(a) => Some(a),
+        None if agent => Some(SocketAddr::from(([127, 0, 0, 1], 80))),
+        None => None,
+    };
+    let ingress = listen.filter(|_| !args.disabled("ingress")).map(|listen| {
+        baton_traffic::ingress::Options {
+            listen,
+            access_log: args.ingress_access_log,
+            ..Default::default()
+        }
+    });
+    let opts = baton_traffic::agent::Options {
+        holder: args.node_name(),
+        service_proxy,
+        ingress,
+    };
+    match baton_traffic::agent::start(client.clone(), opts.clone(), shutdown.clone()).await {
+        Ok(r) => {
+            if let Some(addr) = r.ingress_addr {
+                tracing::info!(%addr, "Ingress proxy listening");
+            }
+        }
+        Err(e) => {
+            tracing::error!("Ingress not started: {e}");
+            let opts = baton_traffic::agent::Options {
+                ingress: None,
+                ..opts
+            };
+            if let Err(e) = baton_traffic::agent::start(client, opts, shutdown).await {
+                tracing::error!("traffic layer not started: {e}");
+            }
+        }
+    }
+}
+
 /// Runs this machine as a node. A machine that cannot (not root, no runc) still serves the
 /// API and simulated nodes: the reason is logged, once.
 async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_apiserver::Running) {
-    let node_name = args.node_name.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_lowercase())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "baton-node".into())
-    });
+    let node_name = args.node_name();
     let token = match std::fs::read_to_string(args.data_dir.join("admin.token")) {
         Ok(t) => t.trim().to_string(),
         Err(e) => {
@@ -209,6 +319,8 @@ async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_ap
         bridge: args.bridge.clone(),
         kubelet_listen: args.kubelet_listen,
         token,
+        drain_timeout: (!args.disabled("drain"))
+            .then(|| std::time::Duration::from_secs(args.drain_timeout)),
     };
     let host = std::sync::Arc::new(baton_node::host::LinuxHost {
         runc_root: opts.data_dir.join("runc"),
@@ -216,6 +328,54 @@ async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_ap
     if let Err(e) = baton_node::start(client, host, std::sync::Arc::new(images), opts).await {
         tracing::error!(error = %e, "node agent not started (run as root with runc installed, or pass --disable agent)");
     }
+}
+
+/// `baton reset`: the node's part (server, containers, mounts, cgroups, pod networks, bridge)
+/// and the service proxy's (nftables table, service CIDR route), one printed line per thing
+/// removed.
+async fn reset(args: ResetArgs) -> anyhow::Result<()> {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    let opts = baton_node::reset::ResetOptions {
+        data_dir: args.data_dir.clone(),
+        bridge: args.bridge.clone(),
+        remove_data: args.remove_data,
+    };
+    // The server first: it would re-create what goes next. The route before the bridge,
+    // which would take it along unsaid.
+    let stopped = baton_node::reset::stop_servers(&args.data_dir).await;
+    removed.extend(stopped.removed);
+    failed.extend(stopped.failed);
+    match baton_traffic::serviceproxy::remove(&args.table).await {
+        Ok(true) => removed.push(format!("nftables table ip {}", args.table)),
+        Ok(false) => {}
+        Err(e) => failed.push(format!("nftables table ip {}: {e}", args.table)),
+    }
+    match baton_traffic::serviceproxy::nft::remove_route(&args.bridge, args.service_cidr).await {
+        Ok(true) => removed.push(format!("route {} dev {}", args.service_cidr, args.bridge)),
+        Ok(false) => {}
+        Err(e) => failed.push(format!("route {}: {e}", args.service_cidr)),
+    }
+    let report = baton_node::reset::reset(&opts).await;
+    removed.extend(report.removed);
+    failed.extend(report.failed);
+    for line in &removed {
+        println!("removed {line}");
+    }
+    if removed.is_empty() && failed.is_empty() {
+        println!(
+            "nothing to remove: no trace of Baton for {} and bridge {}",
+            args.data_dir.display(),
+            args.bridge
+        );
+    }
+    if !failed.is_empty() {
+        for line in &failed {
+            eprintln!("could not remove {line}");
+        }
+        anyhow::bail!("{} thing(s) could not be removed", failed.len());
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -6,6 +6,7 @@
 //! # Layout
 //! - [`replicas`]: the ReplicaSet and ReplicationController controllers (one engine, two kinds).
 //! - [`deployment`]: the Deployment controller (`rolling`, `hash`, `progress` inside).
+//! - [`endpoints`]: Endpoints and EndpointSlices of every Service, from its pods.
 //! - [`scheduler`]: binds pending pods to Ready nodes that fit.
 //! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
 //! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
@@ -16,6 +17,7 @@
 //! uses for `?labelSelector=` and validation.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod pods;
@@ -60,6 +62,7 @@ pub async fn run(
         replicas::run_replication_controllers(client.clone()),
     );
     spawn_until(shutdown.clone(), deployment::run(client.clone()));
+    spawn_until(shutdown.clone(), endpoints::run(client.clone()));
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn container_event(
             namespace: Some(ns),
             uid: pod.metadata.uid.clone(),
             resource_version: pod.metadata.resource_version.clone(),
-            field_path: Some(format!("spec.containers{{{container}}}")),
+            field_path: (!container.is_empty()).then(|| format!("spec.containers{{{container}}}")),
         },
         reason: Some(reason.into()),
         message: Some(message.into()),

@@ -14,6 +14,7 @@
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
+//! - [`reset`]: `baton reset`, removing what the agent made on this machine.
 
 pub mod bundle;
 pub mod events;
@@ -24,6 +25,7 @@ pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod probe;
+pub mod reset;
 pub mod server;
 pub mod stats;
 
@@ -34,10 +36,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
 pub use bundle::ImageRunConfig;
@@ -58,6 +62,10 @@ pub struct AgentOptions {
     pub kubelet_listen: SocketAddr,
     /// The bearer token callers of the kubelet endpoints must present.
     pub token: String,
+    /// How long a deleted pod's containers wait, before SIGTERM, for every traffic agent to
+    /// confirm it no longer routes to the pod (`baton_api::drain`); `None`: no wait, as with
+    /// the kubelet.
+    pub drain_timeout: Option<std::time::Duration>,
 }
 
 /// An image ready to run: its unpacked root filesystem and config.
@@ -99,6 +107,8 @@ pub struct Agent {
     pub(crate) opts: AgentOptions,
     ipam: Mutex<ipam::Ipam>,
     workers: Mutex<HashMap<String, watch::Sender<Option<Pod>>>>,
+    /// The traffic agents' Leases (`baton_api::drain`), watched once the agent starts.
+    pub(crate) traffic_leases: std::sync::OnceLock<Store<Lease>>,
 }
 
 /// Why the agent could not start.
@@ -144,6 +154,7 @@ impl Agent {
             images,
             opts,
             workers: Mutex::new(HashMap::new()),
+            traffic_leases: std::sync::OnceLock::new(),
         })
     }
 
@@ -272,9 +283,41 @@ pub async fn start(
             source,
         })?;
     tokio::spawn(node::heartbeat(client.clone(), opts.clone(), port));
+    if opts.drain_timeout.is_some() {
+        let _ = agent.traffic_leases.set(watch_traffic_leases(&client));
+    }
     tokio::spawn(watch_pods(agent.clone()));
     tracing::info!(node = %opts.node_name, pod_cidr = %opts.pod_cidr, kubelet_port = port, "node agent started");
     Ok(agent)
+}
+
+/// A watch-fed cache of the traffic agents' Leases.
+fn watch_traffic_leases(client: &Client) -> Store<Lease> {
+    let (store, writer) = reflector::store();
+    let api: Api<Lease> = Api::namespaced(client.clone(), baton_api::drain::LEASE_NAMESPACE);
+    let cfg = watcher::Config::default().labels(baton_api::drain::PROXY_LABEL);
+    let stream = reflector::reflector(writer, watcher::watcher(api, cfg)).default_backoff();
+    tokio::spawn(stream.for_each(|_| async {}));
+    store
+}
+
+/// The holders of traffic Leases renewed within their duration.
+pub(crate) fn fresh_holders(leases: &[Arc<Lease>]) -> Vec<String> {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    leases
+        .iter()
+        .filter_map(|l| {
+            let spec = l.spec.as_ref()?;
+            let renewed = spec.renew_time.as_ref()?.0;
+            let secs = i64::from(
+                spec.lease_duration_seconds
+                    .unwrap_or(baton_api::drain::LEASE_SECONDS),
+            );
+            (renewed + k8s_openapi::jiff::SignedDuration::from_secs(secs) > now)
+                .then(|| spec.holder_identity.clone())
+                .flatten()
+        })
+        .collect()
 }
 
 /// Feeds every pod bound to this node to its worker.

@@ -24,7 +24,7 @@ use crate::bundle::{self, BundleContext};
 use crate::events::{self, Kind};
 use crate::host::{Exit, PodNet};
 use crate::probe::{self, ProbeState};
-use crate::{Agent, PullError};
+use crate::{Agent, PullError, fresh_holders};
 
 /// The kubelet's restart back-off: 10 s doubling up to 5 min (the first restart is at once).
 fn backoff(restarts: u32) -> Duration {
@@ -292,9 +292,14 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
                 .deletion_grace_period_seconds
                 .unwrap_or(30)
                 .max(0) as u64;
-            agent
-                .teardown(&mut run, Duration::from_secs(grace), &mut rx)
-                .await;
+            let grace = Duration::from_secs(grace);
+            let waited = agent.await_drained(&pod, &mut rx, grace).await;
+            // Time spent draining counts against the grace period, as a preStop hook's does,
+            // but the containers keep at least two seconds (the kubelet's minimum after preStop).
+            let left = grace
+                .saturating_sub(waited)
+                .max(grace.min(Duration::from_secs(2)));
+            agent.teardown(&mut run, left, &mut rx).await;
             agent.finish_deletion(&pod, &uid).await;
             break;
         }
@@ -819,7 +824,11 @@ impl Agent {
                     r.readiness.record(p, ok, msg, since);
                 }
             }
-            None => r.readiness.verdict = Some(true),
+            None => {
+                if r.readiness.verdict != Some(true) && ports_accept(c, ip, since).await {
+                    r.readiness.verdict = Some(true);
+                }
+            }
         }
     }
 
@@ -870,6 +879,60 @@ impl Agent {
             std::fs::write(etc.join(f), body).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Waits, before a deleted pod's containers get SIGTERM, until every traffic agent with a
+    /// fresh Lease has acknowledged that none of its proxies routes to the pod any more
+    /// (`baton_api::drain`), at most the drain timeout and the grace period; on timeout a
+    /// Warning event says which did not answer. Returns the time spent.
+    async fn await_drained(
+        &self,
+        pod: &Pod,
+        rx: &mut watch::Receiver<Option<Pod>>,
+        grace: Duration,
+    ) -> Duration {
+        let started = Instant::now();
+        let (Some(timeout), Some(leases)) = (self.opts.drain_timeout, self.traffic_leases.get())
+        else {
+            return Duration::ZERO;
+        };
+        if grace.is_zero() {
+            return Duration::ZERO;
+        }
+        let limit = timeout.min(grace);
+        loop {
+            let current = rx.borrow().clone();
+            let Some(current) = current else {
+                return started.elapsed();
+            };
+            if current.metadata.deletion_grace_period_seconds == Some(0) {
+                return started.elapsed();
+            }
+            let holders = fresh_holders(&leases.state());
+            let missing = baton_api::drain::missing_acks(
+                current.metadata.annotations.as_ref(),
+                holders.iter().map(String::as_str),
+            );
+            if missing.is_empty() {
+                tracing::debug!(pod = %current.metadata.name.as_deref().unwrap_or(""), waited_ms = started.elapsed().as_millis() as u64, "drained");
+                return started.elapsed();
+            }
+            if started.elapsed() >= limit {
+                let msg = format!(
+                    "traffic agents {} did not confirm within {}s that they stopped routing to the pod; stopping its containers anyway",
+                    missing.join(", "),
+                    limit.as_secs()
+                );
+                tracing::warn!(pod = %current.metadata.name.as_deref().unwrap_or(""), "{msg}");
+                self.event(pod, "", Kind::Warning, "DrainTimeout", &msg)
+                    .await;
+                return started.elapsed();
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return started.elapsed(); },
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
     }
 
     /// Stops every container (SIGTERM, up to `grace`, SIGKILL) and removes all the pod left on
@@ -1127,6 +1190,34 @@ impl Agent {
 }
 
 /// The start time of a running container as the status shows it (for tests and adoption).
+/// How long a container without a readiness probe may take to accept connections on the TCP
+/// ports it declares before it counts as ready anyway (the ports may be informational).
+const IMPLICIT_READY_LIMIT: Duration = Duration::from_secs(10);
+
+/// Readiness of a container without a readiness probe. The kubelet calls it ready as soon as
+/// it runs, so a Service sends it connections before it listens; Baton waits until every TCP
+/// port the container declares accepts a connection, or [`IMPLICIT_READY_LIMIT`] passed.
+async fn ports_accept(c: &Container, ip: IpAddr, since: Duration) -> bool {
+    let ports: Vec<u16> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect();
+    if ports.is_empty() || since >= IMPLICIT_READY_LIMIT {
+        return true;
+    }
+    for port in ports {
+        let connect = tokio::net::TcpStream::connect((ip, port));
+        match tokio::time::timeout(Duration::from_millis(200), connect).await {
+            Ok(Ok(_)) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()

@@ -1,0 +1,144 @@
+//! The traffic agent of one machine: the snapshot feed, the Service proxy, the Ingress proxy,
+//! the Ingresses' status and Events, and the drain acknowledgements, wired together. The
+//! binary only says which of them run.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Client;
+use tokio::sync::watch;
+
+use crate::feed::{self, FeedOptions};
+use crate::model::Snapshot;
+use crate::{ingress, serviceproxy};
+
+/// What runs, and where.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The holder name of this machine's traffic Lease (its node name).
+    pub holder: String,
+    /// The Service proxy, when it runs (needs root and nftables).
+    pub service_proxy: Option<serviceproxy::Options>,
+    /// The Ingress proxy, when it runs.
+    pub ingress: Option<ingress::Options>,
+}
+
+/// What is running, for metrics and the binary's messages.
+pub struct Running {
+    /// The address the Ingress proxy listens on, if it runs.
+    pub ingress_addr: Option<SocketAddr>,
+    pub ingress_metrics: Option<ingress::Metrics>,
+    pub proxy_metrics: Option<Arc<serviceproxy::Metrics>>,
+}
+
+/// Why the traffic agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ingress(#[from] ingress::Error),
+}
+
+/// Starts what `opts` asks for. An Ingress listener that cannot be bound is an error (the
+/// message names `--ingress-listen`); the rest runs in spawned tasks until `shutdown`.
+pub async fn start(
+    client: Client,
+    opts: Options,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Running, Error> {
+    let bound = match opts.ingress.clone() {
+        Some(o) => Some(ingress::bind(o).await?),
+        None => None,
+    };
+    let (tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+    tokio::spawn(until(
+        shutdown.clone(),
+        feed::run(client.clone(), FeedOptions::default(), tx),
+    ));
+    let mut applied = Vec::new();
+    let mut running = Running {
+        ingress_addr: None,
+        ingress_metrics: None,
+        proxy_metrics: None,
+    };
+    if let Some(o) = opts.service_proxy {
+        let (atx, arx) = watch::channel(0u64);
+        applied.push(arx);
+        running.proxy_metrics = Some(o.metrics.clone());
+        tokio::spawn(serviceproxy::run(
+            o,
+            snapshots.clone(),
+            atx,
+            shutdown.clone(),
+        ));
+    }
+    if let Some(b) = bound {
+        let (atx, arx) = watch::channel(0u64);
+        applied.push(arx);
+        let addr = b.local_addr();
+        running.ingress_addr = Some(addr);
+        running.ingress_metrics = Some(b.metrics());
+        tokio::spawn(b.serve(snapshots.clone(), atx, shutdown.clone()));
+        tokio::spawn(until(
+            shutdown.clone(),
+            ingress_status(client.clone(), snapshots.clone(), addr.ip()),
+        ));
+    }
+    if !applied.is_empty() {
+        tokio::spawn(until(
+            shutdown,
+            crate::drain::run(client, opts.holder, snapshots, applied),
+        ));
+    }
+    Ok(running)
+}
+
+/// Keeps `status.loadBalancer` of the served Ingresses on the proxy's address and records an
+/// Event once per problem (a missing Service or port) as it appears.
+async fn ingress_status(client: Client, mut snapshots: watch::Receiver<Arc<Snapshot>>, ip: IpAddr) {
+    // An unspecified listen address is reported as loopback, where users reach it.
+    let ip = if ip.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    };
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let snap = snapshots.borrow_and_update().clone();
+        if snap.version > 0 {
+            if let Err(e) = ingress::publish_status(&client, &snap.ingresses, ip).await {
+                tracing::warn!(error = %e, "publishing Ingress status failed");
+            }
+            let problems = ingress::problems(&snap);
+            let mut now = BTreeSet::new();
+            for p in &problems {
+                let key = format!("{p:?}");
+                now.insert(key.clone());
+                if reported.contains(&key) {
+                    continue;
+                }
+                let found: Option<&Ingress> = snap.ingresses.iter().find(|i| {
+                    i.metadata.namespace.as_deref() == Some(p.namespace.as_str())
+                        && i.metadata.name.as_deref() == Some(p.name.as_str())
+                });
+                if let Some(ing) = found
+                    && let Err(e) = ingress::record_problem(&client, ing, p).await
+                {
+                    tracing::warn!(error = %e, "recording an Ingress event failed");
+                }
+            }
+            reported = now;
+        }
+        if snapshots.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn until(mut shutdown: watch::Receiver<bool>, task: impl Future<Output = ()>) {
+    tokio::select! {
+        _ = task => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+}
