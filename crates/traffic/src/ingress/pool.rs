@@ -1,0 +1,178 @@
+//! Upstream endpoints: one [`Endpoint`] per backend `ip:port`, holding its keep-alive pool of
+//! idle HTTP/1.1 connections and the count of requests in flight to it.
+//!
+//! The in-flight count is what makes draining exact. A request enters an endpoint
+//! ([`Endpoint::enter`]) before it re-checks that the route table it picked the endpoint from
+//! is still the live one; the drainer publishes the new table before it reads the counts of
+//! the endpoints the table dropped. Both sides use sequentially consistent atomics, so either
+//! the request sees the new table (and picks again) or the drainer sees the request (and waits
+//! for it). A retired endpoint keeps no idle connection and takes none back.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::body::RequestBody;
+
+/// A connection's request side, as kept in the pool.
+pub(crate) type Sender = http1::SendRequest<RequestBody>;
+
+/// Idle connections kept per endpoint (ingress-nginx keeps 320 per upstream).
+const MAX_IDLE: usize = 320;
+/// Idle connections older than this are not reused (backends close theirs after 5–75 s).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// Why a connection to an endpoint could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("connect to {addr} timed out after {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP handshake with {addr}: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+}
+
+impl ConnectError {
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(self, ConnectError::Timeout { .. })
+    }
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// One backend address and its connections.
+pub(crate) struct Endpoint {
+    pub(crate) addr: SocketAddr,
+    /// `namespace/name` of the pod behind it, for logs.
+    pub(crate) pod: Option<String>,
+    inflight: AtomicUsize,
+    retired: AtomicBool,
+    idle: Mutex<Vec<Idle>>,
+    /// Woken when a retired endpoint's last request finishes (shared with the drainer).
+    drained: Arc<Notify>,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.pod {
+            Some(pod) => write!(f, "{} (pod {pod})", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn new(addr: SocketAddr, pod: Option<String>, drained: Arc<Notify>) -> Endpoint {
+        Endpoint {
+            addr,
+            pod,
+            inflight: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+            idle: Mutex::new(Vec::new()),
+            drained,
+        }
+    }
+
+    /// Counts a request as in flight to this endpoint until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::SeqCst)
+    }
+
+    /// No longer routable: close idle connections now, take none back.
+    pub(crate) fn retire(&self) {
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            self.retired.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *idle)
+        };
+        // Dropping a sender closes its idle connection.
+        drop(idle);
+    }
+
+    /// An idle pooled connection, if one is still open.
+    pub(crate) fn checkout(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(c) = idle.pop() {
+            if !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
+                return Some(c.sender);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange finished to the pool (dropped when retired or full).
+    pub(crate) fn checkin(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if self.retired.load(Ordering::SeqCst) || idle.len() >= MAX_IDLE {
+            return;
+        }
+        idle.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    /// Opens a new HTTP/1.1 connection (its driver runs as its own task, upgrades allowed).
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Sender, ConnectError> {
+        let addr = self.addr;
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnectError::Timeout { addr, timeout }),
+            Ok(Err(source)) => return Err(ConnectError::Connect { addr, source }),
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ConnectError::Handshake { addr, source })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(upstream = %addr, error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// A request in flight to an endpoint.
+pub(crate) struct InFlight(Arc<Endpoint>);
+
+impl InFlight {
+    pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ep = &self.0;
+        if ep.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && ep.retired.load(Ordering::SeqCst) {
+            ep.drained.notify_one();
+        }
+    }
+}

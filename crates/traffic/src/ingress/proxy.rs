@@ -1,0 +1,654 @@
+//! One client request, proxied: route it through the live table, send it to an endpoint over
+//! a pooled or new connection, retry what could not be sent, stream the answer back.
+//!
+//! Retries follow ingress-nginx's `proxy_next_upstream error` with Traefik's caution: a
+//! request is sent again (to another routable endpoint when there is one, up to
+//! [`Options::tries`](super::Options) tries) when it could not be sent at all — connect
+//! refused or timed out, or the connection closed before the request was written (hyper hands
+//! such a request back) — and, for idempotent requests without a body, also when the
+//! connection broke before any answer came (the keep-alive race of a backend closing an idle
+//! connection). Anything else that fails before the answer's head is a 502 (504 for a connect
+//! timeout); a failure after the head aborts the client's connection.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+
+use super::Options;
+use super::body::{Access, Finish, Lease, RequestBody, ResponseBody};
+use super::metrics::{Metrics, ServiceMetrics};
+use super::pool::{ConnectError, InFlight, Sender};
+use super::table::{Backend, Live, Table, Target};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// What every connection of one proxy shares.
+pub(crate) struct Shared {
+    pub(crate) opts: Options,
+    pub(crate) live: Live,
+    pub(crate) metrics: Metrics,
+}
+
+/// The hyper service of one client connection. It caches the route table and only reloads it
+/// when the live generation moved, so a request costs one atomic load, not a lock.
+pub(crate) struct ConnService {
+    shared: Arc<Shared>,
+    client_ip: HeaderValue,
+    table: RefCell<Arc<Table>>,
+}
+
+impl ConnService {
+    pub(crate) fn new(shared: Arc<Shared>, peer: IpAddr) -> ConnService {
+        let table = shared.live.load();
+        let client_ip = HeaderValue::from_str(&peer.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        ConnService {
+            shared,
+            client_ip,
+            table: RefCell::new(table),
+        }
+    }
+
+    fn table(&self) -> Arc<Table> {
+        let generation = self.shared.live.generation();
+        let mut cached = self.table.borrow_mut();
+        if cached.generation != generation {
+            *cached = self.shared.live.load();
+        }
+        cached.clone()
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn call(&self, req: Request<Incoming>) -> BoxFuture {
+        let start = Instant::now();
+        let table = self.table();
+        let routed = route(&self.shared, &table, host_of(&req), req.uri().path(), &[]);
+        let shared = self.shared.clone();
+        let client_ip = self.client_ip.clone();
+        Box::pin(async move {
+            let resp = match routed {
+                Routed::Ready(backend, inflight) => {
+                    forward(shared, client_ip, req, backend, inflight, start).await
+                }
+                other => answer_locally(&shared, other, &req, start),
+            };
+            Ok(resp)
+        })
+    }
+}
+
+/// Where the live table sends a request.
+enum Routed {
+    NotFound,
+    Unavailable(Bytes, Option<Arc<ServiceMetrics>>),
+    /// An endpoint, entered: the request counts as in flight to it.
+    Ready(Arc<Backend>, InFlight),
+}
+
+/// Routes through `table`, falling back to the live table when it moved on between picking an
+/// endpoint and entering it (see `pool`'s module doc for why that re-check makes draining
+/// exact).
+fn route(
+    shared: &Shared,
+    table: &Arc<Table>,
+    host: &str,
+    path: &str,
+    tried: &[SocketAddr],
+) -> Routed {
+    let mut table = table.clone();
+    loop {
+        match table.route(host, path) {
+            None => return Routed::NotFound,
+            Some(Target::Unavailable { body, metrics }) => {
+                return Routed::Unavailable(body.clone(), metrics.clone());
+            }
+            Some(Target::Ready(backend)) => {
+                let inflight = backend.pick(tried).enter();
+                if shared.live.generation() == table.generation {
+                    return Routed::Ready(backend.clone(), inflight);
+                }
+            }
+        }
+        table = shared.live.load();
+    }
+}
+
+/// The host a request is for: the authority of an absolute URI, else the Host header.
+fn host_of<B>(req: &Request<B>) -> &str {
+    if let Some(a) = req.uri().authority() {
+        return a.as_str();
+    }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+}
+
+fn answer_locally(
+    shared: &Shared,
+    routed: Routed,
+    req: &Request<Incoming>,
+    start: Instant,
+) -> Response<ResponseBody> {
+    let (status, body, metrics) = match routed {
+        Routed::NotFound => {
+            shared.metrics.unmatched();
+            let body = format!(
+                "404 Not Found: no Ingress rule for host \"{}\" path \"{}\"\n",
+                host_of(req).escape_debug(),
+                req.uri().path().escape_debug()
+            );
+            (StatusCode::NOT_FOUND, Bytes::from(body), None)
+        }
+        Routed::Unavailable(body, metrics) => (StatusCode::SERVICE_UNAVAILABLE, body, metrics),
+        Routed::Ready(..) => (StatusCode::INTERNAL_SERVER_ERROR, Bytes::new(), None),
+    };
+    let finish = Finish {
+        metrics,
+        status: status.as_u16(),
+        start,
+        access: shared.opts.access_log.then(|| access(req, None)),
+    };
+    plain(status, body, Some(finish))
+}
+
+fn access<B>(req: &Request<B>, backend: Option<SocketAddr>) -> Box<Access> {
+    Box::new(Access {
+        method: req.method().clone(),
+        host: host_of(req).to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        backend,
+    })
+}
+
+fn plain(status: StatusCode, body: Bytes, finish: Option<Finish>) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::full(body, finish));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The parts of a bodiless idempotent request, kept to send it again if the connection breaks
+/// after it was written.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    fn request(&self) -> Request<RequestBody> {
+        let mut req = Request::new(RequestBody::Empty);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// Why the last try failed.
+enum Failure {
+    Connect(ConnectError),
+    Send(hyper::Error),
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    client_ip: HeaderValue,
+    mut req: Request<Incoming>,
+    backend: Arc<Backend>,
+    inflight: InFlight,
+    start: Instant,
+) -> Response<ResponseBody> {
+    let upgrade = upgrade_of(&req);
+    let on_client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    // Routing keys for a retry that must re-read the live table.
+    let route_host = host_of(&req).to_string();
+    let route_path = req.uri().path().to_string();
+    let mut access_line = shared.opts.access_log.then(|| access(&req, None));
+    let host_header = req.headers().get(header::HOST).cloned();
+    rewrite_request(&mut req, &client_ip, upgrade, host_header);
+    let (parts, body) = req.into_parts();
+    let body = if body.is_end_stream() {
+        RequestBody::Empty
+    } else {
+        RequestBody::Client(body)
+    };
+    let replay = (matches!(body, RequestBody::Empty)
+        && on_client_upgrade.is_none()
+        && is_idempotent(&parts.method))
+    .then(|| Replay {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+    });
+    let mut pending = Some(Request::from_parts(parts, body));
+    let mut current = Some((backend, inflight));
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut last: Option<Failure> = None;
+    let tries = shared.opts.tries.max(1);
+    let mut metrics: Option<Arc<ServiceMetrics>> = None;
+
+    for attempt in 1..=tries {
+        let (backend, inflight) = match current.take() {
+            Some(c) => c,
+            None => {
+                let table = shared.live.load();
+                match route(&shared, &table, &route_host, &route_path, &tried) {
+                    Routed::Ready(b, i) => (b, i),
+                    // The table changed under the retry: answer what it says now.
+                    Routed::NotFound => {
+                        shared.metrics.unmatched();
+                        return finish_plain(
+                            StatusCode::NOT_FOUND,
+                            Bytes::from_static(b"404 Not Found\n"),
+                            None,
+                            start,
+                            access_line,
+                        );
+                    }
+                    Routed::Unavailable(body, m) => {
+                        return finish_plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            body,
+                            m,
+                            start,
+                            access_line,
+                        );
+                    }
+                }
+            }
+        };
+        if attempt > 1 {
+            backend.metrics.retried();
+        }
+        metrics = Some(backend.metrics.clone());
+        let ep = inflight.endpoint().clone();
+        let (mut sender, reused) = match connection(&ep, shared.opts.connect_timeout).await {
+            Ok(c) => c,
+            Err(e) => {
+                backend.metrics.connect_failed();
+                tracing::debug!(upstream = %ep, service = %backend.service, error = %e, attempt, "connecting to the backend failed");
+                tried.push(ep.addr);
+                last = Some(Failure::Connect(e));
+                continue;
+            }
+        };
+        let Some(req) = pending.take() else { break };
+        match sender.try_send_request(req).await {
+            Ok(resp) => {
+                if let Some(a) = access_line.as_mut() {
+                    a.backend = Some(ep.addr);
+                }
+                return respond(
+                    resp,
+                    sender,
+                    inflight,
+                    on_client_upgrade,
+                    &backend,
+                    start,
+                    access_line,
+                );
+            }
+            Err(mut e) => {
+                let unsent = e.take_message();
+                let error = e.into_error();
+                tracing::debug!(upstream = %ep, error = %error, attempt, reused, "sending to the backend failed");
+                tried.push(ep.addr);
+                match (unsent, &replay) {
+                    (Some(r), _) => pending = Some(r),
+                    (None, Some(replay)) if broke_before_answer(&error) => {
+                        pending = Some(replay.request())
+                    }
+                    _ => {
+                        last = Some(Failure::Send(error));
+                        break;
+                    }
+                }
+                last = Some(Failure::Send(error));
+            }
+        }
+    }
+    let (status, why) = match &last {
+        Some(Failure::Connect(e)) if e.is_timeout() => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+        Some(Failure::Connect(e)) => (StatusCode::BAD_GATEWAY, e.to_string()),
+        Some(Failure::Send(e)) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "backend {}: {e}",
+                tried.last().map(|a| a.to_string()).unwrap_or_default()
+            ),
+        ),
+        None => (StatusCode::BAD_GATEWAY, "no backend answered".to_string()),
+    };
+    if let Some(a) = access_line.as_mut() {
+        a.backend = tried.last().copied();
+    }
+    let body = Bytes::from(format!(
+        "{} {}: {why}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    ));
+    finish_plain(status, body, metrics, start, access_line)
+}
+
+fn finish_plain(
+    status: StatusCode,
+    body: Bytes,
+    metrics: Option<Arc<ServiceMetrics>>,
+    start: Instant,
+    access: Option<Box<Access>>,
+) -> Response<ResponseBody> {
+    let finish = Finish {
+        metrics,
+        status: status.as_u16(),
+        start,
+        access,
+    };
+    plain(status, body, Some(finish))
+}
+
+/// A ready connection to the endpoint: an idle pooled one, else a new one. The flag says
+/// whether it was reused.
+async fn connection(
+    ep: &Arc<super::pool::Endpoint>,
+    timeout: std::time::Duration,
+) -> Result<(Sender, bool), ConnectError> {
+    while let Some(mut s) = ep.checkout() {
+        if s.is_ready() || s.ready().await.is_ok() {
+            return Ok((s, true));
+        }
+    }
+    ep.connect(timeout).await.map(|s| (s, false))
+}
+
+/// Whether a send error means the connection went away before any answer (so a replayable
+/// request may go again), as opposed to a malformed answer.
+fn broke_before_answer(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The `Upgrade` header of a request asking for a protocol switch (`Connection: upgrade`).
+fn upgrade_of<B>(req: &Request<B>) -> Option<HeaderValue> {
+    let upgrade = req.headers().get(header::UPGRADE)?;
+    let asks = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| upgrade.clone())
+}
+
+/// Removes hop-by-hop headers: those the Connection header names and the fixed list.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+        h.remove(header::CONNECTION);
+    }
+    for n in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+    ] {
+        if h.contains_key(n) {
+            h.remove(n);
+        }
+    }
+}
+
+/// Prepares a client request for the backend: origin-form URI, HTTP/1.1, hop-by-hop headers
+/// out (the upgrade ones back in when switching protocols), X-Forwarded-* and X-Real-IP in.
+/// `Host` stays as the client sent it.
+fn rewrite_request(
+    req: &mut Request<Incoming>,
+    client_ip: &HeaderValue,
+    upgrade: Option<HeaderValue>,
+    host: Option<HeaderValue>,
+) {
+    if req.uri().authority().is_some() {
+        let origin = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let host_value = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        if let Ok(u) = origin.parse::<Uri>() {
+            *req.uri_mut() = u;
+        }
+        if let Some(v) = host_value {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    *req.version_mut() = Version::HTTP_11;
+    let h = req.headers_mut();
+    strip_hop_by_hop(h);
+    h.remove(header::EXPECT);
+    if let Some(u) = upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, u);
+    }
+    let xff = {
+        let mut prior = h.get_all(&X_FORWARDED_FOR).iter().peekable();
+        if prior.peek().is_none() {
+            client_ip.clone()
+        } else {
+            let mut joined: Vec<u8> = Vec::with_capacity(64);
+            for v in prior {
+                if !joined.is_empty() {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(v.as_bytes());
+            }
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(client_ip.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
+        }
+    };
+    h.insert(X_FORWARDED_FOR.clone(), xff);
+    h.insert(X_REAL_IP.clone(), client_ip.clone());
+    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    match host.or_else(|| h.get(header::HOST).cloned()) {
+        Some(host) => {
+            h.insert(X_FORWARDED_HOST.clone(), host);
+        }
+        None => {
+            h.remove(&X_FORWARDED_HOST);
+        }
+    }
+}
+
+/// Turns the backend's answer into the client's: streamed body holding the connection's
+/// lease, or a protocol switch spliced in both directions.
+fn respond(
+    mut resp: Response<Incoming>,
+    sender: Sender,
+    inflight: InFlight,
+    on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    backend: &Backend,
+    start: Instant,
+    access: Option<Box<Access>>,
+) -> Response<ResponseBody> {
+    let status = resp.status();
+    let finish = Finish {
+        metrics: Some(backend.metrics.clone()),
+        status: status.as_u16(),
+        start,
+        access,
+    };
+    if status == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client) = on_client_upgrade
+    {
+        let upstream = hyper::upgrade::on(&mut resp);
+        let addr = inflight.endpoint().addr;
+        // A switched connection is a tunnel, not a request: it no longer counts as in flight
+        // (the backend's own shutdown closes it), so a long WebSocket does not hold a drain.
+        drop(inflight);
+        tokio::spawn(tunnel(client, upstream, sender, addr));
+        let (mut parts, _) = resp.into_parts();
+        let upgrade = parts.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        if let Some(u) = upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, u);
+        }
+        return Response::from_parts(parts, ResponseBody::full(Bytes::new(), Some(finish)));
+    }
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let lease = Lease { sender, inflight };
+    Response::from_parts(parts, ResponseBody::upstream(body, Some(lease), finish))
+}
+
+/// Copies bytes both ways between a switched client connection and the backend's.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    sender: Sender,
+    addr: SocketAddr,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(upstream = %addr, error = %e, "protocol switch failed");
+            return;
+        }
+    };
+    drop(sender);
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(upstream = %addr, error = %e, "upgraded connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_connection_names() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["x-kept"]);
+    }
+
+    #[test]
+    fn upgrade_needs_connection_upgrade() {
+        let req = Request::builder()
+            .header(header::UPGRADE, "websocket")
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .body(())
+            .expect("request");
+        assert_eq!(
+            upgrade_of(&req),
+            Some(HeaderValue::from_static("websocket"))
+        );
+        let req = Request::builder()
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .expect("request");
+        assert_eq!(upgrade_of(&req), None);
+    }
+
+    #[test]
+    fn host_comes_from_an_absolute_uri_first() {
+        let req = Request::builder()
+            .uri("http://a.example:8080/x")
+            .header(header::HOST, "b.example")
+            .body(())
+            .expect("request");
+        assert_eq!(host_of(&req), "a.example:8080");
+        let req = Request::builder()
+            .uri("/x")
+            .header(header::HOST, "b.example")
+            .body(())
+            .expect("request");
+        assert_eq!(host_of(&req), "b.example");
+    }
+}
