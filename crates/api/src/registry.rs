@@ -133,6 +133,7 @@ const NET_ING: StorageRef = storage("networking.k8s.io", "v1", "ingresses");
 const NET_INGCLASS: StorageRef = storage("networking.k8s.io", "v1", "ingressclasses");
 const HPA: StorageRef = storage("autoscaling", "v2", "horizontalpodautoscalers");
 const LEASE: StorageRef = storage("coordination.k8s.io", "v1", "leases");
+const DISCOVERY_EPS: StorageRef = storage("discovery.k8s.io", "v1", "endpointslices");
 
 #[allow(clippy::too_many_arguments)]
 const fn def(
@@ -431,6 +432,18 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         NONE,
         LEASE,
+    ),
+    def(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        DISCOVERY_EPS,
     ),
     def(
         "extensions",

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use baton_api::registry::{RESOURCES, ResourceDef};
-use k8s_openapi::api::{apps, autoscaling, coordination, core, events, networking, policy};
+use k8s_openapi::api::{
+    apps, autoscaling, coordination, core, discovery, events, networking, policy,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_json::{Map, Value, json};
 
@@ -379,6 +381,30 @@ pub(crate) const PATCH_META: &[PatchMeta] = &[
         Some("map"),
         &["type"],
     ),
+    (
+        "io.k8s.api.discovery.v1.EndpointSlice",
+        "endpoints",
+        None,
+        None,
+        Some("atomic"),
+        &[],
+    ),
+    (
+        "io.k8s.api.discovery.v1.EndpointSlice",
+        "ports",
+        None,
+        None,
+        Some("atomic"),
+        &[],
+    ),
+    (
+        "io.k8s.api.discovery.v1.Endpoint",
+        "addresses",
+        None,
+        None,
+        Some("set"),
+        &[],
+    ),
 ];
 
 fn build() -> Definitions {
@@ -414,6 +440,7 @@ fn build() -> Definitions {
         networking::v1::Ingress,
         networking::v1::IngressClass,
         coordination::v1::Lease,
+        discovery::v1::EndpointSlice,
         meta::Status,
         meta::DeleteOptions,
         meta::Patch,

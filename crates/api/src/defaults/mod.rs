@@ -6,6 +6,7 @@
 //! removes a field it does not know.
 
 mod core;
+mod discovery;
 mod hpa;
 mod ingress;
 mod pod;
@@ -45,6 +46,7 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
         ("networking.k8s.io", "v1", "IngressClass") => ingress::ingress_class(m),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa::hpa_v1(m),
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => hpa::hpa_v2(m),
+        ("discovery.k8s.io", "v1", "EndpointSlice") => discovery::endpoint_slice(m),
         // Event (both groups), Lease, ConfigMap, ServiceAccount, ControllerRevision and
         // networking.k8s.io/v1 Ingress have no defaults in Kubernetes.
         _ => {}

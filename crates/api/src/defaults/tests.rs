@@ -404,3 +404,20 @@ fn namespace_secret_node_hpa_ingress() {
         None
     );
 }
+
+#[test]
+fn endpoint_slice_ports_get_a_name_and_tcp() {
+    let got = defaulted(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        json!({ "addressType": "IPv4", "ports": [{ "port": 80 }, { "name": "dns", "port": 53, "protocol": "UDP" }] }),
+    );
+    assert_eq!(
+        got["ports"],
+        json!([
+            { "name": "", "port": 80, "protocol": "TCP" },
+            { "name": "dns", "port": 53, "protocol": "UDP" }
+        ])
+    );
+}

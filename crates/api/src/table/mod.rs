@@ -95,6 +95,12 @@ pub fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector."),
         ]),
         "Endpoints" => c.extend([col("Endpoints", "string", 0, "Endpoints of the subsets."), age_col()]),
+        "EndpointSlice" => c.extend([
+            col("AddressType", "string", 0, "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name."),
+            col("Ports", "string", 0, "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports."),
+            col("Endpoints", "string", 0, "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints."),
+            age_col(),
+        ]),
         "Event" => {
             return vec![
                 col("Last Seen", "string", 0, "The time at which the most recent occurrence of this event was recorded."),
@@ -237,6 +243,13 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         }
         "Service" => service_cells(obj, name, age),
         "Endpoints" => vec![name, json!(endpoints_string(obj)), age],
+        "EndpointSlice" => vec![
+            name,
+            json!(s(obj, "/addressType")),
+            json!(slice_ports_string(obj)),
+            json!(slice_endpoints_string(obj)),
+            age,
+        ],
         "Event" => event_cells(obj, name, now),
         "Namespace" => vec![name, json!(s(obj, "/status/phase")), age],
         "Node" => node_cells(obj, name, age),
@@ -254,15 +267,14 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "ServiceAccount" => vec![name, json!(list(obj, "/secrets").len()), age],
         "Ingress" => ingress_cells(obj, name, age),
         "IngressClass" => {
-            let p = obj.pointer("/spec/parameters");
+            let p = obj.pointer("/spec/parameters").filter(|p| !p.is_null());
             let params = p.map_or_else(
                 || "<none>".to_string(),
                 |p| {
-                    let group = s(p, "/apiGroup");
-                    let kind = if group.is_empty() {
-                        s(p, "/kind").to_string()
-                    } else {
-                        format!("{}.{group}", s(p, "/kind"))
+                    // Kubernetes appends the group whenever the pointer is set, even to "".
+                    let kind = match p.get("apiGroup").and_then(Value::as_str) {
+                        Some(group) => format!("{}.{group}", s(p, "/kind")),
+                        None => s(p, "/kind").to_string(),
                     };
                     format!("{kind}/{}", s(p, "/name"))
                 },
@@ -440,23 +452,11 @@ fn service_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
     ]
 }
 
-/// `formatEndpoints`: up to three `ip:port` pairs, then ` + N more...`.
-fn endpoints_string(obj: &Value) -> String {
-    let mut all: Vec<String> = Vec::new();
-    for subset in list(obj, "/subsets") {
-        let ports = list(subset, "/ports");
-        for addr in list(subset, "/addresses") {
-            let ip = s(addr, "/ip");
-            if ports.is_empty() {
-                all.push(ip.to_string());
-            }
-            for p in ports {
-                all.push(format!("{ip}:{}", n(p, "/port")));
-            }
-        }
-    }
+/// Up to three items, then ` + N more...` counting everything after the third
+/// (`listWithMoreString`); `<unset>` when there is nothing.
+fn first_three_and_more(all: Vec<String>, empty: &str) -> String {
     if all.is_empty() {
-        return "<none>".into();
+        return empty.to_string();
     }
     let more = all.len().saturating_sub(3);
     let shown = all.into_iter().take(3).collect::<Vec<_>>().join(",");
@@ -465,6 +465,68 @@ fn endpoints_string(obj: &Value) -> String {
     } else {
         shown
     }
+}
+
+/// `host:port` as Go's `net.JoinHostPort` writes it: IPv6 addresses in brackets.
+fn join_host_port(host: &str, port: i64) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `formatEndpoints`: every (port, address) pair — ports outer, addresses inner, as kubectl
+/// lists them — up to three, then ` + N more...`. `<none>` only when there are no subsets: a
+/// subset with nothing ready prints as an empty cell, as in Kubernetes.
+fn endpoints_string(obj: &Value) -> String {
+    let subsets = list(obj, "/subsets");
+    if subsets.is_empty() {
+        return "<none>".into();
+    }
+    let mut all: Vec<String> = Vec::new();
+    for subset in subsets {
+        let ports = list(subset, "/ports");
+        let addresses = list(subset, "/addresses");
+        if ports.is_empty() {
+            // Headless Services without ports list bare addresses.
+            all.extend(addresses.iter().map(|a| s(a, "/ip").to_string()));
+            continue;
+        }
+        for p in ports {
+            all.extend(
+                addresses
+                    .iter()
+                    .map(|a| join_host_port(s(a, "/ip"), n(p, "/port"))),
+            );
+        }
+    }
+    first_three_and_more(all, "")
+}
+
+/// `formatDiscoveryPorts`: port numbers (the name when the number is unset, `*` when both are).
+fn slice_ports_string(obj: &Value) -> String {
+    let ports = list(obj, "/ports")
+        .iter()
+        .map(|p| match p.get("port").and_then(Value::as_i64) {
+            Some(port) => port.to_string(),
+            None => match p.get("name").and_then(Value::as_str) {
+                Some(name) => name.to_string(),
+                None => "*".to_string(),
+            },
+        })
+        .collect();
+    first_three_and_more(ports, "<unset>")
+}
+
+/// `formatDiscoveryEndpoints`: every address of every endpoint, the first three shown.
+fn slice_endpoints_string(obj: &Value) -> String {
+    let addresses = list(obj, "/endpoints")
+        .iter()
+        .flat_map(|e| list(e, "/addresses"))
+        .map(|a| a.as_str().unwrap_or_default().to_string())
+        .collect();
+    first_three_and_more(addresses, "<unset>")
 }
 
 fn event_cells(obj: &Value, name: Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -574,40 +636,66 @@ fn node_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
 }
 
 fn ingress_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
-    let class = s(obj, "/spec/ingressClassName");
-    let hosts: Vec<&str> = list(obj, "/spec/rules")
-        .iter()
-        .map(|r| s(r, "/host"))
-        .filter(|h| !h.is_empty())
-        .collect();
-    let hosts = if hosts.is_empty() {
-        "*".to_string()
-    } else {
-        hosts.join(",")
-    };
-    let addresses: Vec<String> = list(obj, "/status/loadBalancer/ingress")
-        .iter()
-        .map(|i| {
-            if s(i, "/ip").is_empty() {
-                s(i, "/hostname").to_string()
-            } else {
-                s(i, "/ip").to_string()
-            }
-        })
-        .collect();
-    let ports = if list(obj, "/spec/tls").is_empty() {
-        "80"
-    } else {
-        "80, 443"
-    };
+    // A class set to "" prints as "", only an unset one as <none>.
+    let class = obj
+        .pointer("/spec/ingressClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
     vec![
         name,
-        json!(if class.is_empty() { "<none>" } else { class }),
-        json!(hosts),
-        json!(addresses.join(",")),
-        json!(ports),
+        json!(class),
+        json!(ingress_hosts(list(obj, "/spec/rules"))),
+        json!(load_balancer_addresses(obj)),
+        json!(if list(obj, "/spec/tls").is_empty() {
+            "80"
+        } else {
+            "80, 443"
+        }),
         age,
     ]
+}
+
+/// `formatHosts`: the first four non-empty hosts, then ` + N more...` where N counts the rules
+/// after the fourth host (Kubernetes counts rules, not hosts); `*` when no rule names a host.
+fn ingress_hosts(rules: &[Value]) -> String {
+    const MAX: usize = 4;
+    let mut hosts: Vec<&str> = Vec::new();
+    let mut more = false;
+    for rule in rules {
+        if hosts.len() == MAX {
+            more = true;
+            break;
+        }
+        let host = s(rule, "/host");
+        if !host.is_empty() {
+            hosts.push(host);
+        }
+    }
+    if hosts.is_empty() {
+        return "*".into();
+    }
+    let shown = hosts.join(",");
+    if more {
+        format!("{shown} + {} more...", rules.len() - MAX)
+    } else {
+        shown
+    }
+}
+
+/// `ingressLoadBalancerStatusStringer` (wide, as the server prints): each ingress point's IP,
+/// else its hostname, sorted and without duplicates.
+fn load_balancer_addresses(obj: &Value) -> String {
+    let mut addresses: Vec<&str> = list(obj, "/status/loadBalancer/ingress")
+        .iter()
+        .map(|i| match s(i, "/ip") {
+            "" => s(i, "/hostname"),
+            ip => ip,
+        })
+        .filter(|a| !a.is_empty())
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses.join(",")
 }
 
 fn hpa_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {

@@ -57,7 +57,7 @@ type HeaderCase = (
 
 #[test]
 fn column_headers() {
-    let cases: [HeaderCase; 6] = [
+    let cases: [HeaderCase; 10] = [
         (
             "",
             "v1",
@@ -106,6 +106,28 @@ fn column_headers() {
             "events",
             &["Last Seen", "Type", "Reason", "Object", "Message"],
             &["Subobject", "Source", "First Seen", "Count", "Name"],
+        ),
+        ("", "v1", "endpoints", &["Name", "Endpoints", "Age"], &[]),
+        (
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            &["Name", "AddressType", "Ports", "Endpoints", "Age"],
+            &[],
+        ),
+        (
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            &["Name", "Class", "Hosts", "Address", "Ports", "Age"],
+            &[],
+        ),
+        (
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            &["Name", "Controller", "Parameters", "Age"],
+            &[],
         ),
     ];
     for (g, v, r, normal, wide) in cases {
@@ -273,5 +295,136 @@ fn service_and_other_rows() {
             json!("127.0.0.1"),
             json!("80, 443")
         ]
+    );
+}
+
+#[test]
+fn endpoints_cells() {
+    let addrs = |ips: &[&str]| -> Value { ips.iter().map(|ip| json!({ "ip": ip })).collect() };
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "<none>"),
+        (json!({ "subsets": [] }), "<none>"),
+        // Only not-ready addresses: an empty cell, as Kubernetes prints it.
+        (
+            json!({ "subsets": [{ "notReadyAddresses": addrs(&["10.0.0.9"]), "ports": [{ "port": 80 }] }] }),
+            "",
+        ),
+        (
+            json!({ "subsets": [{ "addresses": addrs(&["10.244.0.2", "10.244.0.3"]), "ports": [{ "port": 9090 }] }] }),
+            "10.244.0.2:9090,10.244.0.3:9090",
+        ),
+        (
+            json!({ "subsets": [{ "addresses": addrs(&["10.244.0.2", "10.244.0.3", "10.244.0.4"]), "ports": [{ "port": 9090 }, { "port": 9091 }] }] }),
+            "10.244.0.2:9090,10.244.0.3:9090,10.244.0.4:9090 + 3 more...",
+        ),
+        // Headless without ports: bare addresses.
+        (
+            json!({ "subsets": [{ "addresses": addrs(&["10.0.0.1", "10.0.0.2"]) }] }),
+            "10.0.0.1,10.0.0.2",
+        ),
+        (
+            json!({ "subsets": [{ "addresses": addrs(&["fd00::1"]), "ports": [{ "port": 80 }] }] }),
+            "[fd00::1]:80",
+        ),
+    ];
+    for (mut obj, want) in cases {
+        obj["metadata"] = json!({ "name": "e" });
+        assert_eq!(
+            row("", "v1", "endpoints", obj.clone())[1],
+            json!(want),
+            "{obj}"
+        );
+    }
+}
+
+#[test]
+fn endpoint_slice_cells() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({ "addressType": "IPv4" }), "<unset>", "<unset>"),
+        (
+            json!({ "addressType": "IPv4", "ports": [{ "name": "http", "port": 9090, "protocol": "TCP" }],
+                    "endpoints": [{ "addresses": ["10.244.0.2"] }, { "addresses": ["10.244.0.3"] }] }),
+            "9090",
+            "10.244.0.2,10.244.0.3",
+        ),
+        (
+            json!({ "addressType": "IPv4",
+                    "ports": [{ "port": 80 }, { "port": 443 }, { "name": "metrics" }, {}, { "port": 53 }],
+                    "endpoints": [{ "addresses": ["10.0.0.1", "10.0.0.2"] }, { "addresses": ["10.0.0.3"] }, { "addresses": ["10.0.0.4"] }] }),
+            "80,443,metrics + 2 more...",
+            "10.0.0.1,10.0.0.2,10.0.0.3 + 1 more...",
+        ),
+        (
+            json!({ "addressType": "IPv4", "ports": [{}] }),
+            "*",
+            "<unset>",
+        ),
+    ];
+    for (mut obj, ports, endpoints) in cases {
+        obj["metadata"] =
+            json!({ "name": "web-abcde", "creationTimestamp": "2024-01-01T11:59:00Z" });
+        assert_eq!(
+            row("discovery.k8s.io", "v1", "endpointslices", obj),
+            vec![
+                json!("web-abcde"),
+                json!("IPv4"),
+                json!(ports),
+                json!(endpoints),
+                json!("60s")
+            ]
+        );
+    }
+}
+
+#[test]
+fn ingress_cells() {
+    let hosts = |hs: &[&str]| -> Value { hs.iter().map(|h| json!({ "host": h })).collect() };
+    // (spec, status, class, hosts, address, ports)
+    let cases: Vec<(Value, Value, &str, &str, &str, &str)> = vec![
+        (json!({}), json!({}), "<none>", "*", "", "80"),
+        (
+            json!({ "ingressClassName": "baton", "rules": [{ "http": {} }] }),
+            json!({ "loadBalancer": {} }),
+            "baton",
+            "*",
+            "",
+            "80",
+        ),
+        (
+            json!({ "rules": hosts(&["a", "", "b"]), "tls": [{ "hosts": ["a"] }] }),
+            json!({ "loadBalancer": { "ingress": [{ "ip": "127.0.0.1" }, { "hostname": "lb.example" }, { "ip": "10.0.0.1" }, { "ip": "127.0.0.1" }] } }),
+            "<none>",
+            "a,b",
+            "10.0.0.1,127.0.0.1,lb.example",
+            "80, 443",
+        ),
+        (
+            json!({ "rules": hosts(&["a", "b", "c", "d", "e", "f"]) }),
+            json!({}),
+            "<none>",
+            "a,b,c,d + 2 more...",
+            "",
+            "80",
+        ),
+    ];
+    for (spec, status, class, hosts, address, ports) in cases {
+        let obj = json!({ "metadata": { "name": "i" }, "spec": spec, "status": status });
+        assert_eq!(
+            row("networking.k8s.io", "v1", "ingresses", obj)[1..5],
+            [json!(class), json!(hosts), json!(address), json!(ports)]
+        );
+    }
+    let class = |params: Value| {
+        let obj = json!({ "metadata": { "name": "baton" }, "spec": { "controller": "baton.dev/ingress", "parameters": params } });
+        row("networking.k8s.io", "v1", "ingressclasses", obj)
+    };
+    assert_eq!(
+        class(Value::Null)[1..3],
+        [json!("baton.dev/ingress"), json!("<none>")]
+    );
+    assert_eq!(
+        class(json!({ "apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "p" }))
+            [2],
+        json!("IngressParameters.k8s.example.com/p")
     );
 }

@@ -8,11 +8,24 @@ use super::{FieldError, go, names};
 const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 const AFFINITIES: &[&str] = &["ClientIP", "None"];
 
-pub(super) fn service(obj: &Value) -> Vec<FieldError> {
+pub(super) fn service(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let mut errs = Vec::new();
     let ty = spec.get("type").and_then(Value::as_str).unwrap_or_default();
     let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if headless && (ty == "NodePort" || ty == "LoadBalancer") {
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            json!("None"),
+            format!("may not be set to 'None' for {ty} services"),
+        ));
+    }
+    if let Some(old) = old {
+        errs.extend(cluster_ips_unchanged(
+            spec,
+            old.get("spec").unwrap_or(&Value::Null),
+        ));
+    }
     let ports = spec
         .get("ports")
         .and_then(Value::as_array)
@@ -147,6 +160,52 @@ pub(super) fn service(obj: &Value) -> Vec<FieldError> {
         } else {
             pairs.push(key);
         }
+    }
+    errs
+}
+
+fn cluster_ips(spec: &Value) -> Vec<&str> {
+    spec.get("clusterIPs")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// `validateUpgradeDowngradeClusterIPs`: a Service keeps its primary cluster IP for life,
+/// unless it turns into or out of an ExternalName Service. Runs after the update was
+/// normalized (an omitted `clusterIP`/`clusterIPs` is taken from the stored object).
+fn cluster_ips_unchanged(spec: &Value, old: &Value) -> Vec<FieldError> {
+    let ty =
+        |s: &Value| s.get("type").and_then(Value::as_str).unwrap_or_default() == "ExternalName";
+    let headless = |s: &Value| s.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if ty(spec) || ty(old) || (headless(spec) && headless(old)) {
+        return Vec::new();
+    }
+    let (new_ips, old_ips) = (cluster_ips(spec), cluster_ips(old));
+    let shown = || json!(new_ips);
+    let mut errs = Vec::new();
+    if new_ips.len() == old_ips.len() {
+        for (i, (n, o)) in new_ips.iter().zip(&old_ips).enumerate() {
+            if n != o {
+                errs.push(FieldError::invalid(
+                    format!("spec.clusterIPs[{i}]"),
+                    shown(),
+                    "may not change once set",
+                ));
+            }
+        }
+    } else if new_ips.is_empty() {
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            shown(),
+            "primary clusterIP can not be unset",
+        ));
+    } else if !old_ips.is_empty() && new_ips[0] != old_ips[0] {
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            shown(),
+            "may not change once set",
+        ));
     }
     errs
 }

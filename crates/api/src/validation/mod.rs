@@ -6,9 +6,11 @@
 //! - `pod`: pod specs and pod templates.
 //! - `workloads`: Deployments, ReplicaSets, ReplicationControllers.
 //! - `core`: Services, Namespaces, ConfigMaps, Secrets.
+//! - `discovery`: EndpointSlices.
 //! - [`go`]: printing values the way Go's `field.Error` prints them.
 
 mod core;
+mod discovery;
 pub mod go;
 mod meta;
 pub mod names;
@@ -127,6 +129,17 @@ impl FieldError {
         }
     }
 
+    /// `Too many: 1001: must have at most 1000 items`.
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        let items = if max == 1 { "item" } else { "items" };
+        Self {
+            kind: FieldErrorKind::TooMany,
+            field: field.into(),
+            value: Some(Value::from(actual)),
+            detail: format!("must have at most {max} {items}"),
+        }
+    }
+
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: Value, supported: &[&str]) -> Self {
         let quoted: Vec<String> = supported.iter().map(|v| go::quote(v)).collect();
@@ -180,7 +193,8 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
         "Deployment" => errs.extend(workloads::deployment(def, obj, old)),
         "ReplicaSet" => errs.extend(workloads::replica_set(def, obj, old)),
         "ReplicationController" => errs.extend(workloads::replication_controller(obj)),
-        "Service" => errs.extend(core::service(obj)),
+        "Service" => errs.extend(core::service(obj, old)),
+        "EndpointSlice" => errs.extend(discovery::endpoint_slice(obj, old)),
         "ConfigMap" => errs.extend(core::config_map(obj)),
         "Secret" => errs.extend(core::secret(obj)),
         _ => {}

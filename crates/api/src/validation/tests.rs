@@ -322,3 +322,181 @@ fn invalid_messages_are_worded_as_kubernetes() {
         "ReplicationController \"rc\" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, spec.template.spec.containers[0].image: Required value]"
     );
 }
+
+fn node_port_service() -> Value {
+    json!({
+        "metadata": { "name": "web", "namespace": "default" },
+        "spec": { "type": "NodePort", "sessionAffinity": "None", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+                  "ports": [{ "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30080 }] }
+    })
+}
+
+#[test]
+fn service_cluster_ips_and_headless_types() {
+    let d = def("", "v1", "services");
+    type Edit = fn(&mut Value);
+    // (edit of the new object, of the old one, expected messages)
+    let cases: Vec<(Edit, Edit, Vec<&str>)> = vec![
+        (|_| {}, |_| {}, vec![]),
+        (
+            |o| {
+                o["spec"]["clusterIP"] = json!("10.96.0.99");
+                o["spec"]["clusterIPs"] = json!(["10.96.0.99"]);
+            },
+            |_| {},
+            vec![
+                "spec.clusterIPs[0]: Invalid value: []string{\"10.96.0.99\"}: may not change once set",
+            ],
+        ),
+        (
+            |o| o["spec"]["clusterIPs"] = json!([]),
+            |_| {},
+            vec![
+                "spec.clusterIPs[0]: Invalid value: []string{}: primary clusterIP can not be unset",
+            ],
+        ),
+        // Into and out of ExternalName the IP may go.
+        (
+            |o| {
+                o["spec"] = json!({ "type": "ExternalName", "externalName": "example.com", "sessionAffinity": "None" });
+            },
+            |_| {},
+            vec![],
+        ),
+        (
+            |o| {
+                o["spec"]["clusterIP"] = json!("None");
+                o["spec"]["clusterIPs"] = json!(["None"]);
+            },
+            |o| {
+                o["spec"]["clusterIP"] = json!("None");
+                o["spec"]["clusterIPs"] = json!(["None"]);
+                o["spec"]["type"] = json!("ClusterIP");
+                o["spec"]["ports"][0]
+                    .as_object_mut()
+                    .map(|p| p.remove("nodePort"));
+            },
+            vec![
+                "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services",
+            ],
+        ),
+    ];
+    for (edit_new, edit_old, want) in cases {
+        let (mut new, mut old) = (node_port_service(), node_port_service());
+        edit_new(&mut new);
+        edit_old(&mut old);
+        assert_eq!(messages(d, &new, Some(&old)), want, "{new}");
+    }
+}
+
+fn endpoint_slice() -> Value {
+    json!({
+        "metadata": { "name": "web-abcde", "namespace": "default" },
+        "addressType": "IPv4",
+        "endpoints": [{ "addresses": ["10.244.0.2"], "conditions": { "ready": true }, "nodeName": "node-1" }],
+        "ports": [{ "name": "http", "port": 9090, "protocol": "TCP" }]
+    })
+}
+
+#[test]
+fn endpoint_slice_errors() {
+    let d = def("discovery.k8s.io", "v1", "endpointslices");
+    type Edit = fn(&mut Value);
+    let cases: Vec<(Edit, Vec<&str>)> = vec![
+        (|_| {}, vec![]),
+        (
+            |o| {
+                o.as_object_mut().map(|m| m.remove("addressType"));
+            },
+            vec!["addressType: Required value"],
+        ),
+        (
+            |o| o["addressType"] = json!("IP"),
+            vec![
+                "addressType: Unsupported value: \"IP\": supported values: \"FQDN\", \"IPv4\", \"IPv6\"",
+            ],
+        ),
+        (
+            |o| o["endpoints"][0]["addresses"] = json!([]),
+            vec!["endpoints[0].addresses: Required value: must contain at least 1 address"],
+        ),
+        (
+            |o| {
+                o["endpoints"][0]["addresses"] = (0..101)
+                    .map(|i| json!(format!("10.0.{}.{}", i / 250, i % 250 + 1)))
+                    .collect()
+            },
+            vec!["endpoints[0].addresses: Too many: 101: must have at most 100 items"],
+        ),
+        (
+            |o| {
+                o["endpoints"] = (0..1001)
+                    .map(|_| json!({ "addresses": ["10.0.0.1"] }))
+                    .collect()
+            },
+            vec!["endpoints: Too many: 1001: must have at most 1000 items"],
+        ),
+        (
+            |o| {
+                o["endpoints"][0]["addresses"] = json!([
+                    "10.0.0.300",
+                    "fd00::1",
+                    "127.0.0.1",
+                    "0.0.0.0",
+                    "169.254.1.1"
+                ])
+            },
+            vec![
+                "endpoints[0].addresses[0]: Invalid value: \"10.0.0.300\": must be a valid IPv4 address",
+                "endpoints[0].addresses[1]: Invalid value: \"fd00::1\": must be a valid IPv4 address",
+                "endpoints[0].addresses[2]: Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)",
+                "endpoints[0].addresses[3]: Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)",
+                "endpoints[0].addresses[4]: Invalid value: \"169.254.1.1\": may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+            ],
+        ),
+        (
+            |o| {
+                o["addressType"] = json!("IPv6");
+                o["endpoints"][0]["addresses"] = json!(["fd00::1", "10.0.0.1", "fe80::1"]);
+            },
+            vec![
+                "endpoints[0].addresses[1]: Invalid value: \"10.0.0.1\": must be a valid IPv6 address",
+                "endpoints[0].addresses[2]: Invalid value: \"fe80::1\": may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+            ],
+        ),
+        (
+            |o| {
+                o["addressType"] = json!("FQDN");
+                o["endpoints"][0]["addresses"] = json!(["db.example.com.", "localhost"]);
+            },
+            vec![
+                "endpoints[0].addresses[1]: Invalid value: \"localhost\": should be a domain with at least two segments separated by dots",
+            ],
+        ),
+        (
+            |o| {
+                o["ports"] = json!([
+                    { "name": "http", "port": 80, "protocol": "TCP" },
+                    { "name": "http", "port": 81, "protocol": "TCP" },
+                    { "name": "", "port": 53, "protocol": "ICMP" }
+                ])
+            },
+            vec![
+                "ports[1].name: Duplicate value: \"http\"",
+                "ports[2].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            ],
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut obj = endpoint_slice();
+        edit(&mut obj);
+        assert_eq!(messages(d, &obj, None), want);
+    }
+    let mut v6 = endpoint_slice();
+    v6["addressType"] = json!("IPv6");
+    v6["endpoints"][0]["addresses"] = json!(["fd00::1"]);
+    assert_eq!(
+        messages(d, &v6, Some(&endpoint_slice())),
+        vec!["addressType: Invalid value: \"IPv6\": field is immutable"]
+    );
+}
