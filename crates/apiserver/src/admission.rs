@@ -1,123 +1,197 @@
-//! Admission on create: what Kubernetes' built-in admission and registry strategies do before
-//! an object is stored — the namespace must exist and not be terminating, Services get a
-//! cluster IP from the service CIDR.
-
-use std::collections::HashSet;
-use std::net::Ipv4Addr;
+//! Admission: what Kubernetes' built-in admission plugins and registry strategies do to a
+//! write before it is stored. On create the namespace must exist and not be terminating, an
+//! Ingress without a class gets the default IngressClass (the `DefaultIngressClass` plugin);
+//! on create and update a Service gets its cluster IP and node ports ([`crate::services`]).
 
 use baton_api::registry::{self, ResourceDef};
-use rand::Rng;
 use serde_json::{Value, json};
+use tokio::sync::MutexGuard;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::objects::meta_str;
+use crate::objects::{meta_str, metadata};
+use crate::services;
 use crate::state::AppState;
 
-/// The service CIDR, 10.96.0.0/12; 10.96.0.1 belongs to the `kubernetes` Service.
-const SERVICE_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
-const SERVICE_SIZE: u32 = 1 << 20;
-pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+/// The annotation that marks an IngressClass as the default.
+pub const DEFAULT_INGRESS_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+/// The pre-IngressClass way to choose a controller; an Ingress with it is left alone.
+const LEGACY_INGRESS_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
+/// Serializes writes that allocate from cluster-wide pools (Service IPs and node ports): held
+/// from admission until the write is stored. `None` for every other kind.
+pub async fn allocation_lock<'a>(
+    st: &'a AppState,
+    def: &ResourceDef,
+) -> Option<MutexGuard<'a, ()>> {
+    if def.storage_def().kind == "Service" {
+        Some(st.service_allocation.lock().await)
+    } else {
+        None
+    }
+}
 
 pub async fn on_create(st: &AppState, def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
     if def.namespaced {
-        let ns = meta_str(obj, "namespace").unwrap_or("default").to_string();
-        let ns_def = registry::find("", "v1", "namespaces")
-            .ok_or_else(|| ApiError::internal("namespaces not registered"))?;
-        match st.store.get(&ns_def.key(None, &ns)).await {
-            Ok(Some(kv)) => {
-                let nso: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-                if meta_str(&nso, "deletionTimestamp").is_some() {
-                    return Err(ApiError {
-                        details: Some(json!({"name": ns, "kind": "namespaces"})),
-                        ..ApiError::new(
-                            403,
-                            "Forbidden",
-                            format!(
-                                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                                crate::errors::qualified_resource(def),
-                                meta_str(obj, "name").unwrap_or("")
-                            ),
-                        )
-                    });
-                }
-            }
-            Ok(None) => return Err(ApiError::not_found(ns_def, &ns)),
-            Err(e) => return Err(ApiError::internal(e.to_string())),
-        }
+        check_namespace_open(st, def, obj).await?;
     }
-    if def.storage_def().kind == "Service" {
-        allocate_cluster_ip(st, obj).await?;
+    match def.storage_def().kind {
+        "Service" => services::allocate(st, obj, None).await?,
+        "Ingress" => default_ingress_class(st, obj).await?,
+        _ => {}
     }
     Ok(())
 }
 
-async fn allocate_cluster_ip(st: &AppState, svc: &mut Value) -> ApiResult<()> {
-    let ty = svc
-        .pointer("/spec/type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP");
-    if ty == "ExternalName" {
-        return Ok(());
+/// Before validation of an update (`obj` and `old` in the storage version): fills in what the
+/// client omitted and Kubernetes keeps, and drops what the new state no longer uses.
+pub fn prepare_update(def: &ResourceDef, obj: &mut Value, old: &Value) {
+    if def.storage_def().kind == "Service" {
+        services::prepare_update(obj, old);
     }
-    let requested = svc
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if requested == "None" {
-        svc["spec"]["clusterIPs"] = json!(["None"]);
-        return Ok(());
-    }
-    let svc_def = registry::find("", "v1", "services")
-        .ok_or_else(|| ApiError::internal("services not registered"))?;
-    let page = st
-        .store
-        .list(&svc_def.key_prefix(), None, None)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let used: HashSet<String> = page
-        .items
-        .iter()
-        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
-        .filter_map(|v| {
-            v.pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    let ip = if requested.is_empty() {
-        let mut rng = rand::rng();
-        let mut found = None;
-        for _ in 0..1000 {
-            let off = rng.random_range(10..SERVICE_SIZE - 1);
-            let cand = Ipv4Addr::from(SERVICE_BASE + off).to_string();
-            if !used.contains(&cand) {
-                found = Some(cand);
-                break;
-            }
-        }
-        found.ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?
-    } else {
-        if used.contains(&requested) {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                format!(
-                    "Service \"{}\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{requested}\"}}: failed to allocate IP {requested}: provided IP is already allocated",
-                    meta_str(svc, "name").unwrap_or("")
-                ),
-            ));
-        }
-        requested
-    };
-    let spec = &mut svc["spec"];
-    spec["clusterIP"] = json!(ip);
-    spec["clusterIPs"] = json!([ip]);
-    if spec.get("ipFamilies").is_none() {
-        spec["ipFamilies"] = json!(["IPv4"]);
-    }
-    if spec.get("ipFamilyPolicy").is_none() {
-        spec["ipFamilyPolicy"] = json!("SingleStack");
+}
+
+/// After validation of an update: allocations the new state needs.
+pub async fn on_update(
+    st: &AppState,
+    def: &ResourceDef,
+    obj: &mut Value,
+    old: &Value,
+) -> ApiResult<()> {
+    if def.storage_def().kind == "Service" {
+        services::allocate(st, obj, Some(old)).await?;
     }
     Ok(())
+}
+
+async fn check_namespace_open(st: &AppState, def: &ResourceDef, obj: &Value) -> ApiResult<()> {
+    let ns = meta_str(obj, "namespace").unwrap_or("default").to_string();
+    let ns_def = registry::find("", "v1", "namespaces")
+        .ok_or_else(|| ApiError::internal("namespaces not registered"))?;
+    match st.store.get(&ns_def.key(None, &ns)).await {
+        Ok(Some(kv)) => {
+            let nso: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+            if meta_str(&nso, "deletionTimestamp").is_some() {
+                return Err(ApiError {
+                    details: Some(json!({"name": ns, "kind": "namespaces"})),
+                    ..ApiError::new(
+                        403,
+                        "Forbidden",
+                        format!(
+                            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                            crate::errors::qualified_resource(def),
+                            meta_str(obj, "name").unwrap_or("")
+                        ),
+                    )
+                });
+            }
+            Ok(())
+        }
+        Ok(None) => Err(ApiError::not_found(ns_def, &ns)),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+/// `DefaultIngressClass`: an Ingress created with neither `spec.ingressClassName` nor the
+/// legacy class annotation gets the default class. Every served version stores as
+/// networking.k8s.io/v1, so this covers the extensions/v1beta1 Ingress too.
+async fn default_ingress_class(st: &AppState, ing: &mut Value) -> ApiResult<()> {
+    let has_class = ing
+        .pointer("/spec/ingressClassName")
+        .is_some_and(|v| !v.is_null());
+    let has_annotation = metadata(ing)
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(LEGACY_INGRESS_CLASS_ANNOTATION))
+        .is_some();
+    if has_class || has_annotation {
+        return Ok(());
+    }
+    let class_def = registry::find("networking.k8s.io", "v1", "ingressclasses")
+        .ok_or_else(|| ApiError::internal("ingressclasses not registered"))?;
+    let page = st
+        .store
+        .list(&class_def.key_prefix(), None, None)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let classes: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect();
+    if let Some(name) = default_class_name(&classes) {
+        if !ing.get("spec").is_some_and(Value::is_object) {
+            ing["spec"] = json!({});
+        }
+        ing["spec"]["ingressClassName"] = json!(name);
+    }
+    Ok(())
+}
+
+/// The default IngressClass among `classes`: the one annotated as default; of several, the
+/// newest (then the first by name), as Kubernetes chooses since 1.25.
+pub fn default_class_name(classes: &[Value]) -> Option<String> {
+    classes
+        .iter()
+        .filter(|c| {
+            metadata(c)
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get(DEFAULT_INGRESS_CLASS_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some("true")
+        })
+        .map(|c| {
+            (
+                meta_str(c, "creationTimestamp").unwrap_or(""),
+                meta_str(c, "name").unwrap_or(""),
+            )
+        })
+        .max_by(|a, b| a.0.cmp(b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, name)| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_annotated_class_is_the_default() {
+        let class = |name: &str, created: &str, default: Option<&str>| {
+            let mut c = json!({"metadata": {"name": name, "creationTimestamp": created}});
+            if let Some(d) = default {
+                c["metadata"]["annotations"] = json!({DEFAULT_INGRESS_CLASS_ANNOTATION: d});
+            }
+            c
+        };
+        let cases: Vec<(Vec<Value>, Option<&str>)> = vec![
+            (vec![], None),
+            (vec![class("nginx", "2024-01-01T00:00:00Z", None)], None),
+            (
+                vec![class("nginx", "2024-01-01T00:00:00Z", Some("false"))],
+                None,
+            ),
+            (
+                vec![
+                    class("nginx", "2024-01-01T00:00:00Z", None),
+                    class("baton", "2023-01-01T00:00:00Z", Some("true")),
+                ],
+                Some("baton"),
+            ),
+            (
+                vec![
+                    class("baton", "2023-01-01T00:00:00Z", Some("true")),
+                    class("newer", "2024-01-01T00:00:00Z", Some("true")),
+                ],
+                Some("newer"),
+            ),
+            (
+                vec![
+                    class("b", "2024-01-01T00:00:00Z", Some("true")),
+                    class("a", "2024-01-01T00:00:00Z", Some("true")),
+                ],
+                Some("a"),
+            ),
+        ];
+        for (classes, want) in cases {
+            assert_eq!(default_class_name(&classes).as_deref(), want, "{classes:?}");
+        }
+    }
 }

@@ -1,13 +1,23 @@
 //! What a fresh store gets at first start, as a Kubernetes cluster has it: the namespaces
-//! `default`, `kube-system`, `kube-public`, `kube-node-lease`, and the `kubernetes` Service.
+//! `default`, `kube-system`, `kube-public`, `kube-node-lease`, and the `kubernetes` Service;
+//! and what Baton adds: the IngressClass `baton`, marked default, for the built-in Ingress
+//! proxy (so Ingresses without a class, like the seed's, are served by it).
+//!
+//! Each object is created only when absent: a user who deleted or edited one keeps the
+//! change across restarts, except that a deleted one comes back.
 
 use baton_api::registry;
 use serde_json::{Value, json};
 
-use crate::admission::KUBERNETES_SERVICE_IP;
+use crate::admission::DEFAULT_INGRESS_CLASS_ANNOTATION;
 use crate::errors::{ApiError, ApiResult};
 use crate::objects;
+use crate::services::KUBERNETES_SERVICE_IP;
 use crate::state::AppState;
+
+/// The IngressClass of Baton's built-in Ingress proxy, and the controller name it claims.
+pub const INGRESS_CLASS: &str = "baton";
+pub const INGRESS_CONTROLLER: &str = "baton.dev/ingress";
 
 async fn ensure(
     st: &AppState,
@@ -58,5 +68,12 @@ pub async fn ensure_defaults(st: &AppState) -> ApiResult<()> {
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         "status": {"loadBalancer": {}},
     });
-    ensure(st, "", "services", Some("default"), svc).await
+    ensure(st, "", "services", Some("default"), svc).await?;
+    let class = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": INGRESS_CLASS,
+                     "annotations": {DEFAULT_INGRESS_CLASS_ANNOTATION: "true"}},
+        "spec": {"controller": INGRESS_CONTROLLER},
+    });
+    ensure(st, "networking.k8s.io", "ingressclasses", None, class).await
 }

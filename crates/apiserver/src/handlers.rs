@@ -310,6 +310,7 @@ pub async fn create(
     let mut stored = to_storage(def, obj)?;
     objects::prepare_for_create(def.storage_def(), &mut stored);
     validate(def, &name, &stored, None)?;
+    let _allocating = admission::allocation_lock(st, def).await;
     admission::on_create(st, def, &mut stored).await?;
     let rev = if dry_run {
         0
@@ -359,7 +360,14 @@ async fn write_update(
     let old = decode_stored(old_kv)?;
     let mut stored = to_storage(def, new)?;
     objects::prepare_for_update(def.storage_def(), &mut stored, &old, status_only);
+    if !status_only {
+        admission::prepare_update(def, &mut stored, &old);
+    }
     validate(def, name, &stored, Some(&old))?;
+    let _allocating = admission::allocation_lock(st, def).await;
+    if !status_only {
+        admission::on_update(st, def, &mut stored, &old).await?;
+    }
     let key = def.key(t.namespace.as_deref(), name);
     let finished = gc::deletion_finished(&stored);
     if dry_run {

@@ -12,9 +12,12 @@
 //! - [`watch`]: streaming watches with bookmarks and `410 Gone`.
 //! - [`tables`]: server-side Table output.
 //! - [`objects`]: metadata machinery (uid, generation, resourceVersion, generateName).
-//! - [`admission`]: namespace checks and Service IP allocation on create.
+//! - [`admission`]: namespace checks, the default IngressClass, Service allocations on
+//!   create and update.
+//! - [`services`]: Service cluster IPs and node ports, kept and dropped on update as
+//!   Kubernetes does.
 //! - [`gc`]: finalizers for deletion propagation, and the interim garbage collector.
-//! - [`bootstrap`]: default namespaces and the `kubernetes` Service.
+//! - [`bootstrap`]: default namespaces, the `kubernetes` Service, the `baton` IngressClass.
 //! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
 //! - [`errors`]: `Status` errors.
 //! - [`metrics`]: Prometheus `/metrics`.
@@ -36,6 +39,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod server;
+pub mod services;
 pub mod state;
 pub mod subresources;
 pub mod tables;

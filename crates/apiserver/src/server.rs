@@ -94,6 +94,7 @@ pub async fn start(
         token: pki.token.clone(),
         server_address: format!("{}:{}", pki::client_host(&addr), addr.port()),
         metrics: Default::default(),
+        service_allocation: Default::default(),
     });
     bootstrap::ensure_defaults(&state)
         .await

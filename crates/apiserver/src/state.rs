@@ -16,4 +16,7 @@ pub struct AppState {
     /// `host:port` clients reach the server at (for `/api`'s serverAddressByClientCIDRs).
     pub server_address: String,
     pub metrics: Metrics,
+    /// Held by Service writes from allocation to store, so cluster IPs and node ports stay
+    /// unique under concurrent writes (see `services`).
+    pub service_allocation: tokio::sync::Mutex<()>,
 }
