@@ -8,10 +8,11 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Debian packages: build tools, and what the tests and later components drive for real.
-# runc, iproute2, nftables: the node agent; buildah, busybox-static, docker-registry: the
+# runc, iproute2, nftables, conntrack: the node agent and the Service proxy; nginx-light, wrk:
+# the traffic benchmarks (bench/traffic.sh); buildah, busybox-static, docker-registry: the
 # container tests build their image FROM scratch and serve it from a local registry.
 PKGS=(curl ca-certificates pkg-config gcc iproute2 python3 python3-pip python3-venv
-      runc nftables iptables buildah busybox-static docker-registry)
+      runc nftables iptables conntrack buildah busybox-static docker-registry nginx-light wrk)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -26,6 +26,13 @@ for scenario in tests/e2e/*.sh; do
   # Scenarios that do not exercise kubectl itself (`*-once.sh`) run once, with the first.
   runs=("${KUBECTLS[@]}")
   case "$scenario" in *-once.sh) runs=("${KUBECTLS[0]}") ;; esac
+  # A scenario may name the kubectl versions it runs with (`kubectl-versions: 1.27 1.33` in
+  # its header): the long container scenarios run with the oldest and the newest only.
+  wanted=$(sed -n 's/.*kubectl-versions: *//p' "$scenario" | head -n 1)
+  if [ -n "$wanted" ]; then
+    runs=()
+    for v in $wanted; do runs+=("/usr/lib/google-cloud-sdk/bin/kubectl.$v"); done
+  fi
   for k in "${runs[@]}"; do
     echo "== e2e $(basename "$scenario") with $(basename "$k")"
     if ! KUBECTL="$k" bash "$scenario"; then

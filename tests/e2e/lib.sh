@@ -11,6 +11,8 @@ set -uo pipefail
 : "${KUBECTL:=kubectl}"
 
 E2E_TMP=$(mktemp -d /tmp/baton-e2e.XXXXXX)
+# cargo and rustup (the tutorial's Makefile builds with them) keep using the real home.
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export HOME="$E2E_TMP/home"            # fresh kubectl discovery cache per scenario
 mkdir -p "$HOME"
 DATA_DIR="$E2E_TMP/data"
@@ -159,4 +161,116 @@ curl_api() {
 
 pass() {
   echo "PASS [$SCENARIO with $(basename "$KUBECTL")]"
+}
+
+# --- Load during rollouts (baton-loadcheck, built with the workspace) -------------------
+LOADCHECK="${LOADCHECK:-$(dirname "$BATON")/baton-loadcheck}"
+LOAD_PIDS=()
+
+# load_start NAME URL [loadcheck flags...]: bounded background load (mixed: half kept-alive,
+# half new connections) until `load_stop`; its summary goes to $E2E_TMP/load-NAME.json.
+load_start() {
+  local name=$1 url=$2; shift 2
+  rm -f "$E2E_TMP/load-$name.stop" "$E2E_TMP/load-$name.json"
+  "$LOADCHECK" --url "$url" --mode mixed --requests 2000000 --max-seconds 900 \
+    --concurrency 4 --stop-file "$E2E_TMP/load-$name.stop" --out "$E2E_TMP/load-$name.json" \
+    "$@" >/dev/null 2>"$E2E_TMP/load-$name.err" &
+  LOAD_PIDS+=($!)
+}
+
+# load_stop NAME...: stops the named loads and waits for their summaries.
+load_stop() {
+  local n
+  for n in "$@"; do touch "$E2E_TMP/load-$n.stop"; done
+  for n in "$@"; do
+    for _ in $(seq 1 600); do [ -s "$E2E_TMP/load-$n.json" ] && break; sleep 0.1; done
+    [ -s "$E2E_TMP/load-$n.json" ] || fail "load $n wrote no summary: $(cat "$E2E_TMP/load-$n.err" 2>/dev/null)"
+  done
+}
+
+# load_field NAME PYTHON_EXPR: a value from a load summary (`d` is the summary).
+load_field() {
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$E2E_TMP/load-$1.json"
+}
+
+# load_expect_clean NAME MIN_TOTAL: no failed request at all, at least MIN_TOTAL requests.
+load_expect_clean() {
+  local name=$1 min=$2 summary
+  summary=$(load_field "$name" "json.dumps({k: d[k] for k in ('total','ok','non_2xx','connect_errors','other_errors','stale_retries','bodies')})")
+  echo "load $name: $summary"
+  local total ok
+  total=$(load_field "$name" "d['total']")
+  ok=$(load_field "$name" "d['ok']")
+  if [ "$total" != "$ok" ]; then
+    LAST_OUT="$summary
+$(load_field "$name" "json.dumps(d.get('errors_sample', [])[:10], indent=1)")"
+    fail "load $name: $((total - ok)) of $total requests failed"
+  fi
+  [ "$total" -ge "$min" ] || fail "load $name: only $total requests (want at least $min)"
+}
+
+# curl_body URL [curl flags...]: the body, failing the scenario on an HTTP error.
+curl_body() {
+  local url=$1; shift
+  LAST_OUT=$(curl -sS -f --max-time 5 "$@" "$url" 2>&1) || fail "curl $url failed: $LAST_OUT"
+  printf '%s' "$LAST_OUT"
+}
+
+# rollout_ok KIND/NAME [-n NS]: `kubectl rollout status` exits 0 with the usual last line;
+# on failure the object and its pods are described.
+rollout_ok() {
+  if ! LAST_OUT=$("$KUBECTL" rollout status "$@" --timeout=180s 2>&1); then
+    LAST_OUT="$LAST_OUT
+$("$KUBECTL" describe "$@" 2>&1 | tail -n 30)
+$("$KUBECTL" get pods -o wide 2>&1)"
+    fail "kubectl rollout status $* failed"
+  fi
+  expect "successfully rolled out"
+}
+
+# baton_reset_leaves_nothing: `baton reset` stops the server and removes everything Baton made
+# on this machine (checked one by one), and a second run finds nothing left.
+baton_reset_leaves_nothing() {
+  LAST_OUT=$("$BATON" reset --data-dir "$DATA_DIR" 2>&1) || fail "baton reset failed"
+  printf '%s\n' "$LAST_OUT" | head -n 5
+  expect "removed"
+  SERVER_PID=""
+  local leftovers
+  leftovers=$(
+    nft list table ip baton >/dev/null 2>&1 && echo "nftables table ip baton"
+    ip -o link show baton0 >/dev/null 2>&1 && echo "bridge baton0"
+    ip -o link show | grep -o ' bv[0-9a-f]*' | sed 's/^/veth/'
+    ip netns list | grep '^baton-' | sed 's/^/netns /'
+    ip route show 10.96.0.0/12 | sed 's/^/route /'
+    awk -v d="$DATA_DIR" 'index($2, d) == 1 {print "mount " $2}' /proc/mounts
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/baton*' 2>/dev/null | sed 's/^/cgroup /'
+    runc --root "$DATA_DIR/node/runc" list -q 2>/dev/null | sed 's/^/container /'
+    pgrep -x hello >/dev/null && echo "a hello process"
+  )
+  [ -z "$leftovers" ] || fail "left behind after baton reset: $leftovers"
+  LAST_OUT=$("$BATON" reset --data-dir "$DATA_DIR" 2>&1) || fail "second baton reset failed"
+  expect "nothing to remove"
+}
+
+# build_tutorial_images: hello v1 and v2 with the tutorial's Makefile, pushed to $REGISTRY;
+# sets EXAMPLE (the tutorial's directory) and IMG (the image name without tag).
+build_tutorial_images() {
+  EXAMPLE="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../examples/rolling-update-test" && pwd)"
+  local tag
+  for tag in v1 v2; do
+    make -C "$EXAMPLE" all TAG=$tag REGISTRY="$REGISTRY" BUILDER=buildah \
+      BUILDAH_FLAGS="--root $REGISTRY_DIR/buildah/root --runroot $REGISTRY_DIR/buildah/run --storage-driver vfs" \
+      >"$E2E_TMP/make-$tag.log" 2>&1 || { tail -n 30 "$E2E_TMP/make-$tag.log" >&2; fail "make TAG=$tag all failed"; }
+  done
+  IMG="$REGISTRY/library/hello"
+}
+
+# until_answer URL TEXT [curl flags]: retries for up to 10 s until URL answers TEXT.
+until_answer() {
+  local url=$1 want=$2; shift 2
+  for _ in $(seq 1 100); do
+    [ "$(curl -s --max-time 2 "$@" "$url")" = "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "$url did not answer '$want' (last: '$(curl -s --max-time 2 "$@" "$url" 2>&1)')"
 }

@@ -94,6 +94,9 @@ struct Args {
     /// Stop when this file exists (checked every 50 ms).
     #[arg(long)]
     stop_file: Option<PathBuf>,
+    /// Go on after the stop file appears until this many requests have started.
+    #[arg(long, default_value_t = 0)]
+    min_requests: u64,
     /// Also write the summary here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -170,6 +173,7 @@ fn main() {
         mode,
         rate,
         stop_file: args.stop_file.clone(),
+        min_requests: args.min_requests,
         stale_retry: !args.no_stale_retry,
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         timeout: Duration::from_millis(args.timeout_ms),

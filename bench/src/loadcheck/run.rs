@@ -45,6 +45,9 @@ pub struct Config {
     /// Requests per second over all workers.
     pub rate: Option<f64>,
     pub stop_file: Option<PathBuf>,
+    /// The stop file is honoured only once this many requests have started, so that a test
+    /// gets its minimum count even when what it measures ends early.
+    pub min_requests: u64,
     pub stale_retry: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
@@ -229,7 +232,7 @@ pub async fn run(cfg: Config) -> Value {
         let s = sh.clone();
         helpers.push(tokio::spawn(async move {
             loop {
-                if path.exists() {
+                if path.exists() && s.started.load(Ordering::SeqCst) >= s.cfg.min_requests {
                     s.stop("stop_file");
                     break;
                 }

@@ -203,11 +203,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     };
     let opts = baton_controllers::ControllerOptions { sim };
     baton_controllers::run(client.clone(), opts, rx_controllers).await?;
-    let agent = !args.disabled("agent");
-    start_traffic(client.clone(), &args, tx.subscribe()).await;
-    if agent {
-        start_agent(client, &args, &running).await;
+    // The node agent first: it makes the pod bridge the Service proxy routes the service
+    // CIDR to.
+    if !args.disabled("agent") {
+        start_agent(client.clone(), &args, &running).await;
     }
+    start_traffic(client, &args, tx.subscribe()).await;
     println!("export KUBECONFIG={}", running.kubeconfig.display());
     wait_for_signal().await;
     tracing::info!("shutting down");

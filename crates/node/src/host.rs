@@ -88,6 +88,11 @@ pub trait Host: Send + Sync + 'static {
     async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError>;
     /// Deletes the namespace (and with it the veth pair); absent is fine.
     async fn delete_pod_network(&self, netns: &str) -> Result<(), HostError>;
+    /// Forgets the host's connection-tracking entries to and from a removed pod's address.
+    /// A half-closed entry (FIN_WAIT, CLOSE_WAIT, LAST_ACK) left by a pod that went away
+    /// mid-close would otherwise capture a new connection that reuses its client port and
+    /// send it, with the old NAT, to an address nobody answers any more.
+    async fn forget_connections(&self, ip: std::net::Ipv4Addr);
     /// Network namespaces that exist, by name.
     async fn list_netns(&self) -> Result<Vec<String>, HostError>;
     /// Mounts an overlay of `lower` with `upper`/`work` at `target`, unless mounted already.
@@ -253,6 +258,22 @@ impl Host for LinuxHost {
             ip(&["netns", "del", netns]).await?;
         }
         Ok(())
+    }
+
+    async fn forget_connections(&self, ip: std::net::Ipv4Addr) {
+        let ip = ip.to_string();
+        // conntrack exits 1 when nothing matched: not an error.
+        for flag in ["--reply-src", "--orig-dst"] {
+            let out = Command::new("conntrack")
+                .args(["-D", flag, &ip])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await;
+            if let Err(e) = out {
+                tracing::debug!(error = %e, "conntrack not run");
+                return;
+            }
+        }
     }
 
     async fn list_netns(&self) -> Result<Vec<String>, HostError> {

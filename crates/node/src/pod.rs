@@ -1009,6 +1009,7 @@ impl Agent {
             tracing::warn!(pod = %saved.name, error = %e, "removing the pod network failed");
         }
         if let Some(ip) = saved.ip {
+            self.host.forget_connections(ip).await;
             self.release_ip(ip);
         }
         // Everything is unmounted: the directory can go (never follow into a live mount).
