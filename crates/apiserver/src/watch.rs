@@ -55,9 +55,7 @@ impl Encoder {
 }
 
 fn line(v: &Value) -> ApiResult<Bytes> {
-    let mut b = serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?;
-    b.push(b'\n');
-    Ok(Bytes::from(b))
+    Ok(Bytes::from(crate::response::encode(v)))
 }
 
 fn error_event(e: &ApiError) -> Bytes {
