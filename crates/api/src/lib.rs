@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - [`registry`]: every served (group, version, resource), its kind, scope and storage version.
+//! - [`drain`]: the drain handshake (Leases, acknowledgement annotations) between the traffic
+//!   layer and the node agent.
 //! - [`defaults`]: per-version defaulting (`pod`, `workloads`, `core`, `ingress`, `hpa`).
 //! - `json`: helpers for editing `serde_json::Value` objects without losing unknown fields.
 //! - [`convert`]: served version ⇄ storage version (`ingress`, `hpa`, `event`; deployments inline).
@@ -14,6 +16,7 @@
 
 pub mod convert;
 pub mod defaults;
+pub mod drain;
 mod json;
 pub mod registry;
 pub mod selectors;
