@@ -78,6 +78,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often the route and sysctls are retried while the bridge does not exist yet.
 const HOST_RETRY: Duration = Duration::from_secs(2);
+/// Syncs rewrite only changed chains; at most this long apart, one rewrites them all (as
+/// kube-proxy's full sync), repairing whatever someone else changed in the table.
+const FULL_RESYNC: Duration = Duration::from_secs(3600);
 
 /// Keeps the table equal to the latest snapshot until `shutdown` turns true. Version 0 is the
 /// channel's placeholder before the first real snapshot and is never applied (it would wipe
@@ -109,6 +112,7 @@ pub async fn run(
     let mut host_ready = false;
     let mut backoff = BACKOFF_MIN;
     let mut first_pick = Some(Instant::now());
+    let mut last_full = Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
@@ -125,7 +129,14 @@ pub async fn run(
         let mut retry_in = None;
         if snap.version > 0 && *applied.borrow() != snap.version {
             let started = Instant::now();
-            let rs = rules::ruleset(&snap, &opts.rules(), previous.as_ref());
+            let base = match &previous {
+                Some(p) if last_full.elapsed() > FULL_RESYNC => Some(p.forget_contents()),
+                other => other.clone(),
+            };
+            if base.as_ref() != previous.as_ref() || base.is_none() {
+                last_full = Instant::now();
+            }
+            let rs = rules::ruleset(&snap, &opts.rules(), base.as_ref());
             match nft::apply(&rs.script).await {
                 Ok(()) => {
                     let took = started.elapsed();

@@ -12,8 +12,9 @@
 //!
 //! Every sync replaces the table's whole content in one transaction, so the kernel never
 //! shows a half-written table. The first sync of a process deletes and re-creates the table
-//! (whatever an earlier version left is gone); later ones flush the chains and maps they own,
-//! add what is new and delete what is stale, which keeps the session-affinity sets' entries.
+//! (whatever an earlier version left is gone); later ones rewrite only the chains whose
+//! content changed, refill the maps, and delete what is stale, which also keeps the
+//! session-affinity sets' entries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -79,12 +80,24 @@ pub struct RuleOptions {
     pub node_ips: Vec<Ipv4Addr>,
 }
 
-/// The chains and sets (maps included) a ruleset creates: what the next sync deletes when
-/// they are no longer wanted.
+/// The chains (with a hash of their content) and sets (maps included) a ruleset creates:
+/// the next sync rewrites only the chains whose content changed and deletes what is no
+/// longer wanted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Objects {
-    pub chains: BTreeSet<String>,
+    pub chains: BTreeMap<String, u64>,
     pub sets: BTreeSet<String>,
+}
+
+impl Objects {
+    /// The same objects with their contents unknown: the next sync rewrites every chain
+    /// (a periodic full resync), still keeping the affinity sets' entries.
+    pub fn forget_contents(&self) -> Objects {
+        Objects {
+            chains: self.chains.keys().map(|k| (k.clone(), 0)).collect(),
+            sets: self.sets.clone(),
+        }
+    }
 }
 
 /// One `nft -f` transaction and the objects it leaves in the table.
@@ -188,8 +201,8 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
                 picks.join(", ")
             ));
             let verdict = format!("goto {svc_chain}");
-            if !service_ips.contains_key(&ip_key) {
-                service_ips.insert(ip_key, verdict.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = service_ips.entry(ip_key) {
+                slot.insert(verdict.clone());
                 if let Some(k) = np_key {
                     service_nodeports.entry(k).or_insert(verdict);
                 }
@@ -280,22 +293,33 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
     if previous.is_none() {
         let _ = writeln!(s, "delete table {t}");
         let _ = writeln!(s, "add table {t}");
-    } else {
-        // Empties every chain; map and set elements are flushed one by one below (a flushed
-        // table keeps them), affinity sets are not: their entries are the affinity.
-        let _ = writeln!(s, "flush table {t}");
     }
-    for (name, kind, hook, prio) in BASE_CHAINS {
-        let _ = writeln!(
-            s,
-            "add chain {t} {name} {{ type {kind} hook {hook} priority {prio} ; policy accept ; }}"
-        );
-        objects.chains.insert(name.to_string());
-    }
-    for (name, _) in skeleton.iter().chain(chains.iter()) {
-        if objects.chains.insert(name.clone()) {
-            let _ = writeln!(s, "add chain {t} {name}");
+    // Chains: declared (and emptied, when they exist) only if their content changed; the
+    // others stay as the kernel has them. A sync after one endpoint change rewrites that
+    // endpoint's chain and its Service's, not the thousand others.
+    let mut rewritten: Vec<(&str, &[String])> = Vec::new();
+    for (name, rules) in skeleton.iter().chain(chains.iter()) {
+        if objects.chains.contains_key(name) {
+            continue;
         }
+        let decl = BASE_CHAINS
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|(_, kind, hook, prio)| {
+                format!(" {{ type {kind} hook {hook} priority {prio} ; policy accept ; }}")
+            })
+            .unwrap_or_default();
+        let content = fnv(&format!("{decl}\n{}", rules.join("\n")));
+        objects.chains.insert(name.clone(), content);
+        let before = previous.and_then(|p| p.chains.get(name));
+        if before == Some(&content) {
+            continue;
+        }
+        let _ = writeln!(s, "add chain {t} {name}{decl}");
+        if before.is_some() {
+            let _ = writeln!(s, "flush chain {t} {name}");
+        }
+        rewritten.push((name, rules));
     }
     let maps = [
         (
@@ -326,7 +350,7 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
             );
         }
     }
-    for (name, rules) in skeleton.iter().chain(chains.iter()) {
+    for (name, rules) in rewritten {
         for r in rules {
             let _ = writeln!(s, "add rule {t} {name} {r}");
         }
@@ -347,9 +371,14 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
         CLUSTER_IPS,
         cluster_ips.iter().map(|ip| ip.to_string()).collect(),
     );
-    // Stale objects go last: by now nothing refers to them (chains and maps were flushed).
+    // Stale objects go last: by now nothing refers to them (the chains that did changed
+    // content, so they were flushed; maps were flushed).
     if let Some(prev) = previous {
-        for c in prev.chains.difference(&objects.chains) {
+        for c in prev
+            .chains
+            .keys()
+            .filter(|c| !objects.chains.contains_key(*c))
+        {
             let _ = writeln!(s, "delete chain {t} {c}");
         }
         for set in prev.sets.difference(&objects.sets) {
@@ -428,13 +457,19 @@ pub fn ident(s: &str) -> String {
     out
 }
 
-/// 8 characters of base32 FNV-1a: stable across builds and runs (names outlive a process).
-fn hash(s: &str) -> String {
+/// FNV-1a, 64 bits: stable across builds and runs (names outlive a process).
+fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h
+}
+
+/// 8 characters of base32 [`fnv`].
+fn hash(s: &str) -> String {
+    let h = fnv(s);
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     (0..8)
         .map(|i| ALPHABET[((h >> (i * 5)) & 31) as usize] as char)
@@ -643,11 +678,26 @@ mod tests {
             vec![ep([10, 244, 0, 2], true)],
         );
         let next = ruleset(&snap(vec![one]), &opts(), Some(&first.objects));
-        assert!(
-            next.script
-                .starts_with("add table ip baton\nflush table ip baton\n")
+        assert!(next.script.starts_with("add table ip baton\n"));
+        assert!(!next.script.contains("delete table") && !next.script.contains("flush table"));
+        // Only the Service's chain changed: the kept endpoint's chain and the skeleton stay.
+        let rewritten: BTreeSet<&str> = lines(&next, "add rule")
+            .iter()
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .collect();
+        assert_eq!(rewritten.len(), 1, "{rewritten:?}");
+        assert!(rewritten.iter().all(|c| c.starts_with("svc-")));
+        assert_eq!(lines(&next, "flush chain").len(), 1);
+        // Unchanged input, nothing but the maps.
+        let same = ruleset(&snap(vec![]), &opts(), None);
+        let again = ruleset(&snap(vec![]), &opts(), Some(&same.objects));
+        assert!(lines(&again, "add rule").is_empty());
+        let full = ruleset(
+            &snap(vec![]),
+            &opts(),
+            Some(&same.objects.forget_contents()),
         );
-        assert!(!next.script.contains("delete table"));
+        assert!(!lines(&full, "add rule").is_empty());
         let deleted = lines(&next, "delete chain");
         assert_eq!(deleted.len(), 1);
         assert!(deleted[0].contains("10.244.0.3/9090"), "{deleted:?}");
