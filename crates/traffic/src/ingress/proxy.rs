@@ -231,9 +231,6 @@ async fn forward(
 ) -> Response<ResponseBody> {
     let upgrade = upgrade_of(&req);
     let on_client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    // Routing keys for a retry that must re-read the live table.
-    let route_host = host_of(&req).to_string();
-    let route_path = req.uri().path().to_string();
     let mut access_line = shared.opts.access_log.then(|| access(&req, None));
     let host_header = req.headers().get(header::HOST).cloned();
     rewrite_request(&mut req, &client_ip, upgrade, host_header);
@@ -263,7 +260,9 @@ async fn forward(
             Some(c) => c,
             None => {
                 let table = shared.live.load();
-                match route(&shared, &table, &route_host, &route_path, &tried) {
+                // The request (still unsent, or its replay) keeps the Host and path it had.
+                let Some(r) = pending.as_ref() else { break };
+                match route(&shared, &table, host_of(r), r.uri().path(), &tried) {
                     Routed::Ready(b, i) => (b, i),
                     // The table changed under the retry: answer what it says now.
                     Routed::NotFound => {
