@@ -77,9 +77,9 @@ pub async fn run(client: Client, opts: FeedOptions, tx: watch::Sender<Arc<Snapsh
     }
 }
 
-fn owned<K: Clone>(store: &Store<K>) -> Vec<K>
+fn owned<K>(store: &Store<K>) -> Vec<K>
 where
-    K: kube::Resource + 'static,
+    K: kube::Resource + Clone + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     store.state().iter().map(|o| (**o).clone()).collect()
