@@ -2,8 +2,8 @@
 # Traffic (issue 10) with real containers: Endpoints and EndpointSlices, ClusterIP from the
 # host, from a pod and from a pod to its own Service (hairpin), NodePort, headless Services;
 # zero failed requests through the Ingress and the ClusterIP under load while the rollout
-# paths the seed tutorial does not cover run (set image, undo, rollout restart, scale down,
-# delete pod) with an app that exits at once on SIGTERM; a control run with draining switched
+# paths run (set image, undo, rollout restart, scale down, delete pod, apply, edit, and the RC's
+# kubectl rolling-update) with an app that exits at once on SIGTERM; a control run with draining switched
 # off that shows failures; the Ingress's 503 / 404 / 502 and Events; kill -9 of the server
 # (ClusterIPs keep forwarding, the Ingress comes back, addresses unchanged); `baton reset`.
 # Needs root, runc and nftables (CI has them). kubectl-versions: 1.27 1.33
@@ -140,12 +140,68 @@ wait_for 3 '{.status.readyReplicas}' deploy web
 victim=$(jp '{.items[0].metadata.name}' pods -l app=web)
 k delete pod "$victim" >/dev/null
 wait_for 3 '{.status.readyReplicas}' deploy web
+sed 's#hello:v1#hello:v2#' "$E2E_TMP/web.yaml" >"$E2E_TMP/web-v2.yaml"
+k apply -f "$E2E_TMP/web-v2.yaml" >/dev/null
+rollout_ok deployment/web
+until_answer "http://$VIP/" "This is version 2."
+KUBE_EDITOR="sed -i s#hello:v2#hello:v1#" k edit deployment/web >/dev/null
+rollout_ok deployment/web
+until_answer http://127.0.0.1/ "This is version 1." -H "Host: web.test"
 sleep 1
 load_stop ingress clusterip
 load_expect_clean ingress 20000
 load_expect_clean clusterip 20000
 expect_eq "$(load_field ingress "d['stale_retries']")" 0 "requests resent through the Ingress"
 expect_eq "$(load_field ingress "sorted(d['bodies'])")" "['This is version 1.', 'This is version 2.']" "bodies seen"
+
+# The ReplicationController path (kubectl rolling-update) with the same app, through an
+# Ingress and the ClusterIP.
+cat >"$E2E_TMP/zep.yaml" <<YAML
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: zep}
+spec:
+  replicas: 2
+  selector: {app: zep}
+  template:
+    metadata: {labels: {app: zep}}
+    spec:
+      containers:
+      - name: zep
+        image: $IMG:v1
+        env: [{name: HELLO_SHUTDOWN, value: immediate}]
+        ports: [{containerPort: 9090}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: zep}
+spec:
+  selector: {app: zep}
+  ports: [{port: 9090}]
+---
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata: {name: zep}
+spec:
+  rules:
+  - host: zep.test
+    http:
+      paths:
+      - {path: /, backend: {serviceName: zep, servicePort: 9090}}
+YAML
+k apply -f "$E2E_TMP/zep.yaml" >/dev/null
+wait_for 2 '{.status.readyReplicas}' rc zep
+ZVIP=$(jp '{.spec.clusterIP}' svc zep)
+until_answer http://127.0.0.1/ "This is version 1." -H "Host: zep.test"
+until_answer "http://$ZVIP:9090/" "This is version 1."
+load_start zep-ingress http://127.0.0.1/ --host zep.test --rate 1000 --min-requests 5000
+load_start zep-clusterip "http://$ZVIP:9090/" --rate 1000 --min-requests 5000
+PATH="$(dirname "$BATON"):$PATH" k rolling-update zep --image="$IMG:v2" --update-period=1s >/dev/null
+expect 'replicationcontroller "zep" rolling updated'
+until_answer "http://$ZVIP:9090/" "This is version 2."
+load_stop zep-ingress zep-clusterip
+load_expect_clean zep-ingress 5000
+load_expect_clean zep-clusterip 5000
 
 # Must-hold 3: no ready endpoint → 503 naming the Service; unknown host → 404; an Ingress
 # naming a missing Service gets an Event.
