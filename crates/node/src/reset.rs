@@ -173,7 +173,10 @@ async fn stop_servers_into(data_dir: &Path, r: &mut Report) {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if !is_server_of(&args, data_dir) {
+        // This very binary under another name counts too (a copy, a symlink).
+        let same_exe =
+            std::fs::read_link(format!("/proc/{pid}/exe")).ok() == std::env::current_exe().ok();
+        if !is_server_of(&args, data_dir, same_exe) {
             continue;
         }
         use nix::sys::signal::{Signal, kill};
@@ -198,14 +201,13 @@ async fn stop_servers_into(data_dir: &Path, r: &mut Report) {
 }
 
 /// Whether `args` (a command line) is `baton server` with this data dir (default
-/// `/var/lib/baton`).
-fn is_server_of(args: &[String], data_dir: &Path) -> bool {
+/// `/var/lib/baton`); `same_exe`: the program is the binary running the reset.
+fn is_server_of(args: &[String], data_dir: &Path, same_exe: bool) -> bool {
     let Some(program) = args.first() else {
         return false;
     };
-    if Path::new(program).file_name().and_then(|n| n.to_str()) != Some("baton")
-        || args.get(1).map(String::as_str) != Some("server")
-    {
+    let named_baton = Path::new(program).file_name().and_then(|n| n.to_str()) == Some("baton");
+    if !(named_baton || same_exe) || args.get(1).map(String::as_str) != Some("server") {
         return false;
     }
     let mut dir = PathBuf::from("/var/lib/baton");
@@ -473,7 +475,18 @@ mod tests {
         let d = Path::new("/nonexistent/d1");
         assert!(is_server_of(
             &args(&["/usr/bin/baton", "server", "--data-dir", "/nonexistent/d1"]),
-            d
+            d,
+            false
+        ));
+        assert!(is_server_of(
+            &args(&["/tmp/copy", "server", "--data-dir", "/nonexistent/d1"]),
+            d,
+            true
+        ));
+        assert!(!is_server_of(
+            &args(&["/tmp/other", "server", "--data-dir", "/nonexistent/d1"]),
+            d,
+            false
         ));
         assert!(is_server_of(
             &args(&[
@@ -483,19 +496,23 @@ mod tests {
                 "x",
                 "--data-dir=/nonexistent/d1"
             ]),
-            d
+            d,
+            false
         ));
         assert!(!is_server_of(
             &args(&["baton", "server", "--data-dir", "/nonexistent/d2"]),
-            d
+            d,
+            false
         ));
         assert!(!is_server_of(
             &args(&["baton", "image", "--data-dir", "/nonexistent/d1"]),
-            d
+            d,
+            false
         ));
         assert!(is_server_of(
             &args(&["baton", "server"]),
-            Path::new("/var/lib/baton")
+            Path::new("/var/lib/baton"),
+            false
         ));
     }
 
