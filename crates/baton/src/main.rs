@@ -207,10 +207,17 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     baton_controllers::run(client.clone(), opts, rx_controllers).await?;
     // The node agent first: it makes the pod bridge the Service proxy routes the service
     // CIDR to.
-    if !args.disabled("agent") {
-        start_agent(client.clone(), &args, &running).await;
-    }
-    start_traffic(client, &args, tx.subscribe()).await;
+    let agent_running = if args.disabled("agent") {
+        false
+    } else {
+        if !is_root() {
+            tracing::warn!(
+                "not running as root: real containers, Service virtual IPs and the Ingress on port 80 need root; the API, the controllers and simulated nodes (--simulated-nodes N) work without it"
+            );
+        }
+        start_agent(client.clone(), &args, &running).await
+    };
+    start_traffic(client, &args, agent_running, tx.subscribe()).await;
     println!("export KUBECONFIG={}", running.kubeconfig.display());
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -241,10 +248,13 @@ impl ServerArgs {
 async fn start_traffic(
     client: kube::Client,
     args: &ServerArgs,
+    agent_running: bool,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let agent = !args.disabled("agent");
-    let service_proxy = (agent && !args.disabled("proxy")).then(|| {
+    // The Service proxy programs this machine's nftables for the pods of its bridge: it runs
+    // with the node agent only.
+    let service_proxy = (agent_running && !args.disabled("proxy")).then(|| {
         let pod_cidr = baton_traffic::serviceproxy::Ipv4Cidr {
             addr: args.pod_cidr.addr,
             prefix: args.pod_cidr.prefix,
@@ -293,13 +303,30 @@ async fn start_traffic(
 
 /// Runs this machine as a node. A machine that cannot (not root, no runc) still serves the
 /// API and simulated nodes: the reason is logged, once.
-async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_apiserver::Running) {
+/// Whether this process runs as root (effective uid 0).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Starts the node agent; false (with the reason logged) when it cannot run here.
+async fn start_agent(
+    client: kube::Client,
+    args: &ServerArgs,
+    running: &baton_apiserver::Running,
+) -> bool {
     let node_name = args.node_name();
     let token = match std::fs::read_to_string(args.data_dir.join("admin.token")) {
         Ok(t) => t.trim().to_string(),
         Err(e) => {
             tracing::error!(error = %e, "node agent not started: cannot read the admin token");
-            return;
+            return false;
         }
     };
     let _ = running;
@@ -311,7 +338,7 @@ async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_ap
         Ok(i) => i,
         Err(e) => {
             tracing::error!(error = %e, "node agent not started: cannot open the image store");
-            return;
+            return false;
         }
     };
     let opts = baton_node::AgentOptions {
@@ -328,8 +355,12 @@ async fn start_agent(client: kube::Client, args: &ServerArgs, running: &baton_ap
     let host = std::sync::Arc::new(baton_node::host::LinuxHost {
         runc_root: opts.data_dir.join("runc"),
     });
-    if let Err(e) = baton_node::start(client, host, std::sync::Arc::new(images), opts).await {
-        tracing::error!(error = %e, "node agent not started (run as root with runc installed, or pass --disable agent)");
+    match baton_node::start(client, host, std::sync::Arc::new(images), opts).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "node agent not started (run as root with runc installed, or pass --disable agent)");
+            false
+        }
     }
 }
 
