@@ -110,7 +110,24 @@ async fn ingress_status(client: Client, mut snapshots: watch::Receiver<Arc<Snaps
             if let Err(e) = ingress::publish_status(&client, &snap.ingresses, ip).await {
                 tracing::warn!(error = %e, "publishing Ingress status failed");
             }
-            let problems = ingress::problems(&snap);
+            let mut problems = ingress::problems(&snap);
+            // TLS is not served yet: say so on the Ingress rather than drop it silently.
+            for i in &snap.ingresses {
+                if i.spec
+                    .as_ref()
+                    .and_then(|s| s.tls.as_ref())
+                    .is_some_and(|t| !t.is_empty())
+                {
+                    problems.push(ingress::IngressProblem {
+                        namespace: i.metadata.namespace.clone().unwrap_or_default(),
+                        name: i.metadata.name.clone().unwrap_or_default(),
+                        reason: "TLSNotServed",
+                        message:
+                            "spec.tls is not served yet: Baton's Ingress answers plain HTTP only"
+                                .into(),
+                    });
+                }
+            }
             let mut now = BTreeSet::new();
             for p in &problems {
                 let key = format!("{p:?}");
