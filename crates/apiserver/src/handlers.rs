@@ -33,13 +33,9 @@ pub fn decode_stored(kv: &KeyValue) -> ApiResult<Value> {
     Ok(v)
 }
 
-/// Converts a stored object to the version the client addressed, with every field Kubernetes
-/// always writes and in its field order (what a patch applies to, too, as in Kubernetes).
+/// Converts a stored object to the version the client addressed.
 pub fn to_wire(def: &ResourceDef, stored: Value) -> ApiResult<Value> {
-    let mut obj =
-        convert::from_storage(def, stored).map_err(|e| ApiError::internal(e.to_string()))?;
-    baton_schema::wire::complete(def, &mut obj);
-    Ok(obj)
+    convert::from_storage(def, stored).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 fn name_of(t: &Target) -> ApiResult<&str> {

@@ -55,7 +55,9 @@ impl Encoder {
 }
 
 fn line(v: &Value) -> ApiResult<Bytes> {
-    Ok(Bytes::from(crate::response::encode(v)))
+    let mut b = serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?;
+    b.push(b'\n');
+    Ok(Bytes::from(b))
 }
 
 fn error_event(e: &ApiError) -> Bytes {
