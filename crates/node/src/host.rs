@@ -455,7 +455,8 @@ impl Host for LinuxHost {
     }
 }
 
-fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
+/// `p` and every directory below it, parents first.
+pub(crate) fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
     if !p.is_dir() {
         return;
     }

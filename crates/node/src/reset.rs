@@ -247,7 +247,7 @@ async fn kill_cgroup_processes(uid: &str, r: &mut Report) {
     let mut pids = BTreeSet::new();
     for h in read_dir_names(Path::new("/sys/fs/cgroup")) {
         let mut dirs = Vec::new();
-        collect_dirs(
+        crate::host::collect_dirs(
             &Path::new("/sys/fs/cgroup").join(h).join("baton").join(uid),
             &mut dirs,
         );
@@ -274,7 +274,7 @@ fn remove_cgroups(rel: &str, r: &mut Report) {
     let mut failed = Vec::new();
     for h in read_dir_names(Path::new("/sys/fs/cgroup")) {
         let mut dirs = Vec::new();
-        collect_dirs(&Path::new("/sys/fs/cgroup").join(&h).join(rel), &mut dirs);
+        crate::host::collect_dirs(&Path::new("/sys/fs/cgroup").join(&h).join(rel), &mut dirs);
         if dirs.is_empty() {
             continue;
         }
@@ -315,20 +315,6 @@ fn remove_empty_cgroup_parent(r: &mut Report) {
     }
     if removed > 0 {
         r.ok(format!("cgroup baton (in {removed} hierarchies)"));
-    }
-}
-
-fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
-    if !p.is_dir() {
-        return;
-    }
-    out.push(p.to_path_buf());
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.filter_map(|e| e.ok()) {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_dirs(&e.path(), out);
-            }
-        }
     }
 }
 
