@@ -21,4 +21,10 @@ LAST_OUT=$(timeout 60 "$VENV/bin/python" "$ROOT/tests/python/client_test.py" 2>&
 rc=$?
 printf '%s\n' "$LAST_OUT"
 [ "$rc" -eq 0 ] || fail "the Python kubernetes client scenario failed (exit $rc)"
+# Issue 19, must-hold 1: create_from_yaml of an RC, a Deployment and a Service, and every
+# answer through the client's strict models (37 rejects an RC without status.replicas).
+LAST_OUT=$(timeout 60 "$VENV/bin/python" "$ROOT/tests/python/fidelity_test.py" 2>&1)
+rc=$?
+printf '%s\n' "$LAST_OUT"
+[ "$rc" -eq 0 ] || fail "the Python client fidelity scenario failed (exit $rc)"
 pass

@@ -28,12 +28,23 @@ pub fn qualified_resource(def: &ResourceDef) -> String {
     }
 }
 
-fn details(def: &ResourceDef, name: &str) -> Value {
-    let mut d = json!({"name": name, "kind": def.resource});
-    if !def.group.is_empty() {
-        d["group"] = json!(def.group);
+/// `StatusDetails` in the field order of its Go type: name, group, kind, uid, causes (the
+/// `serde_json` map keeps insertion order); an empty group is omitted, as Go's `omitempty` does.
+fn status_details(name: &str, group: &str, kind: &str, causes: Option<Vec<Value>>) -> Value {
+    let mut d = serde_json::Map::new();
+    d.insert("name".into(), json!(name));
+    if !group.is_empty() {
+        d.insert("group".into(), json!(group));
     }
-    d
+    d.insert("kind".into(), json!(kind));
+    if let Some(c) = causes {
+        d.insert("causes".into(), Value::Array(c));
+    }
+    Value::Object(d)
+}
+
+fn details(def: &ResourceDef, name: &str) -> Value {
+    status_details(name, def.group, def.resource, None)
 }
 
 impl ApiError {
@@ -115,12 +126,8 @@ impl ApiError {
             .iter()
             .map(|e| json!({"reason": e.reason(), "message": e.message(), "field": e.field}))
             .collect();
-        let mut d = json!({"name": name, "kind": def.kind, "causes": causes});
-        if !def.group.is_empty() {
-            d["group"] = json!(def.group);
-        }
         Self {
-            details: Some(d),
+            details: Some(status_details(name, def.group, def.kind, Some(causes))),
             ..Self::new(
                 422,
                 "Invalid",
@@ -201,21 +208,20 @@ impl ApiError {
         }
     }
 
-    /// The `Status` object.
+    /// The `Status` object, in the field order of Kubernetes' Go type (`details` before `code`).
     pub fn status(&self) -> Value {
-        let mut s = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
+        let mut s = serde_json::Map::new();
+        s.insert("kind".into(), json!("Status"));
+        s.insert("apiVersion".into(), json!("v1"));
+        s.insert("metadata".into(), json!({}));
+        s.insert("status".into(), json!("Failure"));
+        s.insert("message".into(), json!(self.message));
+        s.insert("reason".into(), json!(self.reason));
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            s.insert("details".into(), d.clone());
         }
-        s
+        s.insert("code".into(), json!(self.code));
+        Value::Object(s)
     }
 }
 
@@ -230,7 +236,7 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        let body = crate::response::encode(&self.status());
         (
             code,
             [(http::header::CONTENT_TYPE, "application/json")],
@@ -241,3 +247,71 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_api::registry::find;
+
+    fn body(e: &ApiError) -> String {
+        String::from_utf8(crate::response::encode(&e.status())).expect("UTF-8")
+    }
+
+    #[test]
+    fn already_exists_is_byte_for_byte_what_kubernetes_writes() {
+        let def = find("apps", "v1", "deployments").expect("registered");
+        assert_eq!(
+            body(&ApiError::already_exists(def, "x")),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"deployments.apps \\\"x\\\" already exists\",\"reason\":\"AlreadyExists\",\"details\":{\"name\":\"x\",\"group\":\"apps\",\"kind\":\"deployments\"},\"code\":409}\n"
+        );
+    }
+
+    #[test]
+    fn core_group_not_found_has_no_group_and_code_last() {
+        let def = find("", "v1", "pods").expect("registered");
+        assert_eq!(
+            body(&ApiError::not_found(def, "p")),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"pods \\\"p\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"p\",\"kind\":\"pods\"},\"code\":404}\n"
+        );
+    }
+
+    #[test]
+    fn invalid_details_follow_status_details_field_order() {
+        let def = find("apps", "v1", "deployments").expect("registered");
+        let e = ApiError::invalid(def, "x", &[FieldError::required("spec.selector", "")]);
+        let status = e.status();
+        let keys: Vec<&str> = status
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "kind",
+                "apiVersion",
+                "metadata",
+                "status",
+                "message",
+                "reason",
+                "details",
+                "code"
+            ]
+        );
+        let details: Vec<&str> = status["details"]
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(details, ["name", "group", "kind", "causes"]);
+        let cause: Vec<&str> = status["details"]["causes"][0]
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(cause, ["reason", "message", "field"]);
+    }
+}

@@ -9,9 +9,11 @@
 //! - [`openapi`]: the served documents (`proto` encodes the v2 one as gnostic protobuf).
 //! - [`fields`]: unknown-field detection against a kind's schema.
 //! - [`strategic`]: strategic merge patch.
+//! - [`wire`]: objects completed and ordered as Kubernetes serializes them.
 
 mod catalog;
 pub mod fields;
 pub mod openapi;
 mod proto;
 pub mod strategic;
+pub mod wire;
