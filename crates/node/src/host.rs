@@ -3,8 +3,12 @@
 //! with a fake and the real machine is only touched by [`LinuxHost`] (tested as root).
 //!
 //! `LinuxHost` drives Debian's `runc` and iproute2's `ip` as commands (their CLIs are the
-//! stable interface both projects document) and mounts with `nix`.
+//! stable interface both projects document) and mounts with `nix`. The agent's own files
+//! (`pods/<uid>/state.json`, bundles, `/etc` files of pods) and the probes' connections go
+//! through the trait too, so a test sees every effect a pod worker has. [`fake::FakeHost`]
+//! is the in-memory machine of the tests.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -53,6 +57,33 @@ impl Exit {
             Exit::Unknown => 137,
         }
     }
+}
+
+/// A signal the agent sends to a container's processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: please stop.
+    Term,
+    /// SIGKILL: stop now.
+    Kill,
+}
+
+impl Signal {
+    /// The name runc takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Term => "TERM",
+            Signal::Kill => "KILL",
+        }
+    }
+}
+
+/// How a command run inside a container (an exec probe) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub success: bool,
+    /// Its stdout and stderr, for the probe's failure message.
+    pub output: String,
 }
 
 /// A container runc knows about.
@@ -107,18 +138,40 @@ pub trait Host: Send + Sync + 'static {
     async fn unmount(&self, target: &Path) -> Result<(), HostError>;
     /// Starts the container detached, its stdout/stderr appended to `log`. Returns its pid.
     async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError>;
-    /// Sends `signal` (e.g. "TERM", "KILL") to the container's processes.
-    async fn kill(&self, id: &str, signal: &str) -> Result<(), HostError>;
+    /// Sends `signal` to the container's processes.
+    async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError>;
     /// Forgets a stopped (or forcibly, a running) container.
     async fn delete(&self, id: &str) -> Result<(), HostError>;
     /// The containers runc has in our state root.
     async fn list(&self) -> Result<Vec<RuncContainer>, HostError>;
     /// Whether `pid` has ended, and how; None while it runs.
     fn try_exit(&self, pid: i32) -> Option<Exit>;
-    /// A command that runs `cmd` in the container (for exec probes and `kubectl exec`).
+    /// A command that runs `cmd` in the container (`kubectl exec`, streamed).
     fn exec_command(&self, id: &str, cmd: &[String]) -> Command;
+    /// Runs `cmd` in the container to its end (exec probes; the caller bounds the time).
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, String>;
+    /// Opens a TCP connection to `addr` and closes it (tcpSocket probes, implicit readiness).
+    async fn tcp_connect(&self, addr: SocketAddr) -> Result<(), String>;
+    /// A plain HTTP/1.1 GET of `path` from `addr` (httpGet probes): the status code (0 for
+    /// an unreadable answer), or why no answer came.
+    async fn http_get(&self, addr: SocketAddr, path: &str) -> Result<u16, String>;
     /// Removes the cgroup directories under `path` in every hierarchy.
     async fn remove_cgroup(&self, path: &str);
+    /// Whether the kernel's OOM killer killed a process in the cgroup `path`.
+    async fn oom_killed(&self, path: &str) -> bool;
+    /// The DNS configuration pods get: the machine's `/etc/resolv.conf`.
+    async fn resolv_conf(&self) -> String;
+    /// Reads one of the agent's files.
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError>;
+    /// Writes one of the agent's files whole (a reader sees the old or the new body, never a
+    /// part), creating its directory.
+    async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError>;
+    /// Creates a directory and its parents.
+    async fn create_dir_all(&self, path: &Path) -> Result<(), HostError>;
+    /// Removes a directory and what it holds; absent is fine. Never called on a live mount.
+    async fn remove_dir_all(&self, path: &Path);
+    /// Whether something is mounted at `path`.
+    async fn is_mounted(&self, path: &Path) -> bool;
 }
 
 /// The real machine: runc with its state under `runc_root`.
@@ -381,8 +434,9 @@ impl Host for LinuxHost {
         })
     }
 
-    async fn kill(&self, id: &str, signal: &str) -> Result<(), HostError> {
-        run_cmd("runc kill", self.runc().args(["kill", "--all", id, signal]))
+    async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError> {
+        let sig = signal.as_str();
+        run_cmd("runc kill", self.runc().args(["kill", "--all", id, sig]))
             .await
             .map(|_| ())
     }
@@ -438,6 +492,33 @@ impl Host for LinuxHost {
         c
     }
 
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, String> {
+        let out = self
+            .exec_command(id, cmd)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+        output.push_str(&String::from_utf8_lossy(&out.stderr));
+        Ok(ExecOutput {
+            success: out.status.success(),
+            output: output.trim().to_string(),
+        })
+    }
+
+    async fn tcp_connect(&self, addr: SocketAddr) -> Result<(), String> {
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn http_get(&self, addr: SocketAddr, path: &str) -> Result<u16, String> {
+        http_get(addr, path).await
+    }
+
     async fn remove_cgroup(&self, path: &str) {
         let rel = path.trim_start_matches('/');
         let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") else {
@@ -453,6 +534,99 @@ impl Host for LinuxHost {
             }
         }
     }
+
+    async fn oom_killed(&self, path: &str) -> bool {
+        // cgroup v1: memory.oom_control says oom_kill > 0 once the kernel killed in it;
+        // cgroup v2: memory.events does.
+        let rel = path.trim_start_matches('/');
+        let v1 = Path::new("/sys/fs/cgroup/memory")
+            .join(rel)
+            .join("memory.oom_control");
+        let v2 = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
+        [v1, v2].iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("oom_kill ") && l.trim_end() != "oom_kill 0")
+            })
+        })
+    }
+
+    async fn resolv_conf(&self) -> String {
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
+        tokio::fs::read(path)
+            .await
+            .map_err(|e| HostError::io(format!("reading {}", path.display()), e))
+    }
+
+    async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError> {
+        if let Some(dir) = path.parent() {
+            self.create_dir_all(dir).await?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        tokio::fs::write(&tmp, body)
+            .await
+            .map_err(|e| HostError::io(format!("writing {}", tmp.display()), e))?;
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(|e| HostError::io(format!("renaming to {}", path.display()), e))
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> Result<(), HostError> {
+        tokio::fs::create_dir_all(path)
+            .await
+            .map_err(|e| HostError::io(format!("creating {}", path.display()), e))
+    }
+
+    async fn remove_dir_all(&self, path: &Path) {
+        if let Err(e) = tokio::fs::remove_dir_all(path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::debug!(path = %path.display(), error = %e, "removing a directory failed");
+        }
+    }
+
+    async fn is_mounted(&self, path: &Path) -> bool {
+        is_mountpoint(path)
+    }
+}
+
+/// A minimal HTTP/1.1 GET: the status code of the answer (0 when unreadable).
+async fn http_get(addr: SocketAddr, path: &str) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("dial tcp {addr}: connect: {e}"))?;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 512];
+    let mut n = 0;
+    while n < buf.len() {
+        match s.read(&mut buf[n..]).await {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                if buf[..n].windows(2).any(|w| w == b"\r\n") {
+                    break;
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..n]);
+    Ok(head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
 }
 
 /// `p` and every directory below it, parents first.
@@ -497,4 +671,39 @@ pub fn is_mountpoint(p: &Path) -> bool {
     let target = p.to_string_lossy();
     info.lines()
         .any(|l| l.split_whitespace().nth(4) == Some(target.as_ref()))
+}
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn http_get_reads_the_status_line() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 200 OK",
+                "HTTP/1.1 503 Service Unavailable",
+                "garbage",
+            ] {
+                if let Ok((mut s, _)) = l.accept().await {
+                    let mut b = [0u8; 256];
+                    let _ = s.read(&mut b).await;
+                    let _ = s
+                        .write_all(format!("{answer}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                        .await;
+                }
+            }
+        });
+        assert_eq!(http_get(addr, "/").await, Ok(200));
+        assert_eq!(http_get(addr, "/").await, Ok(503));
+        assert_eq!(http_get(addr, "/").await, Ok(0));
+    }
 }

@@ -5,12 +5,14 @@
 //!
 //! # Layout
 //! - [`node`]: the Node object, its Lease and status heartbeats.
-//! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion.
+//! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion;
+//!   a pure decision step (`pod::decide`, `pod::status`) and the I/O that carries it out.
 //! - [`bundle`]: the OCI runtime config of a container (pure: the pod spec merged with the image).
 //! - [`events`]: the kubelet's events about containers (failed pulls, back-off, failed starts).
 //! - [`probe`]: httpGet / tcpSocket / exec checks and their thresholds.
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
-//! - [`host`]: runc, netns/veth, mounts, cgroups behind the [`host::Host`] trait.
+//! - [`host`]: runc, netns/veth, mounts, cgroups, the agent's files and the probes'
+//!   connections behind the [`host::Host`] trait (with an in-memory fake for tests).
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
@@ -104,6 +106,8 @@ pub struct Agent {
     pub(crate) client: Client,
     pub(crate) host: Arc<dyn host::Host>,
     pub(crate) images: Arc<dyn Images>,
+    /// What pod workers ask of the API server.
+    pub(crate) api: Arc<dyn pod::PodApi>,
     pub(crate) opts: AgentOptions,
     ipam: Mutex<ipam::Ipam>,
     workers: Mutex<HashMap<String, watch::Sender<Option<Pod>>>>,
@@ -147,11 +151,27 @@ impl Agent {
         images: Arc<dyn Images>,
         opts: AgentOptions,
     ) -> Arc<Self> {
+        let api = Arc::new(pod::api::KubePodApi {
+            client: client.clone(),
+            node: opts.node_name.clone(),
+        });
+        Self::with_api(client, host, images, api, opts)
+    }
+
+    /// An agent whose pod workers talk to `api` instead of through `client` (tests).
+    pub fn with_api(
+        client: Client,
+        host: Arc<dyn host::Host>,
+        images: Arc<dyn Images>,
+        api: Arc<dyn pod::PodApi>,
+        opts: AgentOptions,
+    ) -> Arc<Self> {
         Arc::new(Agent {
             ipam: Mutex::new(ipam::Ipam::new(opts.pod_cidr)),
             client,
             host,
             images,
+            api,
             opts,
             workers: Mutex::new(HashMap::new()),
             traffic_leases: std::sync::OnceLock::new(),
@@ -215,12 +235,14 @@ impl Agent {
                 if self.workers.lock().is_ok_and(|w| w.contains_key(&uid)) {
                     continue;
                 }
-                let saved = pod::load_saved(&e.path()).unwrap_or_default();
+                let saved = pod::load_saved(&*self.host, &e.path())
+                    .await
+                    .unwrap_or_default();
                 tracing::info!(pod = %saved.name, uid = %uid, "removing an orphaned pod");
                 let names = saved.containers.keys().cloned().collect();
                 let runs: Vec<_> = self.host.list().await.unwrap_or_default();
                 for c in runs.iter().filter(|c| c.id.starts_with(&uid)) {
-                    let _ = self.host.kill(&c.id, "KILL").await;
+                    let _ = self.host.kill(&c.id, host::Signal::Kill).await;
                 }
                 self.remove_pod_files(&uid, &saved, names).await;
             }
@@ -229,7 +251,7 @@ impl Agent {
             let uid = c.id.get(..36).unwrap_or("");
             if !live.contains(uid) && !self.workers.lock().is_ok_and(|w| w.contains_key(uid)) {
                 tracing::info!(container = %c.id, "removing an orphaned container");
-                let _ = self.host.kill(&c.id, "KILL").await;
+                let _ = self.host.kill(&c.id, host::Signal::Kill).await;
                 let _ = self.host.delete(&c.id).await;
             }
         }

@@ -1,13 +1,15 @@
 //! Liveness, readiness and startup probes: one check (httpGet, tcpSocket or exec) with its
-//! timeout, and the counting of consecutive results against the thresholds.
+//! timeout, and the counting of consecutive results against the thresholds. The connection or
+//! command itself goes through [`Host`]; what counts as success and the words of a failure are
+//! the kubelet's and live here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+
+use crate::host::Host;
 
 /// A probe's running tally.
 #[derive(Clone, Debug, Default)]
@@ -67,12 +69,14 @@ fn port_of(port: &IntOrString, c: &Container) -> Option<u16> {
     }
 }
 
-/// Runs one check. `exec` builds the command that runs inside the container.
+/// Runs one check against container `id` at `pod_ip`, through the host, within the probe's
+/// timeout. Returns the result and, for a failure, the kubelet's words for it.
 pub async fn check(
     p: &Probe,
     c: &Container,
     pod_ip: IpAddr,
-    exec: impl FnOnce(&[String]) -> Command,
+    host: &dyn Host,
+    id: &str,
 ) -> (bool, String) {
     let timeout = Duration::from_secs(p.timeout_seconds.unwrap_or(1).max(1) as u64);
     let work = async {
@@ -80,37 +84,40 @@ pub async fn check(
             let Some(port) = port_of(&h.port, c) else {
                 return (false, format!("invalid port {:?}", h.port));
             };
-            let host: IpAddr = h
+            let ip: IpAddr = h
                 .host
                 .as_deref()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(pod_ip);
             let path = h.path.clone().unwrap_or_else(|| "/".into());
-            http_get(SocketAddr::new(host, port), &path).await
+            let addr = SocketAddr::new(ip, port);
+            let url = format!("http://{addr}{path}");
+            match host.http_get(addr, &path).await {
+                Ok(code) if (200..400).contains(&code) => (true, String::new()),
+                Ok(0) => (false, format!("Get \"{url}\": malformed HTTP response")),
+                Ok(code) => (false, format!("HTTP probe failed with statuscode: {code}")),
+                Err(e) => (false, format!("Get \"{url}\": {e}")),
+            }
         } else if let Some(t) = &p.tcp_socket {
             let Some(port) = port_of(&t.port, c) else {
                 return (false, format!("invalid port {:?}", t.port));
             };
-            let host: IpAddr = t
+            let ip: IpAddr = t
                 .host
                 .as_deref()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(pod_ip);
-            let addr = SocketAddr::new(host, port);
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(_) => (true, String::new()),
+            let addr = SocketAddr::new(ip, port);
+            match host.tcp_connect(addr).await {
+                Ok(()) => (true, String::new()),
                 Err(e) => (false, format!("dial tcp {addr}: connect: {e}")),
             }
         } else if let Some(e) = &p.exec {
             let cmd = e.command.clone().unwrap_or_default();
-            match exec(&cmd).stdin(std::process::Stdio::null()).output().await {
-                Ok(out) if out.status.success() => (true, String::new()),
-                Ok(out) => {
-                    let mut msg = String::from_utf8_lossy(&out.stdout).into_owned();
-                    msg.push_str(&String::from_utf8_lossy(&out.stderr));
-                    (false, msg.trim().to_string())
-                }
-                Err(err) => (false, err.to_string()),
+            match host.exec(id, &cmd).await {
+                Ok(out) if out.success => (true, String::new()),
+                Ok(out) => (false, out.output),
+                Err(err) => (false, err),
             }
         } else {
             (true, String::new())
@@ -122,53 +129,6 @@ pub async fn check(
             false,
             format!("probe timed out after {}s", timeout.as_secs()),
         ),
-    }
-}
-
-/// A minimal HTTP/1.1 GET: success for 200–399, as the kubelet counts it.
-async fn http_get(addr: SocketAddr, path: &str) -> (bool, String) {
-    let url = format!("http://{addr}{path}");
-    let mut s = match tokio::net::TcpStream::connect(addr).await {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                false,
-                format!("Get \"{url}\": dial tcp {addr}: connect: {e}"),
-            );
-        }
-    };
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    if let Err(e) = s.write_all(req.as_bytes()).await {
-        return (false, format!("Get \"{url}\": {e}"));
-    }
-    let mut buf = vec![0u8; 512];
-    let mut n = 0;
-    while n < buf.len() {
-        match s.read(&mut buf[n..]).await {
-            Ok(0) => break,
-            Ok(k) => {
-                n += k;
-                if buf[..n].windows(2).any(|w| w == b"\r\n") {
-                    break;
-                }
-            }
-            Err(e) => return (false, format!("Get \"{url}\": {e}")),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf[..n]);
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    if (200..400).contains(&code) {
-        (true, String::new())
-    } else if code == 0 {
-        (false, format!("Get \"{url}\": malformed HTTP response"))
-    } else {
-        (false, format!("HTTP probe failed with statuscode: {code}"))
     }
 }
 
@@ -206,30 +166,5 @@ mod tests {
         assert_eq!(s.verdict, Some(false));
         s.record(&p, true, String::new(), Duration::from_secs(2));
         assert_eq!(s.verdict, Some(true));
-    }
-
-    #[tokio::test]
-    async fn http_probe_reads_the_status_line() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
-        tokio::spawn(async move {
-            for code in ["200 OK", "503 Service Unavailable"] {
-                if let Ok((mut s, _)) = l.accept().await {
-                    let mut b = [0u8; 256];
-                    let _ = s.read(&mut b).await;
-                    let _ = s
-                        .write_all(
-                            format!("HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
-                        )
-                        .await;
-                }
-            }
-        });
-        assert!(http_get(addr, "/").await.0);
-        let (ok, msg) = http_get(addr, "/").await;
-        assert!(!ok);
-        assert_eq!(msg, "HTTP probe failed with statuscode: 503");
     }
 }

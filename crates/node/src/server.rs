@@ -287,7 +287,9 @@ impl PodStreams for AgentStreams {
                 namespace: namespace.into(),
                 pod: pod.into(),
             })?;
-        crate::pod::load_saved(&self.0.opts.data_dir.join("pods").join(&uid))
+        let dir = self.0.opts.data_dir.join("pods").join(&uid);
+        crate::pod::load_saved(&*self.0.host, &dir)
+            .await
             .and_then(|s| s.ip)
             .map(std::net::IpAddr::V4)
             .ok_or_else(|| StreamError::Internal(format!("pod {namespace}/{pod} has no IP yet")))

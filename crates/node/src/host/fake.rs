@@ -1,0 +1,367 @@
+//! An in-memory machine for tests: containers are records whose processes end when a test
+//! says so (or as their [`Behaviour`] scripts it when they start or get a signal), files live
+//! in a map, network namespaces and mounts in sets, and every call is logged with the tokio
+//! time it was made at — so a test under `tokio::time::pause` reads exactly when the worker
+//! restarted, signalled or removed something, without root, runc or real sleeps.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use super::{ExecOutput, Exit, Host, HostError, PodNet, RuncContainer, Signal};
+
+/// One thing the worker asked of the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Call {
+    Run(String),
+    Kill(String, Signal),
+    Delete(String),
+    CreateNetwork(String),
+    DeleteNetwork(String),
+    Mount(PathBuf),
+    Unmount(PathBuf),
+    ForgetConnections(Ipv4Addr),
+    RemoveCgroup(String),
+    Exec(String, Vec<String>),
+}
+
+/// How the containers of one name behave.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Behaviour {
+    /// The process exits with this code as soon as it starts.
+    pub exit_at_start: Option<i32>,
+    /// What SIGTERM does: `None`, the process ignores it (only SIGKILL ends it).
+    pub on_term: Option<Exit>,
+    /// `runc run` fails with this message.
+    pub start_error: Option<String>,
+    /// Exec probes in it fail with this output.
+    pub exec_fails: Option<String>,
+}
+
+#[derive(Debug)]
+struct FakeContainer {
+    pid: i32,
+    bundle: PathBuf,
+    exit: Option<Exit>,
+    on_term: Option<Exit>,
+    exec_fails: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    containers: BTreeMap<String, FakeContainer>,
+    next_pid: i32,
+    calls: Vec<(Instant, Call)>,
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    mounts: BTreeSet<PathBuf>,
+    netns: BTreeSet<String>,
+    /// By container name (the part of the id after the pod uid).
+    behaviours: HashMap<String, Behaviour>,
+    /// Addresses that accept connections, with the status their HTTP GETs answer.
+    listening: HashMap<SocketAddr, u16>,
+    oom: BTreeSet<String>,
+}
+
+/// The fake machine. Cheap to share: tests keep an `Arc` and hand a clone to the agent.
+#[derive(Default)]
+pub(crate) struct FakeHost {
+    state: Mutex<State>,
+}
+
+/// The container name in a container id `<uid>-<name>` (uids are 36 characters).
+fn name_of(id: &str) -> &str {
+    id.get(37..).unwrap_or(id)
+}
+
+impl FakeHost {
+    pub fn new() -> Self {
+        let host = FakeHost::default();
+        host.lock().next_pid = 1000;
+        host
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock fails anyway; go on with its state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self, call: Call) {
+        self.lock().calls.push((Instant::now(), call));
+    }
+
+    /// Scripts how containers named `name` behave from their next start on.
+    pub fn behave(&self, name: &str, b: Behaviour) {
+        self.lock().behaviours.insert(name.to_string(), b);
+    }
+
+    /// Ends the running container `id` with `exit`.
+    pub fn exit(&self, id: &str, exit: Exit) {
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            c.exit.get_or_insert(exit);
+        }
+    }
+
+    /// A container that runc runs but this agent did not start (one from before a restart).
+    pub fn add_running(&self, id: &str, pid: i32) {
+        self.lock().containers.insert(
+            id.to_string(),
+            FakeContainer {
+                pid,
+                bundle: PathBuf::from("/adopted").join(id),
+                exit: None,
+                on_term: Some(Exit::Signal(15)),
+                exec_fails: None,
+            },
+        );
+    }
+
+    /// Makes `addr` accept connections, answering HTTP GETs with `status`.
+    pub fn listen(&self, addr: SocketAddr, status: u16) {
+        self.lock().listening.insert(addr, status);
+    }
+
+    /// Makes exec probes in the running container `id` fail (`Some`) or succeed again.
+    pub fn set_exec_fails(&self, id: &str, output: Option<&str>) {
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            c.exec_fails = output.map(str::to_string);
+        }
+    }
+
+    /// Marks the cgroup `path` as one the OOM killer killed in.
+    pub fn oom(&self, path: &str) {
+        self.lock().oom.insert(path.to_string());
+    }
+
+    /// When `call` was made, each time.
+    pub fn times_of(&self, call: &Call) -> Vec<Instant> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|(_, c)| c == call)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Whether the container `id` exists and runs.
+    pub fn running(&self, id: &str) -> bool {
+        self.lock()
+            .containers
+            .get(id)
+            .is_some_and(|c| c.exit.is_none())
+    }
+
+    pub fn file(&self, path: &Path) -> Option<Vec<u8>> {
+        self.lock().files.get(path).cloned()
+    }
+
+    pub fn put_file(&self, path: &Path, body: &[u8]) {
+        self.lock().files.insert(path.to_path_buf(), body.to_vec());
+    }
+
+    /// Whether any file lives under `dir`.
+    pub fn has_files_under(&self, dir: &Path) -> bool {
+        self.lock().files.keys().any(|p| p.starts_with(dir))
+    }
+
+    pub fn netns(&self) -> Vec<String> {
+        self.lock().netns.iter().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Host for FakeHost {
+    async fn ensure_bridge(&self, _: &str, _: Ipv4Addr, _: u8) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError> {
+        self.log(Call::CreateNetwork(net.netns.to_string()));
+        self.lock().netns.insert(net.netns.to_string());
+        Ok(())
+    }
+
+    async fn delete_pod_network(&self, netns: &str) -> Result<(), HostError> {
+        self.log(Call::DeleteNetwork(netns.to_string()));
+        self.lock().netns.remove(netns);
+        Ok(())
+    }
+
+    async fn forget_connections(&self, ip: Ipv4Addr) {
+        self.log(Call::ForgetConnections(ip));
+    }
+
+    async fn list_netns(&self) -> Result<Vec<String>, HostError> {
+        Ok(self.netns())
+    }
+
+    async fn mount_overlay(
+        &self,
+        _lower: &Path,
+        _upper: &Path,
+        _work: &Path,
+        target: &Path,
+    ) -> Result<(), HostError> {
+        self.log(Call::Mount(target.to_path_buf()));
+        self.lock().mounts.insert(target.to_path_buf());
+        Ok(())
+    }
+
+    async fn unmount(&self, target: &Path) -> Result<(), HostError> {
+        if self.lock().mounts.remove(target) {
+            self.log(Call::Unmount(target.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, id: &str, bundle: &Path, _log: &Path) -> Result<i32, HostError> {
+        self.log(Call::Run(id.to_string()));
+        let mut s = self.lock();
+        let b = s.behaviours.get(name_of(id)).cloned().unwrap_or_default();
+        if let Some(message) = b.start_error {
+            return Err(HostError::Command {
+                what: "runc run".into(),
+                message,
+            });
+        }
+        s.next_pid += 1;
+        let pid = s.next_pid;
+        s.containers.insert(
+            id.to_string(),
+            FakeContainer {
+                pid,
+                bundle: bundle.to_path_buf(),
+                exit: b.exit_at_start.map(Exit::Code),
+                on_term: b.on_term,
+                exec_fails: b.exec_fails,
+            },
+        );
+        Ok(pid)
+    }
+
+    async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError> {
+        self.log(Call::Kill(id.to_string(), signal));
+        let mut s = self.lock();
+        let Some(c) = s.containers.get_mut(id).filter(|c| c.exit.is_none()) else {
+            return Err(HostError::Command {
+                what: "runc kill".into(),
+                message: "container not running".into(),
+            });
+        };
+        c.exit = match signal {
+            Signal::Term => c.on_term,
+            Signal::Kill => Some(Exit::Signal(9)),
+        };
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), HostError> {
+        self.log(Call::Delete(id.to_string()));
+        self.lock().containers.remove(id);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<RuncContainer>, HostError> {
+        Ok(self
+            .lock()
+            .containers
+            .iter()
+            .map(|(id, c)| RuncContainer {
+                id: id.clone(),
+                pid: c.pid,
+                status: if c.exit.is_none() {
+                    "running"
+                } else {
+                    "stopped"
+                }
+                .into(),
+                bundle: c.bundle.clone(),
+            })
+            .collect())
+    }
+
+    fn try_exit(&self, pid: i32) -> Option<Exit> {
+        match self.lock().containers.values().find(|c| c.pid == pid) {
+            Some(c) => c.exit,
+            None => Some(Exit::Unknown),
+        }
+    }
+
+    fn exec_command(&self, _id: &str, cmd: &[String]) -> Command {
+        let mut c = Command::new("false");
+        c.args(cmd);
+        c
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, String> {
+        self.log(Call::Exec(id.to_string(), cmd.to_vec()));
+        let s = self.lock();
+        let c = s
+            .containers
+            .get(id)
+            .filter(|c| c.exit.is_none())
+            .ok_or("container not running")?;
+        Ok(ExecOutput {
+            success: c.exec_fails.is_none(),
+            output: c.exec_fails.clone().unwrap_or_default(),
+        })
+    }
+
+    async fn tcp_connect(&self, addr: SocketAddr) -> Result<(), String> {
+        if self.lock().listening.contains_key(&addr) {
+            Ok(())
+        } else {
+            Err("connection refused".into())
+        }
+    }
+
+    async fn http_get(&self, addr: SocketAddr, _path: &str) -> Result<u16, String> {
+        self.lock()
+            .listening
+            .get(&addr)
+            .copied()
+            .ok_or_else(|| format!("dial tcp {addr}: connect: connection refused"))
+    }
+
+    async fn remove_cgroup(&self, path: &str) {
+        self.log(Call::RemoveCgroup(path.to_string()));
+    }
+
+    async fn oom_killed(&self, path: &str) -> bool {
+        self.lock().oom.contains(path)
+    }
+
+    async fn resolv_conf(&self) -> String {
+        "nameserver 10.0.0.53\n".into()
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {
+        self.file(path).ok_or_else(|| {
+            HostError::io(
+                format!("reading {}", path.display()),
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })
+    }
+
+    async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError> {
+        self.put_file(path, body);
+        Ok(())
+    }
+
+    async fn create_dir_all(&self, _path: &Path) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    async fn remove_dir_all(&self, path: &Path) {
+        self.lock().files.retain(|p, _| !p.starts_with(path));
+    }
+
+    async fn is_mounted(&self, path: &Path) -> bool {
+        self.lock().mounts.contains(path)
+    }
+}

@@ -1,0 +1,738 @@
+//! The pod worker against [`FakeHost`] and an in-memory API, under tokio's paused time: back-off,
+//! restart policy, adoption after an agent restart, graceful deletion (with the drain wait) and
+//! probes, checked as a user sees them (calls made to the machine, the status, the events) —
+//! without root, runc or real sleeps.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, ContainerPort, ExecAction, HTTPGetAction, Pod, PodSpec, Probe, Secret,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::api::PodApi;
+use super::saved::{SavedContainer, SavedPod};
+use crate::events::Kind;
+use crate::host::fake::{Behaviour, Call, FakeHost};
+use crate::host::{Exit, Signal};
+use crate::{Agent, AgentOptions, Images, PullError, PulledImage};
+
+const UID: &str = "0b4e6c0e-8f43-4b65-9a55-3c1d2f0e9a11";
+
+/// The API server as the worker sees it: statuses, events and deletions are recorded.
+#[derive(Default)]
+struct FakeApi {
+    statuses: Mutex<Vec<Value>>,
+    events: Mutex<Vec<(String, String)>>,
+    deleted: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl PodApi for FakeApi {
+    async fn patch_status(&self, _ns: &str, _name: &str, status: &Value) -> Result<(), String> {
+        lock(&self.statuses).push(status.clone());
+        Ok(())
+    }
+    async fn record_event(&self, _pod: &Pod, _c: &str, _kind: Kind, reason: &str, msg: &str) {
+        lock(&self.events).push((reason.to_string(), msg.to_string()));
+    }
+    async fn config_map(&self, _ns: &str, _name: &str) -> Result<Option<ConfigMap>, String> {
+        Ok(None)
+    }
+    async fn secret(&self, _ns: &str, _name: &str) -> Result<Option<Secret>, String> {
+        Ok(None)
+    }
+    async fn delete_pod(&self, _ns: &str, name: &str, uid: &str) -> Result<bool, String> {
+        lock(&self.deleted).push(format!("{name}/{uid}"));
+        Ok(true)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every image is there, except those named `missing…`.
+struct FakeImages;
+
+#[async_trait]
+impl Images for FakeImages {
+    async fn ensure(&self, image: &str, _: &str, _: &[Vec<u8>]) -> Result<PulledImage, PullError> {
+        if image.starts_with("missing") {
+            return Err(PullError {
+                reason: "ErrImagePull".into(),
+                message: "manifest unknown".into(),
+            });
+        }
+        Ok(PulledImage {
+            image_id: format!("{image}@sha256:0"),
+            rootfs: PathBuf::from("/images").join(image),
+            config: crate::ImageRunConfig {
+                cmd: vec!["serve".into()],
+                ..Default::default()
+            },
+        })
+    }
+}
+
+fn options(drain_timeout: Option<Duration>) -> AgentOptions {
+    AgentOptions {
+        data_dir: PathBuf::from("/data/node"),
+        node_name: "n1".into(),
+        node_ip: Ipv4Addr::LOCALHOST,
+        pod_cidr: "10.244.0.0/24".parse().expect("a valid CIDR"),
+        bridge: "baton0".into(),
+        kubelet_listen: "127.0.0.1:0".parse().expect("a valid address"),
+        token: String::new(),
+        drain_timeout,
+    }
+}
+
+fn container(name: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: Some("app:v1".into()),
+        ..Default::default()
+    }
+}
+
+fn pod(policy: &str, containers: Vec<Container>) -> Pod {
+    let mut p = Pod {
+        spec: Some(PodSpec {
+            restart_policy: Some(policy.into()),
+            containers,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    p.metadata.name = Some("web".into());
+    p.metadata.namespace = Some("default".into());
+    p.metadata.uid = Some(UID.into());
+    p
+}
+
+fn id(name: &str) -> String {
+    super::container_id(UID, name)
+}
+
+fn pod_dir() -> PathBuf {
+    PathBuf::from("/data/node/pods").join(UID)
+}
+
+/// One pod worker on a fake machine.
+struct Harness {
+    agent: Arc<Agent>,
+    host: Arc<FakeHost>,
+    api: Arc<FakeApi>,
+    pod: Pod,
+    tx: watch::Sender<Option<Pod>>,
+    worker: JoinHandle<()>,
+}
+
+impl Harness {
+    fn start(host: FakeHost, pod: Pod) -> Self {
+        Self::start_with(host, pod, options(None), None)
+    }
+
+    fn start_with(
+        host: FakeHost,
+        pod: Pod,
+        opts: AgentOptions,
+        leases: Option<kube::runtime::reflector::Store<Lease>>,
+    ) -> Self {
+        let host = Arc::new(host);
+        let api = Arc::new(FakeApi::default());
+        // Never called: the worker reaches the API only through `api`.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a valid URL"));
+        let client = kube::Client::try_from(config).expect("a client that connects lazily");
+        let agent = Agent::with_api(
+            client,
+            host.clone(),
+            Arc::new(FakeImages),
+            api.clone(),
+            opts,
+        );
+        if let Some(leases) = leases {
+            assert!(agent.traffic_leases.set(leases).is_ok());
+        }
+        let (tx, rx) = watch::channel(Some(pod.clone()));
+        let worker = tokio::spawn(super::worker(agent.clone(), UID.into(), rx));
+        Harness {
+            agent,
+            host,
+            api,
+            pod,
+            tx,
+            worker,
+        }
+    }
+
+    fn status(&self) -> Value {
+        lock(&self.api.statuses).last().cloned().unwrap_or_default()
+    }
+
+    fn container_status(&self, name: &str) -> Value {
+        let s = self.status();
+        s["containerStatuses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name).cloned())
+            .unwrap_or_default()
+    }
+
+    fn condition(&self, t: &str) -> Value {
+        let s = self.status();
+        s["conditions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["type"] == t).cloned())
+            .unwrap_or_default()["status"]
+            .clone()
+    }
+
+    fn events(&self, reason: &str) -> Vec<String> {
+        lock(&self.api.events)
+            .iter()
+            .filter(|(r, _)| r == reason)
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    fn runs(&self, name: &str) -> Vec<Instant> {
+        self.host.times_of(&Call::Run(id(name)))
+    }
+
+    fn pod_ip(&self) -> Ipv4Addr {
+        self.status()["podIP"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("the status shows the pod IP")
+    }
+
+    /// Marks the pod deleted with `grace` seconds (as the API server does).
+    fn delete(&self, grace: i64) -> Instant {
+        let mut p = self.pod.clone();
+        p.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        p.metadata.deletion_grace_period_seconds = Some(grace);
+        self.tx.send_replace(Some(p));
+        Instant::now()
+    }
+
+    /// Waits (in paused time) for the worker to finish.
+    async fn finished(self) -> Self {
+        let worker = tokio::time::timeout(Duration::from_secs(600), self.worker)
+            .await
+            .expect("the worker finishes");
+        assert!(worker.is_ok(), "the worker did not panic");
+        Harness {
+            worker: tokio::spawn(async {}),
+            ..self
+        }
+    }
+}
+
+async fn advance(secs: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+fn crashing(code: i32) -> Behaviour {
+    Behaviour {
+        exit_at_start: Some(code),
+        ..Default::default()
+    }
+}
+
+/// The gaps between consecutive instants.
+fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_loop_restarts_at_once_then_after_10s_doubling_to_5_minutes() {
+    let host = FakeHost::new();
+    host.behave("app", crashing(1));
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1_300.0).await;
+    let runs = h.runs("app");
+    let expected = [0, 10, 20, 40, 80, 160, 300, 300];
+    assert!(runs.len() > expected.len(), "{} runs", runs.len());
+    // Each exit is noticed on the next pass (100 ms while a container is young).
+    for (gap, secs) in gaps(&runs).iter().zip(expected) {
+        let backoff = Duration::from_secs(secs);
+        assert!(
+            *gap >= backoff && *gap < backoff + Duration::from_secs(1),
+            "restart after {gap:?}, back-off {backoff:?} (all: {:?})",
+            gaps(&runs)
+        );
+    }
+    let c = h.container_status("app");
+    assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(c["restartCount"], runs.len() - 1);
+    let backoffs = h.events("BackOff");
+    assert!(!backoffs.is_empty());
+    assert_eq!(
+        backoffs[0],
+        format!("Back-off restarting failed container app in pod web_default({UID})")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_policy_decides_what_follows_an_exit() {
+    // (policy, exit code, restarted, phase once it stops)
+    let table = [
+        ("Always", 0, true, "Running"),
+        ("Always", 1, true, "Running"),
+        ("OnFailure", 0, false, "Succeeded"),
+        ("OnFailure", 1, true, "Running"),
+        ("Never", 0, false, "Succeeded"),
+        ("Never", 1, false, "Failed"),
+    ];
+    for (policy, code, restarted, phase) in table {
+        let host = FakeHost::new();
+        host.behave("app", crashing(code));
+        let h = Harness::start(host, pod(policy, vec![container("app")]));
+        advance(60.0).await;
+        let runs = h.runs("app").len();
+        assert_eq!(runs > 1, restarted, "{policy} exit {code}: {runs} runs");
+        let c = h.container_status("app");
+        if restarted {
+            assert_eq!(c["restartCount"], runs - 1, "{policy} exit {code}");
+        } else {
+            assert_eq!(h.status()["phase"], phase, "{policy} exit {code}");
+            assert_eq!(c["state"]["terminated"]["exitCode"], code);
+            assert_eq!(c["restartCount"], 0);
+        }
+        h.worker.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_agent_adopts_the_containers_runc_still_runs() {
+    let host = FakeHost::new();
+    let saved = SavedPod {
+        namespace: "default".into(),
+        name: "web".into(),
+        ip: Some(Ipv4Addr::new(10, 244, 0, 7)),
+        start_time: Some("2026-01-01T00:00:00Z".into()),
+        containers: BTreeMap::from([
+            (
+                "app".to_string(),
+                SavedContainer {
+                    id: id("app"),
+                    pid: Some(4242),
+                    started_at: Some("2026-01-01T00:00:01Z".into()),
+                    restart_count: 2,
+                    image_id: "app:v1@sha256:0".into(),
+                },
+            ),
+            (
+                "side".to_string(),
+                SavedContainer {
+                    id: id("side"),
+                    pid: Some(4243),
+                    started_at: Some("2026-01-01T00:00:01Z".into()),
+                    restart_count: 0,
+                    image_id: "app:v1@sha256:0".into(),
+                },
+            ),
+        ]),
+    };
+    let body = serde_json::to_vec(&saved).expect("serializable");
+    host.put_file(&pod_dir().join("state.json"), &body);
+    // runc still runs `app` as the saved pid; `side` ended while the agent was down.
+    host.add_running(&id("app"), 4242);
+    let h = Harness::start(
+        host,
+        pod("Always", vec![container("app"), container("side")]),
+    );
+    advance(2.0).await;
+
+    assert!(h.runs("app").is_empty(), "the running container is adopted");
+    let app = h.container_status("app");
+    assert_eq!(app["state"]["running"]["startedAt"], "2026-01-01T00:00:01Z");
+    assert_eq!(app["restartCount"], 2);
+    assert_eq!(app["ready"], true);
+    assert_eq!(h.status()["podIP"], "10.244.0.7");
+    assert_eq!(h.status()["startTime"], "2026-01-01T00:00:00Z");
+
+    // The one that ended is restarted by the policy, its end shown as unknown (137).
+    assert_eq!(h.runs("side").len(), 1);
+    let side = h.container_status("side");
+    assert_eq!(side["restartCount"], 1);
+    assert_eq!(side["lastState"]["terminated"]["exitCode"], 137);
+
+    // The saved address stays this pod's: a new pod gets another one.
+    assert_ne!(h.agent.allocate_ip(), Some(Ipv4Addr::new(10, 244, 0, 7)));
+    // The adopted process is watched like one of ours: its third restart backs off 20 s.
+    h.host.exit(&id("app"), Exit::Unknown);
+    advance(19.0).await;
+    assert!(h.runs("app").is_empty());
+    assert_eq!(
+        h.container_status("app")["state"]["waiting"]["reason"],
+        "CrashLoopBackOff"
+    );
+    advance(2.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    assert_eq!(h.container_status("app")["restartCount"], 3);
+    let saved: SavedPod = serde_json::from_slice(
+        &h.host
+            .file(&pod_dir().join("state.json"))
+            .expect("state saved"),
+    )
+    .expect("readable state");
+    assert_eq!(saved.containers["app"].restart_count, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_deletion_sends_sigterm_then_sigkill_after_the_grace_period() {
+    let host = FakeHost::new();
+    // The app ignores SIGTERM.
+    host.behave("app", Behaviour::default());
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    let ip = h.pod_ip();
+    let deleted = h.delete(5);
+    let h = h.finished().await;
+
+    let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    let kill = h.host.times_of(&Call::Kill(id("app"), Signal::Kill));
+    assert_eq!(term.len(), 1);
+    assert_eq!(kill.len(), 1);
+    assert!(term[0] - deleted < Duration::from_millis(100));
+    let waited = kill[0] - term[0];
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_millis(5_100),
+        "SIGKILL {waited:?} after SIGTERM"
+    );
+    // Then every trace goes, and the pod object last.
+    assert!(h.host.times_of(&Call::Delete(id("app")))[0] >= kill[0]);
+    assert!(h.host.netns().is_empty());
+    assert!(!h.host.has_files_under(&pod_dir()));
+    assert_eq!(h.host.times_of(&Call::ForgetConnections(ip)).len(), 1);
+    assert_eq!(*lock(&h.api.deleted), vec![format!("web/{UID}")]);
+    assert!(!h.host.running(&id("app")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn containers_that_stop_on_sigterm_are_not_killed() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            on_term: Some(Exit::Signal(15)),
+            ..Default::default()
+        },
+    );
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    let deleted = h.delete(30);
+    let h = h.finished().await;
+    assert!(Instant::now() - deleted < Duration::from_secs(1));
+    assert_eq!(
+        h.host.times_of(&Call::Kill(id("app"), Signal::Term)).len(),
+        1
+    );
+    assert!(
+        h.host
+            .times_of(&Call::Kill(id("app"), Signal::Kill))
+            .is_empty()
+    );
+    assert_eq!(lock(&h.api.deleted).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_force_deletion_kills_at_once_and_cuts_the_grace_short() {
+    let host = FakeHost::new();
+    host.behave("app", Behaviour::default());
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    h.delete(30);
+    advance(3.0).await;
+    // The pod object goes away (kubectl delete --force) while SIGTERM's grace runs.
+    let gone = Instant::now();
+    h.tx.send_replace(None);
+    let h = h.finished().await;
+    let kill = h.host.times_of(&Call::Kill(id("app"), Signal::Kill));
+    assert_eq!(kill.len(), 1);
+    assert!(kill[0] - gone < Duration::from_millis(100));
+    assert!(!h.host.has_files_under(&pod_dir()));
+}
+
+fn fresh_lease(holder: &str) -> kube::runtime::reflector::Store<Lease> {
+    let (store, mut writer) = kube::runtime::reflector::store::<Lease>();
+    let mut lease = Lease {
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(3_600),
+            renew_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    lease.metadata.name = Some(baton_api::drain::lease_name(holder));
+    lease.metadata.namespace = Some(baton_api::drain::LEASE_NAMESPACE.into());
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(lease));
+    store
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigterm_waits_for_the_traffic_agents_to_drain_the_pod() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            on_term: Some(Exit::Signal(15)),
+            ..Default::default()
+        },
+    );
+    let opts = options(Some(Duration::from_secs(10)));
+    let h = Harness::start_with(
+        host,
+        pod("Always", vec![container("app")]),
+        opts,
+        Some(fresh_lease("proxy-1")),
+    );
+    advance(1.0).await;
+    let deleted = h.delete(30);
+    advance(3.0).await;
+    assert!(
+        h.host
+            .times_of(&Call::Kill(id("app"), Signal::Term))
+            .is_empty(),
+        "no SIGTERM before the traffic agent acknowledged"
+    );
+    // The traffic agent acknowledges: SIGTERM follows.
+    let mut acked = h.tx.borrow().clone().expect("the pod");
+    acked.metadata.annotations = Some(BTreeMap::from([(
+        baton_api::drain::ack_annotation("proxy-1"),
+        "true".to_string(),
+    )]));
+    h.tx.send_replace(Some(acked));
+    let h = h.finished().await;
+    let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    assert_eq!(term.len(), 1);
+    let waited = term[0] - deleted;
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_millis(3_100),
+        "SIGTERM {waited:?} after the deletion"
+    );
+    assert!(h.events("DrainTimeout").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_drain_times_out_with_an_event() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            on_term: Some(Exit::Signal(15)),
+            ..Default::default()
+        },
+    );
+    let opts = options(Some(Duration::from_secs(10)));
+    let h = Harness::start_with(
+        host,
+        pod("Always", vec![container("app")]),
+        opts,
+        Some(fresh_lease("proxy-1")),
+    );
+    advance(1.0).await;
+    let deleted = h.delete(30);
+    let h = h.finished().await;
+    let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    assert_eq!(term.len(), 1);
+    let waited = term[0] - deleted;
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_millis(10_100),
+        "SIGTERM {waited:?} after the deletion"
+    );
+    let timeouts = h.events("DrainTimeout");
+    assert_eq!(timeouts.len(), 1);
+    assert!(timeouts[0].contains("proxy-1"), "{}", timeouts[0]);
+}
+
+fn probe(period: i32, failures: i32) -> Probe {
+    Probe {
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let host = FakeHost::new();
+    // The app ignores SIGTERM: SIGKILL follows two seconds after it.
+    host.behave("app", Behaviour::default());
+    let mut c = container("app");
+    c.liveness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["healthy".into()]),
+        }),
+        ..probe(1, 3)
+    });
+    let h = Harness::start(host, pod("Always", vec![c]));
+    advance(5.0).await;
+    assert!(
+        h.host
+            .times_of(&Call::Kill(id("app"), Signal::Term))
+            .is_empty()
+    );
+    let probes = h
+        .host
+        .times_of(&Call::Exec(id("app"), vec!["healthy".into()]));
+    assert!(probes.len() >= 4, "probed every second: {probes:?}");
+    let failing = Instant::now();
+    h.host.set_exec_fails(&id("app"), Some("unhealthy"));
+    advance(10.0).await;
+    let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    let kill = h.host.times_of(&Call::Kill(id("app"), Signal::Kill));
+    assert_eq!(term.len(), 1);
+    // Three failures a second apart.
+    let after = term[0] - failing;
+    assert!(
+        after >= Duration::from_secs(2) && after < Duration::from_secs(4),
+        "{after:?}"
+    );
+    assert_eq!(kill.len(), 1);
+    let grace = kill[0] - term[0];
+    assert!(
+        grace >= Duration::from_secs(2) && grace < Duration::from_millis(2_600),
+        "{grace:?}"
+    );
+    assert_eq!(h.runs("app").len(), 2);
+    let c = h.container_status("app");
+    assert_eq!(c["restartCount"], 1);
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 137);
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_follows_the_http_probe() {
+    let mut c = container("app");
+    c.readiness_probe = Some(Probe {
+        http_get: Some(HTTPGetAction {
+            port: IntOrString::Int(8080),
+            path: Some("/ready".into()),
+            ..Default::default()
+        }),
+        ..probe(1, 2)
+    });
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c]));
+    advance(3.0).await;
+    assert_eq!(h.condition("Ready"), "False");
+    let addr = SocketAddr::new(h.pod_ip().into(), 8080);
+    h.host.listen(addr, 200);
+    advance(1.5).await;
+    assert_eq!(h.condition("Ready"), "True");
+    assert_eq!(h.container_status("app")["ready"], true);
+    // Two failures in a row: not ready, and no restart (readiness only flips Ready).
+    h.host.listen(addr, 503);
+    advance(3.0).await;
+    assert_eq!(h.condition("Ready"), "False");
+    assert_eq!(h.runs("app").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_readiness_probe_declared_ports_must_accept_first() {
+    let mut c = container("app");
+    c.ports = Some(vec![ContainerPort {
+        container_port: 80,
+        ..Default::default()
+    }]);
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c]));
+    advance(2.0).await;
+    assert_eq!(h.condition("Ready"), "False");
+    h.host.listen(SocketAddr::new(h.pod_ip().into(), 80), 200);
+    advance(0.5).await;
+    assert_eq!(h.condition("Ready"), "True");
+
+    // Ports that never accept count as ready after ten seconds.
+    let mut c = container("app");
+    c.ports = Some(vec![ContainerPort {
+        container_port: 81,
+        ..Default::default()
+    }]);
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c]));
+    advance(9.0).await;
+    assert_eq!(h.condition("Ready"), "False");
+    advance(1.5).await;
+    assert_eq!(h.condition("Ready"), "True");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_start_backs_off_and_says_why() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            start_error: Some("exec: \"serve\": executable file not found in $PATH".into()),
+            ..Default::default()
+        },
+    );
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(15.0).await;
+    // At once, then after 10 s.
+    assert_eq!(h.runs("app").len(), 3);
+    let c = h.container_status("app");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "StartError");
+    assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert!(h.events("Failed")[0].contains("executable file not found"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oom_kill_is_reported_as_such() {
+    let host = FakeHost::new();
+    host.behave("app", crashing(137));
+    host.oom(&format!("/baton/{UID}/app"));
+    let h = Harness::start(host, pod("Never", vec![container("app")]));
+    advance(1.0).await;
+    let c = h.container_status("app");
+    assert_eq!(c["state"]["terminated"]["reason"], "OOMKilled");
+    assert_eq!(c["state"]["terminated"]["exitCode"], 137);
+    assert_eq!(h.status()["phase"], "Failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_image_shows_err_image_pull_then_image_pull_backoff() {
+    let mut c = container("app");
+    c.image = Some("missing:v1".into());
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c]));
+    advance(0.5).await;
+    assert_eq!(
+        h.container_status("app")["state"]["waiting"]["reason"],
+        "ErrImagePull"
+    );
+    advance(1.0).await;
+    assert_eq!(
+        h.container_status("app")["state"]["waiting"]["reason"],
+        "ImagePullBackOff"
+    );
+    assert!(h.runs("app").is_empty());
+    assert_eq!(h.status()["phase"], "Pending");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pod_gets_its_own_etc_files_and_bundle() {
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    let etc = pod_dir().join("etc");
+    let file = |p: &Path| String::from_utf8(h.host.file(p).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(file(&etc.join("hostname")), "web\n");
+    assert!(file(&etc.join("hosts")).contains(&format!("{}\tweb", h.pod_ip())));
+    assert_eq!(file(&etc.join("resolv.conf")), "nameserver 10.0.0.53\n");
+    let config: Value =
+        serde_json::from_str(&file(&pod_dir().join("app/bundle/config.json"))).unwrap_or_default();
+    assert_eq!(config["process"]["args"][0], "serve");
+    assert_eq!(config["linux"]["cgroupsPath"], format!("/baton/{UID}/app"));
+    assert_eq!(h.host.netns(), vec![format!("baton-{UID}")]);
+}
