@@ -103,11 +103,24 @@ apiVersion: coordination.k8s.io/v1
 kind: Lease
 metadata: {name: fid-lease}
 spec: {holderIdentity: me}
+---
+apiVersion: apps/v1
+kind: ControllerRevision
+metadata: {name: fid-rev}
+revision: 1
+data: {spec: {template: {}}}
 YAML
 k apply -f "$E2E_TMP/kinds.yaml"
 k scale rc rc --replicas=2
 wait_for 1 '{.status.availableReplicas}' deploy x
 wait_for 2 '{.status.readyReplicas}' rc rc
+# Completed answers are what patches apply to: a settled pod must not be rewritten by its
+# (simulated) kubelet's status patches when nothing changed (a no-op write stores nothing).
+k get pods -l app=x -o jsonpath='{.items[0].metadata.resourceVersion}'
+rv_before=$LAST_OUT
+sleep 3
+k get pods -l app=x -o jsonpath='{.items[0].metadata.resourceVersion}'
+expect_eq "$LAST_OUT" "$rv_before" "resourceVersion of a settled pod after 3 s"
 
 mkdir -p "$E2E_TMP/openapi" "$E2E_TMP/got"
 curl_api GET /openapi/v3 | head -n -1 >"$E2E_TMP/openapi/index.json"
@@ -115,12 +128,17 @@ for p in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1
   curl_api GET "/openapi/v3/$p" | head -n -1 >"$E2E_TMP/openapi/${p//\//_}.json"
 done
 n=0
+empty=()
 for r in $("$KUBECTL" api-resources --verbs=list -o name); do
   case "$r" in *.metrics.k8s.io) continue ;; esac  # served live from node agents, none here
   n=$((n + 1))
   LAST_OUT=$("$KUBECTL" get "$r" -A -o json 2>&1) || fail "kubectl get $r -A -o json failed"
   printf '%s\n' "$LAST_OUT" >"$E2E_TMP/got/$r.json"
+  # Every served kind is checked: each must have at least one object here.
+  items=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$E2E_TMP/got/$r.json")
+  [ "$items" -gt 0 ] || empty+=("$r")
 done
+[ "${#empty[@]}" -eq 0 ] || fail "no object of ${empty[*]} to check (create one above)" 
 curl_api GET '/api/v1/pods?watch=1&timeoutSeconds=1' | head -n -1 >"$E2E_TMP/got/pods-watch.json"
 curl_api GET '/apis/apps/v1/namespaces/default/deployments/x/scale' | head -n -1 >"$E2E_TMP/got/scale.json"
 LAST_OUT=$(python3 "$ROOT/tests/python/openapi_check.py" "$E2E_TMP/openapi" "$E2E_TMP"/got/*.json 2>&1) \

@@ -136,10 +136,13 @@ jp() {
 # (default 200, about 20 s), and fails the scenario with the last value seen.
 wait_for() {
   local want=$1; shift
+  local path=$1; shift
   for _ in $(seq 1 "${WAIT_TRIES:-200}"); do
-    [ "$(jp "$@")" = "$want" ] && return 0
+    # Not through jp: a failed kubectl is retried, and LAST_OUT keeps the last answer.
+    LAST_OUT=$("$KUBECTL" get "$@" -o "jsonpath=$path" 2>&1) && [ "$LAST_OUT" = "$want" ] && return 0
     sleep 0.1
   done
+  set -- "$path" "$@"
   fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
 }
 
