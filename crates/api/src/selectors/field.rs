@@ -74,18 +74,18 @@ fn parse_term(part: &str) -> Option<Term> {
     None
 }
 
+/// The byte offset of the first `pat` in `s` not preceded by a backslash escape. Walks by
+/// characters: a selector may hold any UTF-8, and a byte offset inside a character would panic.
 fn find_unescaped(s: &str, pat: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            chars.next();
             continue;
         }
         if s[i..].starts_with(pat) {
             return Some(i);
         }
-        i += 1;
     }
     None
 }

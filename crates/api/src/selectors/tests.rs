@@ -197,6 +197,39 @@ fn field_selectors() {
 }
 
 #[test]
+fn field_selectors_take_any_utf8() {
+    // Byte offsets inside a character used to panic the request (issue 13).
+    let pods = find("", "v1", "pods").expect("pods");
+    let pod = json!({ "metadata": { "name": "é€", "namespace": "default" } });
+    for s in [
+        "metadata.name=é€",
+        "métadata.name=x",
+        "é",
+        "\\é=x",
+        "metadata.name=\\€",
+        "€!=€,é==é",
+    ] {
+        let _ = FieldSelector::parse(pods, s);
+    }
+    let sel = FieldSelector::parse(pods, "metadata.name=é€").expect("parses");
+    assert!(sel.matches(pods, &pod));
+    assert!(
+        !FieldSelector::parse(pods, "metadata.name!=é€")
+            .expect("parses")
+            .matches(pods, &pod)
+    );
+    assert_eq!(
+        FieldSelector::parse(pods, "é"),
+        Err(SelectorError::Parse(
+            "invalid selector: 'é'; can't understand 'é'".into()
+        ))
+    );
+    for s in ["é=x", "a=é,ü!=b", "a in (é)", "!é"] {
+        let _ = LabelSelector::parse(s);
+    }
+}
+
+#[test]
 fn typed_label_map_matches_like_json() {
     let sel = LabelSelector::parse("app=web,tier in (a,b),!canary").expect("parses");
     let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
