@@ -1,4 +1,6 @@
-//! Request metrics in Prometheus text format (`/metrics`).
+//! Request metrics in Prometheus text format (`/metrics`), followed by whatever the other
+//! parts of the process registered with [`Metrics::register`] (the traffic layer's proxies):
+//! the API server depends on none of them.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,10 +18,15 @@ struct Series {
     buckets: Vec<u64>,
 }
 
-/// Counters and latency histograms keyed by (verb, resource, code).
+/// Renders one component's metrics in the text exposition format.
+pub type Source = Box<dyn Fn() -> String + Send + Sync>;
+
+/// Counters and latency histograms keyed by (verb, resource, code), and the registered
+/// sources of other components' metrics.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<BTreeMap<(String, String, u16), Series>>,
+    sources: Mutex<Vec<Source>>,
 }
 
 impl Metrics {
@@ -41,7 +48,24 @@ impl Metrics {
         }
     }
 
+    /// Adds `source`'s text to every later `/metrics` answer.
+    pub fn register(&self, source: Source) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.push(source);
+        }
+    }
+
     pub fn render(&self) -> String {
+        let mut out = self.render_requests();
+        if let Ok(sources) = self.sources.lock() {
+            for s in sources.iter() {
+                out.push_str(&s());
+            }
+        }
+        out
+    }
+
+    fn render_requests(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out by verb, resource and HTTP response code.\n");
         out.push_str("# TYPE apiserver_request_total counter\n");

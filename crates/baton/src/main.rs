@@ -110,6 +110,11 @@ struct ServerArgs {
     /// runs; with `--disable agent` the Ingress runs only when this is given.
     #[arg(long)]
     ingress_listen: Option<SocketAddr>,
+    /// Where the Ingress proxy listens for HTTPS (certificates from the Ingresses' `tls`
+    /// Secrets, chosen by SNI; HTTP/2 or HTTP/1.1 by ALPN). Default: 127.0.0.1:443 when the
+    /// node agent runs; with `--disable agent` only when this is given.
+    #[arg(long)]
+    ingress_tls_listen: Option<SocketAddr>,
     /// Log one line per request the Ingress proxies.
     #[arg(long)]
     ingress_access_log: bool,
@@ -217,7 +222,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         }
         start_agent(client.clone(), &args, &running).await
     };
-    start_traffic(client, &args, agent_running, tx.subscribe()).await;
+    start_traffic(
+        client,
+        &args,
+        agent_running,
+        &running.state.metrics,
+        tx.subscribe(),
+    )
+    .await;
     println!("export KUBECONFIG={}", running.kubeconfig.display());
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -249,6 +261,7 @@ async fn start_traffic(
     client: kube::Client,
     args: &ServerArgs,
     agent_running: bool,
+    metrics: &baton_apiserver::metrics::Metrics,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let agent = !args.disabled("agent");
@@ -270,32 +283,60 @@ async fn start_traffic(
         None if agent => Some(SocketAddr::from(([127, 0, 0, 1], 80))),
         None => None,
     };
+    let tls_listen = match args.ingress_tls_listen {
+        Some(a) => Some(a),
+        None if agent => Some(SocketAddr::from(([127, 0, 0, 1], 443))),
+        None => None,
+    };
     let ingress = listen.filter(|_| !args.disabled("ingress")).map(|listen| {
         baton_traffic::ingress::Options {
             listen,
+            tls_listen,
             access_log: args.ingress_access_log,
             ..Default::default()
         }
     });
-    let opts = baton_traffic::agent::Options {
+    let mut opts = baton_traffic::agent::Options {
         holder: args.node_name(),
         service_proxy,
         ingress,
     };
-    match baton_traffic::agent::start(client.clone(), opts.clone(), shutdown.clone()).await {
-        Ok(r) => {
-            if let Some(addr) = r.ingress_addr {
-                tracing::info!(%addr, "Ingress proxy listening");
+    // A listener that cannot be bound is reported naming its flag; the rest starts without it
+    // (no TLS listener, then no Ingress at all).
+    loop {
+        match baton_traffic::agent::start(client.clone(), opts.clone(), shutdown.clone()).await {
+            Ok(r) => {
+                if let Some(addr) = r.ingress_addr {
+                    tracing::info!(%addr, "Ingress proxy listening");
+                }
+                if let Some(addr) = r.ingress_tls_addr {
+                    tracing::info!(%addr, "Ingress proxy listening for HTTPS");
+                }
+                // The proxies' figures follow the API server's own on its /metrics.
+                if let Some(m) = r.proxy_metrics {
+                    metrics.register(Box::new(move || m.render()));
+                }
+                if let Some(m) = r.ingress_metrics {
+                    metrics.register(Box::new(move || m.text()));
+                }
+                return;
             }
-        }
-        Err(e) => {
-            tracing::error!("Ingress not started: {e}");
-            let opts = baton_traffic::agent::Options {
-                ingress: None,
-                ..opts
-            };
-            if let Err(e) = baton_traffic::agent::start(client, opts, shutdown).await {
-                tracing::error!("traffic layer not started: {e}");
+            Err(e) => {
+                let tls = matches!(&e, baton_traffic::agent::Error::Ingress(i) if i.is_tls());
+                match opts.ingress.as_mut() {
+                    Some(i) if tls && i.tls_listen.is_some() => {
+                        tracing::error!("Ingress TLS listener not started: {e}");
+                        i.tls_listen = None;
+                    }
+                    Some(_) => {
+                        tracing::error!("Ingress not started: {e}");
+                        opts.ingress = None;
+                    }
+                    None => {
+                        tracing::error!("traffic layer not started: {e}");
+                        return;
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct Options {
 pub struct Running {
     /// The address the Ingress proxy listens on, if it runs.
     pub ingress_addr: Option<SocketAddr>,
+    /// The address of the Ingress proxy's TLS listener, if it runs.
+    pub ingress_tls_addr: Option<SocketAddr>,
     pub ingress_metrics: Option<ingress::Metrics>,
     pub proxy_metrics: Option<Arc<serviceproxy::Metrics>>,
 }
@@ -41,7 +43,8 @@ pub enum Error {
 }
 
 /// Starts what `opts` asks for. An Ingress listener that cannot be bound is an error (the
-/// message names `--ingress-listen`); the rest runs in spawned tasks until `shutdown`.
+/// message names `--ingress-listen` or `--ingress-tls-listen`); the rest runs in spawned tasks
+/// until `shutdown`.
 pub async fn start(
     client: Client,
     opts: Options,
@@ -59,6 +62,7 @@ pub async fn start(
     let mut applied = Vec::new();
     let mut running = Running {
         ingress_addr: None,
+        ingress_tls_addr: None,
         ingress_metrics: None,
         proxy_metrics: None,
     };
@@ -78,11 +82,26 @@ pub async fn start(
         applied.push(arx);
         let addr = b.local_addr();
         running.ingress_addr = Some(addr);
+        running.ingress_tls_addr = b.tls_addr();
         running.ingress_metrics = Some(b.metrics());
+        let (ptx, tls_problems) = watch::channel(Vec::new());
+        let certs = b.certs();
+        let tls_served = certs.is_some();
+        if let Some(certs) = certs {
+            tokio::spawn(until(
+                shutdown.clone(),
+                ingress::tls::run(client.clone(), snapshots.clone(), certs, ptx),
+            ));
+        }
         tokio::spawn(b.serve(snapshots.clone(), atx, shutdown.clone()));
         tokio::spawn(until(
             shutdown.clone(),
-            ingress_status(client.clone(), snapshots.clone(), addr.ip()),
+            ingress_status(
+                client.clone(),
+                snapshots.clone(),
+                addr.ip(),
+                tls_served.then_some(tls_problems),
+            ),
         ));
     }
     if !applied.is_empty() {
@@ -95,8 +114,16 @@ pub async fn start(
 }
 
 /// Keeps `status.loadBalancer` of the served Ingresses on the proxy's address and records an
-/// Event once per problem (a missing Service or port) as it appears.
-async fn ingress_status(client: Client, mut snapshots: watch::Receiver<Arc<Snapshot>>, ip: IpAddr) {
+/// Event once per problem (a missing Service or port; a missing or invalid TLS Secret, from
+/// `tls_problems`) as it appears. Without a TLS listener (`tls_problems` is `None`), an
+/// Ingress with `spec.tls` gets a `TLSNotServed` Warning instead of being served as plain HTTP
+/// silently.
+async fn ingress_status(
+    client: Client,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    ip: IpAddr,
+    mut tls_problems: Option<watch::Receiver<Vec<ingress::IngressProblem>>>,
+) {
     // An unspecified listen address is reported as loopback, where users reach it.
     let ip = if ip.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])
@@ -104,29 +131,20 @@ async fn ingress_status(client: Client, mut snapshots: watch::Receiver<Arc<Snaps
         ip
     };
     let mut reported: BTreeSet<String> = BTreeSet::new();
+    let mut published = 0;
     loop {
         let snap = snapshots.borrow_and_update().clone();
         if snap.version > 0 {
-            if let Err(e) = ingress::publish_status(&client, &snap.ingresses, ip).await {
-                tracing::warn!(error = %e, "publishing Ingress status failed");
+            if published != snap.version {
+                if let Err(e) = ingress::publish_status(&client, &snap.ingresses, ip).await {
+                    tracing::warn!(error = %e, "publishing Ingress status failed");
+                }
+                published = snap.version;
             }
             let mut problems = ingress::problems(&snap);
-            // TLS is not served yet: say so on the Ingress rather than drop it silently.
-            for i in &snap.ingresses {
-                if i.spec
-                    .as_ref()
-                    .and_then(|s| s.tls.as_ref())
-                    .is_some_and(|t| !t.is_empty())
-                {
-                    problems.push(ingress::IngressProblem {
-                        namespace: i.metadata.namespace.clone().unwrap_or_default(),
-                        name: i.metadata.name.clone().unwrap_or_default(),
-                        reason: "TLSNotServed",
-                        message:
-                            "spec.tls is not served yet: Baton's Ingress answers plain HTTP only"
-                                .into(),
-                    });
-                }
+            match tls_problems.as_mut() {
+                Some(rx) => problems.extend(rx.borrow_and_update().iter().cloned()),
+                None => problems.extend(tls_not_served(&snap)),
             }
             let mut now = BTreeSet::new();
             for p in &problems {
@@ -147,10 +165,36 @@ async fn ingress_status(client: Client, mut snapshots: watch::Receiver<Arc<Snaps
             }
             reported = now;
         }
-        if snapshots.changed().await.is_err() {
-            return;
+        let tls_changed = async {
+            match tls_problems.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = snapshots.changed() => if r.is_err() { return },
+            open = tls_changed => if !open { tls_problems = None },
         }
     }
+}
+
+/// `TLSNotServed` for each Ingress with `spec.tls` when no TLS listener runs.
+fn tls_not_served(snap: &Snapshot) -> Vec<ingress::IngressProblem> {
+    snap.ingresses
+        .iter()
+        .filter(|i| {
+            i.spec
+                .as_ref()
+                .and_then(|s| s.tls.as_ref())
+                .is_some_and(|t| !t.is_empty())
+        })
+        .map(|i| ingress::IngressProblem {
+            namespace: i.metadata.namespace.clone().unwrap_or_default(),
+            name: i.metadata.name.clone().unwrap_or_default(),
+            reason: "TLSNotServed",
+            message: "spec.tls is not served: the Ingress has no TLS listener (start the server with --ingress-tls-listen ADDR)".into(),
+        })
+        .collect()
 }
 
 async fn until(mut shutdown: watch::Receiver<bool>, task: impl Future<Output = ()>) {

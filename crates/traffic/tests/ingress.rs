@@ -830,3 +830,188 @@ async fn a_taken_port_names_the_flag() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------- TLS
+
+const TLS_CRT: &str = include_str!("../src/ingress/testdata/a.example.crt");
+const TLS_KEY: &str = include_str!("../src/ingress/testdata/a.example.key");
+
+/// A proxy with a TLS listener whose certificates come from one `kubernetes.io/tls` Secret
+/// for `a.example`, as the Secret watch would publish them.
+async fn start_tls(first: Arc<Snapshot>) -> (SocketAddr, watch::Sender<bool>) {
+    use k8s_openapi::api::core::v1::Secret;
+    let bound = ingress::bind(Options {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        tls_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..Options::default()
+    })
+    .await
+    .expect("bind proxy");
+    let tls_addr = bound.tls_addr().expect("TLS listener");
+    let mut secret: Secret = serde_json::from_value(json!({
+        "metadata": {"namespace": "default", "name": "a-tls", "resourceVersion": "1"},
+        "type": "kubernetes.io/tls",
+    }))
+    .expect("secret");
+    secret.data = Some(
+        [
+            (
+                "tls.crt".to_string(),
+                k8s_openapi::ByteString(TLS_CRT.into()),
+            ),
+            (
+                "tls.key".to_string(),
+                k8s_openapi::ByteString(TLS_KEY.into()),
+            ),
+        ]
+        .into(),
+    );
+    let (table, problems) = ingress::tls::CertTable::build(
+        &first.ingresses,
+        |_, name| (name == "a-tls").then_some(&secret),
+        &mut Default::default(),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    bound.certs().expect("certs").publish(table);
+    let version = first.version;
+    let (_snap_tx, snap_rx) = watch::channel(first);
+    let (applied_tx, mut applied) = watch::channel(0u64);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let _keep = _snap_tx;
+        bound.serve(snap_rx, applied_tx, shutdown_rx).await
+    });
+    tokio::time::timeout(Duration::from_secs(5), applied.wait_for(|v| *v >= version))
+        .await
+        .expect("first snapshot applied in time")
+        .expect("applied channel open");
+    (tls_addr, shutdown)
+}
+
+/// A TLS connection to `addr` for `sni` trusting only the test certificate, offering `alpn`.
+async fn tls_connect(
+    addr: SocketAddr,
+    sni: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut TLS_CRT.as_bytes()) {
+        roots.add(c.expect("test cert")).expect("root");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = TcpStream::connect(addr).await?;
+    let name =
+        rustls::pki_types::ServerName::try_from(sni.to_string()).map_err(std::io::Error::other)?;
+    connector.connect(name, tcp).await
+}
+
+fn tls_ingress(svc: &str) -> Vec<Ingress> {
+    vec![ingress(
+        "secure",
+        json!({
+            "tls": [{"hosts": ["a.example"], "secretName": "a-tls"}],
+            "rules": [{"host": "a.example", "http": {"paths": [path("/", "Prefix", svc)]}}]
+        }),
+    )]
+}
+
+#[tokio::test]
+async fn tls_serves_http2_and_http1_by_alpn_with_the_sni_certificate() {
+    let b = backend("b").await;
+    let (addr, _shutdown) = start_tls(snapshot(
+        1,
+        vec![service("web", 80, vec![ep(b.addr, true)])],
+        tls_ingress("web"),
+    ))
+    .await;
+
+    // HTTP/2, chosen by ALPN.
+    let tls = tls_connect(addr, "a.example", &[b"h2", b"http/1.1"])
+        .await
+        .expect("TLS handshake for a.example");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("https://a.example/headers")
+        .body(empty())
+        .expect("request");
+    let resp = send.send_request(req).await.expect("h2 answer");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    for line in [
+        "host=a.example",
+        "x-forwarded-proto=https",
+        "x-forwarded-host=a.example",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+
+    // HTTP/1.1 when the client offers only that.
+    let tls = tls_connect(addr, "a.example", &[b"http/1.1"])
+        .await
+        .expect("TLS handshake for a.example");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("h1 handshake");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("/x")
+        .header("host", "a.example")
+        .body(empty())
+        .expect("request");
+    let resp = send.send_request(req).await.expect("h1 answer");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&body[..], b"b /x");
+}
+
+#[tokio::test]
+async fn tls_refuses_names_without_a_certificate() {
+    let b = backend("b").await;
+    let (addr, _shutdown) = start_tls(snapshot(
+        1,
+        vec![service("web", 80, vec![ep(b.addr, true)])],
+        tls_ingress("web"),
+    ))
+    .await;
+    // No Ingress lists other.example in spec.tls: no certificate, so no handshake (rather
+    // than a.example's certificate for the wrong name).
+    assert!(
+        tls_connect(addr, "other.example", &[b"http/1.1"])
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_taken_tls_port_names_its_flag() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let err = ingress::bind(Options {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        tls_listen: Some(addr),
+        ..Options::default()
+    })
+    .await
+    .err()
+    .expect("bind fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&addr.to_string()) && msg.contains("--ingress-tls-listen") && err.is_tls(),
+        "{msg}"
+    );
+}

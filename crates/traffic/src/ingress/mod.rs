@@ -1,9 +1,9 @@
-//! The Ingress proxy: an HTTP/1.1 reverse proxy on hyper, running inside the server's tokio
+//! The Ingress proxy: an HTTP/1.1 (and, over TLS, HTTP/2) reverse proxy on hyper, running inside the server's tokio
 //! runtime, that serves the snapshot's networking.k8s.io/v1 Ingresses (the legacy
 //! extensions/v1beta1 form arrives converted) and never drops a request during a rollout.
 //!
-//! Life cycle: [`bind`] takes the listen address (so a taken or privileged port is reported at
-//! once, naming `--ingress-listen`), then [`Bound::serve`] accepts connections, follows the
+//! Life cycle: [`bind`] takes the listen addresses (so a taken or privileged port is reported
+//! at once, naming `--ingress-listen` or `--ingress-tls-listen`), then [`Bound::serve`] accepts connections, follows the
 //! snapshots and reports on `applied` each version it has put live *and drained*: no request
 //! is still in flight to an endpoint that version no longer routes to. That report is what the
 //! node waits for before a terminating pod's containers get SIGTERM.
@@ -17,6 +17,7 @@
 //! - `body`: streamed request and answer bodies, connection leases, access log.
 //! - `metrics`: Prometheus counters and histograms per backend Service.
 //! - [`status`]: `status.loadBalancer` and Events for Ingresses naming missing Services or ports.
+//! - [`tls`]: the TLS listener's certificates from `spec.tls` Secrets, chosen by SNI.
 
 mod body;
 mod drain;
@@ -26,13 +27,14 @@ mod proxy;
 pub mod routes;
 pub mod status;
 mod table;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -40,7 +42,7 @@ pub use metrics::Metrics;
 pub use status::{IngressProblem, problems, publish_status, record_problem};
 
 use crate::model::Snapshot;
-use proxy::{ConnService, Shared};
+use proxy::{ConnService, Scheme, Shared};
 use table::{Builder, Live, Table};
 
 /// How the Ingress proxy runs.
@@ -48,6 +50,9 @@ use table::{Builder, Live, Table};
 pub struct Options {
     /// `--ingress-listen`.
     pub listen: SocketAddr,
+    /// `--ingress-tls-listen`: the HTTPS listener (certificates from the Ingresses' `tls`
+    /// Secrets, HTTP/2 or HTTP/1.1 by ALPN); none when unset.
+    pub tls_listen: Option<SocketAddr>,
     /// `--ingress-access-log`: one `info` line per request (target `baton::ingress::access`).
     pub access_log: bool,
     /// How long a snapshot's acknowledgement waits for requests in flight to endpoints it no
@@ -63,6 +68,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 80)),
+            tls_listen: None,
             access_log: false,
             drain_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
@@ -71,46 +77,111 @@ impl Default for Options {
     }
 }
 
-/// Why the Ingress proxy could not start.
+/// Why the Ingress proxy could not start. Each names the flag that moves the listener
+/// (`--ingress-listen` or `--ingress-tls-listen`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("address {addr} is in use; move the Ingress with --ingress-listen ADDR")]
-    AddressInUse { addr: SocketAddr },
+    #[error("address {addr} is in use; move the Ingress with {flag} ADDR")]
+    AddressInUse {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
     #[error(
-        "permission denied binding port {} on {}: run as root (or with CAP_NET_BIND_SERVICE) or pass --ingress-listen ADDR with a port above 1023",
+        "permission denied binding port {} on {}: run as root (or with CAP_NET_BIND_SERVICE) or pass {flag} ADDR with a port above 1023",
         addr.port(),
         addr.ip()
     )]
-    PermissionDenied { addr: SocketAddr },
-    #[error("cannot listen on {addr} (--ingress-listen): {source}")]
+    PermissionDenied {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
+    #[error("cannot listen on {addr} ({flag}): {source}")]
     Bind {
         addr: SocketAddr,
+        flag: &'static str,
         source: std::io::Error,
     },
+    #[error("TLS configuration of the Ingress ({flag}): {source}")]
+    Tls {
+        flag: &'static str,
+        source: rustls::Error,
+    },
 }
+
+impl Error {
+    /// Whether the TLS listener failed (the plain HTTP one may still run).
+    pub fn is_tls(&self) -> bool {
+        let flag = match self {
+            Error::AddressInUse { flag, .. }
+            | Error::PermissionDenied { flag, .. }
+            | Error::Bind { flag, .. }
+            | Error::Tls { flag, .. } => flag,
+        };
+        *flag == TLS_FLAG
+    }
+}
+
+const HTTP_FLAG: &str = "--ingress-listen";
+const TLS_FLAG: &str = "--ingress-tls-listen";
 
 /// A bound, not yet serving, Ingress proxy.
 pub struct Bound {
     listener: TcpListener,
     local: SocketAddr,
+    tls: Option<TlsBound>,
     opts: Options,
     metrics: Metrics,
 }
 
-/// Binds the listener. Errors name the address and the `--ingress-listen` flag.
-pub async fn bind(opts: Options) -> Result<Bound, Error> {
-    let addr = opts.listen;
+/// The TLS listener, its certificates and its handshake configuration.
+struct TlsBound {
+    listener: TcpListener,
+    local: SocketAddr,
+    certs: Arc<tls::Certs>,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+async fn listen(addr: SocketAddr, flag: &'static str) -> Result<(TcpListener, SocketAddr), Error> {
     let listener = TcpListener::bind(addr).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse => Error::AddressInUse { addr },
-        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { addr },
-        _ => Error::Bind { addr, source: e },
+        std::io::ErrorKind::AddrInUse => Error::AddressInUse { addr, flag },
+        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { addr, flag },
+        _ => Error::Bind {
+            addr,
+            flag,
+            source: e,
+        },
     })?;
     let local = listener
         .local_addr()
-        .map_err(|source| Error::Bind { addr, source })?;
+        .map_err(|source| Error::Bind { addr, flag, source })?;
+    Ok((listener, local))
+}
+
+/// Binds the listeners (HTTP, and TLS when `tls_listen` is set). Errors name the address and
+/// the flag that moves it.
+pub async fn bind(opts: Options) -> Result<Bound, Error> {
+    let (listener, local) = listen(opts.listen, HTTP_FLAG).await?;
+    let tls = match opts.tls_listen {
+        None => None,
+        Some(addr) => {
+            let (listener, local) = listen(addr, TLS_FLAG).await?;
+            let certs = Arc::new(tls::Certs::default());
+            let cfg = tls::server_config(certs.clone()).map_err(|source| Error::Tls {
+                flag: TLS_FLAG,
+                source,
+            })?;
+            Some(TlsBound {
+                listener,
+                local,
+                certs,
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
+            })
+        }
+    };
     Ok(Bound {
         listener,
         local,
+        tls,
         opts,
         metrics: Metrics::default(),
     })
@@ -120,6 +191,16 @@ impl Bound {
     /// The address actually bound (the port when `listen` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The address the TLS listener bound, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.local)
+    }
+
+    /// The TLS listener's certificate table, for [`tls::run`] to keep current.
+    pub fn certs(&self) -> Option<Arc<tls::Certs>> {
+        self.tls.as_ref().map(|t| t.certs.clone())
     }
 
     /// A handle on the proxy's metrics, valid before and after `serve` starts.
@@ -144,6 +225,7 @@ impl Bound {
         let Bound {
             listener,
             local,
+            tls,
             opts,
             metrics,
         } = self;
@@ -163,11 +245,21 @@ impl Bound {
             applied,
             shutdown.clone(),
         ));
-        tracing::info!(listen = %local, "Ingress proxy serving");
         let open = Arc::new(OpenConnections::default());
+        let tls_loop = tls.map(|t| {
+            tracing::info!(listen = %t.local, "Ingress proxy serving TLS");
+            tokio::spawn(accept_tls(
+                t.listener,
+                t.acceptor,
+                shared.clone(),
+                open.clone(),
+                shutdown.clone(),
+            ))
+        });
+        tracing::info!(listen = %local, "Ingress proxy serving");
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(60))
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true);
         loop {
             if *shutdown.borrow() {
@@ -177,7 +269,7 @@ impl Bound {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let svc = ConnService::new(shared.clone(), peer.ip());
+                        let svc = ConnService::new(shared.clone(), peer.ip(), Scheme::Http);
                         let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
                         let mut stop = shutdown.clone();
                         let guard = open.enter();
@@ -197,11 +289,7 @@ impl Bound {
                             let _ = conn.await;
                         });
                     }
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(error = %e, "Ingress accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    Err(e) => accept_failed(e).await,
                 },
                 changed = shutdown.changed() => {
                     if changed.is_err() {
@@ -211,9 +299,98 @@ impl Bound {
             }
         }
         drop(listener);
+        if let Some(t) = tls_loop {
+            let _ = t.await;
+        }
         let _ = tokio::time::timeout(drain_timeout, open.wait_idle()).await;
         drainer.abort();
         tracing::info!(listen = %local, "Ingress proxy stopped");
+    }
+}
+
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Out of file descriptors and the like: wait instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(error = %e, "Ingress accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The TLS listener's accept loop: a task per connection does the handshake (the certificate
+/// chosen by SNI) and then serves HTTP/2 or HTTP/1.1, whichever ALPN chose, until shutdown.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    open: Arc<OpenConnections>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let guard = open.enter();
+        let (acceptor, shared, http, mut stop) = (
+            acceptor.clone(),
+            shared.clone(),
+            http.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let _guard = guard;
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(client = %peer, error = %e, "Ingress TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(client = %peer, "Ingress TLS handshake timed out");
+                        return;
+                    }
+                };
+            let svc = ConnService::new(shared, peer.ip(), Scheme::Https);
+            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(client = %peer, error = %e, "Ingress TLS client connection ended");
+                    }
+                    return;
+                }
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
     }
 }
 

@@ -44,22 +44,40 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
 }
 
+/// Which listener a client connection came through (`X-Forwarded-Proto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn header(self) -> HeaderValue {
+        match self {
+            Scheme::Http => HeaderValue::from_static("http"),
+            Scheme::Https => HeaderValue::from_static("https"),
+        }
+    }
+}
+
 /// The hyper service of one client connection. It caches the route table and only reloads it
 /// when the live generation moved, so a request costs one atomic load, not a lock.
 pub(crate) struct ConnService {
     shared: Arc<Shared>,
     client_ip: HeaderValue,
+    scheme: Scheme,
     table: RefCell<Arc<Table>>,
 }
 
 impl ConnService {
-    pub(crate) fn new(shared: Arc<Shared>, peer: IpAddr) -> ConnService {
+    pub(crate) fn new(shared: Arc<Shared>, peer: IpAddr, scheme: Scheme) -> ConnService {
         let table = shared.live.load();
         let client_ip = HeaderValue::from_str(&peer.to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         ConnService {
             shared,
             client_ip,
+            scheme,
             table: RefCell::new(table),
         }
     }
@@ -87,10 +105,11 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let routed = route(&self.shared, &table, host_of(&req), req.uri().path(), &[]);
         let shared = self.shared.clone();
         let client_ip = self.client_ip.clone();
+        let scheme = self.scheme;
         Box::pin(async move {
             let resp = match routed {
                 Routed::Ready(backend, inflight) => {
-                    forward(shared, client_ip, req, backend, inflight, start).await
+                    forward(shared, client_ip, scheme, req, backend, inflight, start).await
                 }
                 other => answer_locally(&shared, other, &req, start),
             };
@@ -224,6 +243,7 @@ enum Failure {
 async fn forward(
     shared: Arc<Shared>,
     client_ip: HeaderValue,
+    scheme: Scheme,
     mut req: Request<Incoming>,
     backend: Arc<Backend>,
     inflight: InFlight,
@@ -233,7 +253,7 @@ async fn forward(
     let on_client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let mut access_line = shared.opts.access_log.then(|| access(&req, None));
     let host_header = req.headers().get(header::HOST).cloned();
-    rewrite_request(&mut req, &client_ip, upgrade, host_header);
+    rewrite_request(&mut req, &client_ip, scheme, upgrade, host_header);
     let (parts, body) = req.into_parts();
     let body = if body.is_end_stream() {
         RequestBody::Empty
@@ -469,6 +489,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 fn rewrite_request(
     req: &mut Request<Incoming>,
     client_ip: &HeaderValue,
+    scheme: Scheme,
     upgrade: Option<HeaderValue>,
     host: Option<HeaderValue>,
 ) {
@@ -516,7 +537,7 @@ fn rewrite_request(
     };
     h.insert(X_FORWARDED_FOR.clone(), xff);
     h.insert(X_REAL_IP.clone(), client_ip.clone());
-    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    h.insert(X_FORWARDED_PROTO.clone(), scheme.header());
     match host.or_else(|| h.get(header::HOST).cloned()) {
         Some(host) => {
             h.insert(X_FORWARDED_HOST.clone(), host);
