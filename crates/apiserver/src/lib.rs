@@ -44,5 +44,6 @@ pub mod state;
 pub mod subresources;
 pub mod tables;
 pub mod watch;
+pub mod yaml;
 
 pub use server::{Config, Running, ServerError, start};

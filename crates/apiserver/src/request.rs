@@ -79,7 +79,7 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("error decoding request body as JSON: {e}"))
         })?,
-        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(body)
+        "application/yaml" | "application/x-yaml" | "text/yaml" => crate::yaml::decode(body)
             .map_err(|e| {
                 ApiError::bad_request(format!("error decoding request body as YAML: {e}"))
             })?,
