@@ -5,7 +5,8 @@
 #
 #   BACKENDS="10.244.0.2:9090 10.244.0.3:9090 10.244.0.4:9090" INGRESS=127.0.0.1:80 \
 #     HOST=rolling-update-test.traefik.io bench/traffic.sh
-#   bench/traffic.sh --self-test        # own backends in 3 network namespaces, no Baton needed
+#   bench/traffic.sh --self-test        # own backends in 3 network namespaces
+#   BATON=target/release/baton bench/traffic.sh --self-test   # … and a Baton server of its own
 #
 # Environment (all optional except BACKENDS without --self-test):
 #   BACKENDS   backend ip:port list (the pod IPs behind the Service)
@@ -21,6 +22,10 @@
 #              figures; nginx serves the 19-byte "This is version 1.\n" as in
 #              ../shared/reference/performance-anchors.md.
 #   HELLO_BIN  the hello binary (default: examples/rolling-update-test/hello/target/…/hello)
+#   BATON      with --self-test: start `baton server --disable agent` with its Ingress on a free
+#              port, a selectorless Service whose EndpointSlice lists the self-test backends and
+#              an Ingress for HOST (KUBECTL, default kubectl, writes them); it is Baton's ingress
+#              measured, in the same run as nginx
 #
 # nginx runs with a generated config (upstream keepalive 64, proxy_http_version 1.1) on a free
 # 127.0.0.1 port under a temp prefix, `daemon off;` in the background; everything started here
@@ -262,8 +267,49 @@ print(json.dumps({"bench": name, "proxy": pair, "mode": mode, "value": v}, separ
 PY
 }
 
+# ---- Baton's own server for --self-test ----
+start_baton() {
+  local port dir=$TMP/baton
+  port=$(free_port)
+  mkdir -p "$dir"
+  "$BATON" server --data-dir "$dir/data" --listen 127.0.0.1:0 --disable agent \
+    --ingress-listen "127.0.0.1:$port" >"$dir/out" 2>"$dir/log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q '^export KUBECONFIG=' "$dir/out" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^export KUBECONFIG=' "$dir/out" || { note "baton server did not start: $(tail -3 "$dir/log")"; exit 1; }
+  export KUBECONFIG="$dir/data/kubeconfig"
+  {
+    echo "apiVersion: v1"
+    echo "kind: Service"
+    echo "metadata: {name: bench}"
+    echo "spec: {ports: [{port: 80, targetPort: 9090}]}"
+    echo "---"
+    echo "apiVersion: discovery.k8s.io/v1"
+    echo "kind: EndpointSlice"
+    echo "metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}"
+    echo "addressType: IPv4"
+    echo "ports: [{port: 9090}]"
+    echo "endpoints:"
+    for b in $BACKENDS; do echo "- {addresses: [\"${b%:*}\"], conditions: {ready: true}}"; done
+    echo "---"
+    echo "apiVersion: networking.k8s.io/v1"
+    echo "kind: Ingress"
+    echo "metadata: {name: bench}"
+    echo "spec:"
+    echo "  rules:"
+    echo "  - host: $HOST"
+    echo "    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}]}"
+  } >"$dir/objects.yaml"
+  "${KUBECTL:-kubectl}" apply -f "$dir/objects.yaml" >"$dir/apply.out" 2>&1 \
+    || { note "kubectl apply failed: $(cat "$dir/apply.out")"; exit 1; }
+  INGRESS_SELFTEST=127.0.0.1:$port
+  wait_http "$INGRESS_SELFTEST" "$HOST" 100 || { note "Baton's Ingress does not answer: $(tail -3 "$dir/log")"; exit 1; }
+  note "baton server ($BATON) Ingress on $INGRESS_SELFTEST -> $BACKENDS"
+}
+
 if [ "$SELF_TEST" = 1 ]; then
   self_test_backends
+  if [ -n "${BATON:-}" ]; then start_baton; fi
   INGRESS_GIVEN=${INGRESS_SELFTEST:-}
 else
   [ -n "${BACKENDS:-}" ] || { note "set BACKENDS=\"ip:port ...\" (the Service's pod IPs) or use --self-test"; exit 2; }
