@@ -1,42 +1,27 @@
 //! Resource handlers: get, list, create, update, patch, delete and deletecollection, for main
-//! resources and their `status` subresource. Every write goes through the same pipeline:
-//! decode → check identity → unknown fields → convert to storage (with defaults) → system
-//! metadata → validate → store (optimistic concurrency) → convert back for the response.
+//! resources and their `status` subresource, over the [`registry`](crate::registry) layer.
+//! Every write goes through the same pipeline: decode → check identity → unknown fields →
+//! convert to storage (with defaults) → system metadata → validate → the registry (admission,
+//! store with optimistic concurrency) → convert back for the response.
 
 use std::sync::Arc;
 
 use axum::response::Response;
 use baton_api::registry::ResourceDef;
 use baton_api::{convert, validation};
-use baton_store::{KeyValue, Revision, StoreError};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, ApiResult};
 use crate::objects::{self, meta_str, metadata_mut};
-use crate::request::{FieldValidation, Format, PatchType, Query};
+use crate::patch::apply_patch;
+use crate::registry::{self, DeleteOptions, Selectors, Update, UpdateOptions, to_wire};
+use crate::request::{FieldValidation, Format, Query};
 use crate::response::{self, Reply};
 use crate::route::Target;
 use crate::state::AppState;
-use crate::{admission, gc, tables};
-
-/// How many times a read-modify-write retries after losing a race to a concurrent writer
-/// (patches without a resourceVersion, deletes, and the scale/rollback/binding subresources).
-pub const CONFLICT_RETRIES: usize = 8;
-
-/// Decodes a stored value and stamps its resourceVersion.
-pub fn decode_stored(kv: &KeyValue) -> ApiResult<Value> {
-    let mut v: Value = serde_json::from_slice(&kv.value).map_err(|e| {
-        ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key))
-    })?;
-    objects::set_resource_version(&mut v, kv.mod_revision);
-    Ok(v)
-}
-
-/// Converts a stored object to the version the client addressed.
-pub fn to_wire(def: &ResourceDef, stored: Value) -> ApiResult<Value> {
-    convert::from_storage(def, stored).map_err(|e| ApiError::internal(e.to_string()))
-}
+use crate::{admission, tables};
+use baton_store::Revision;
 
 fn name_of(t: &Target) -> ApiResult<&str> {
     t.name
@@ -44,25 +29,9 @@ fn name_of(t: &Target) -> ApiResult<&str> {
         .ok_or_else(|| ApiError::method_not_allowed("a resource name is required"))
 }
 
-/// Reads one stored object (storage version, resourceVersion stamped).
-pub async fn read(
-    st: &AppState,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-) -> ApiResult<(Value, KeyValue)> {
-    let key = def.key(ns, name);
-    match st.store.get(&key).await {
-        Ok(Some(kv)) => Ok((decode_stored(&kv)?, kv)),
-        Ok(None) => Err(ApiError::not_found(def, name)),
-        Err(e) => Err(ApiError::from_store(def, name, e)),
-    }
-}
-
 pub async fn get(st: &AppState, t: &Target, q: &Query, format: Format) -> ApiResult<Reply> {
     let name = name_of(t)?;
-    let (obj, _) = read(st, t.def, t.namespace.as_deref(), name).await?;
-    let _ = q;
+    let obj = registry::read(st, t.def, t.namespace.as_deref(), name).await?;
     match format {
         Format::Table { .. } => Ok(Reply::json(
             StatusCode::OK,
@@ -73,57 +42,9 @@ pub async fn get(st: &AppState, t: &Target, q: &Query, format: Format) -> ApiRes
     }
 }
 
-/// The continue token: the last key of the page and the revision of the first page.
-fn encode_continue(key: &str, rev: Revision) -> String {
-    use base64::Engine;
-    let raw = json!({"v": "baton.1", "rv": rev, "start": key}).to_string();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_continue(token: &str) -> ApiResult<String> {
-    use base64::Engine;
-    let bad = || {
-        ApiError::bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-        )
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    v["start"].as_str().map(str::to_string).ok_or_else(bad)
-}
-
-/// Selectors of a list or watch request.
-pub struct Selectors {
-    pub labels: baton_api::selectors::LabelSelector,
-    pub fields: baton_api::selectors::FieldSelector,
-}
-
-impl Selectors {
-    pub fn parse(def: &ResourceDef, q: &Query) -> ApiResult<Self> {
-        let labels =
-            baton_api::selectors::LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let fields =
-            baton_api::selectors::FieldSelector::parse(def, q.get("fieldSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Ok(Self { labels, fields })
-    }
-
-    /// `obj` is in its storage version.
-    pub fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
-        let labels = objects::metadata(obj)
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        self.labels.matches(labels) && self.fields.matches(def.storage_def(), obj)
-    }
-}
-
 pub async fn list(st: &AppState, t: &Target, q: &Query, format: Format) -> ApiResult<Reply> {
     let def = t.def;
     let sel = Selectors::parse(def, q)?;
-    let prefix = def.namespace_prefix(t.namespace.as_deref());
     let limit = match q.get("limit") {
         None | Some("") | Some("0") => None,
         Some(l) => Some(
@@ -131,26 +52,9 @@ pub async fn list(st: &AppState, t: &Target, q: &Query, format: Format) -> ApiRe
                 .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
         ),
     };
-    let start = match q.get("continue") {
-        None | Some("") => None,
-        Some(tok) => Some(decode_continue(tok)?),
-    };
-    let page = st
-        .store
-        .list(&prefix, start.as_deref(), limit)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut objs = Vec::with_capacity(page.items.len());
-    for kv in &page.items {
-        let obj = decode_stored(kv)?;
-        if sel.matches(def, &obj) {
-            objs.push(obj);
-        }
-    }
-    let cont = match (page.more, page.items.last()) {
-        (true, Some(last)) => Some(encode_continue(&last.key, page.revision)),
-        _ => None,
-    };
+    let cont = q.get("continue").filter(|c| !c.is_empty());
+    let page = registry::list(st, def, t.namespace.as_deref(), &sel, limit, cont).await?;
+    let (objs, cont) = (page.items, page.cont);
     match format {
         Format::Table { .. } => Ok(Reply::json(
             StatusCode::OK,
@@ -310,36 +214,23 @@ pub async fn create(
     let mut stored = to_storage(def, obj)?;
     objects::prepare_for_create(def.storage_def(), &mut stored);
     validate(def, &name, &stored, None)?;
-    let _allocating = admission::allocation_lock(st, def).await;
-    admission::on_create(st, def, &mut stored).await?;
-    let rev = if dry_run {
-        0
-    } else {
-        let key = def.key(t.namespace.as_deref(), &name);
-        st.store
-            .create(&key, objects::encode(&stored)?)
-            .await
-            .map_err(|e| ApiError::from_store(def, &name, e))?
-    };
-    if rev > 0 {
-        objects::set_resource_version(&mut stored, rev);
-    }
+    let stored = registry::create(st, def, stored, dry_run).await?;
     Ok(Reply::json(StatusCode::CREATED, to_wire(def, stored)?).with_warnings(warnings))
 }
 
-/// The shared tail of update and patch: `new` is the full object in the addressed version.
-async fn write_update(
-    st: &AppState,
+/// The shared step of update and patch: `new` is the full object in the addressed version,
+/// `current` the stored one; returns what to store (storage version, validated). Update
+/// admission (allocations) follows in the registry.
+fn updated_object(
     t: &Target,
     q: &Query,
     mut new: Value,
-    old_kv: &KeyValue,
+    current: &Value,
     client_rv: Option<Revision>,
     warnings: &mut Vec<String>,
 ) -> ApiResult<Value> {
     let def = t.def;
     let name = name_of(t)?;
-    let dry_run = q.dry_run()?;
     let status_only = t.sub.as_deref() == Some("status");
     check_type(def, &mut new, def.kind)?;
     check_unknown_fields(def, &new, q.field_validation()?, warnings)?;
@@ -353,55 +244,28 @@ async fn write_update(
         )));
     }
     if let Some(rv) = client_rv
-        && rv != old_kv.mod_revision
+        && Some(rv.to_string().as_str()) != meta_str(current, "resourceVersion")
     {
         return Err(ApiError::stale(def, name));
     }
-    let old = decode_stored(old_kv)?;
     let mut stored = to_storage(def, new)?;
-    objects::prepare_for_update(def.storage_def(), &mut stored, &old, status_only);
+    objects::prepare_for_update(def.storage_def(), &mut stored, current, status_only);
     if !status_only {
-        admission::prepare_update(def, &mut stored, &old);
+        admission::prepare_update(def, &mut stored, current);
     }
-    validate(def, name, &stored, Some(&old))?;
-    let _allocating = admission::allocation_lock(st, def).await;
-    if !status_only {
-        admission::on_update(st, def, &mut stored, &old).await?;
-    }
-    let key = def.key(t.namespace.as_deref(), name);
-    let finished = gc::deletion_finished(&stored);
-    if dry_run {
-        return to_wire(def, stored);
-    }
-    if finished {
-        // The last finalizer is gone from an object being deleted: the update completes it.
-        let (_, _) = st
-            .store
-            .delete(&key, Some(old_kv.mod_revision))
-            .await
-            .map_err(|e| ApiError::from_store(def, name, e))?;
-        return to_wire(def, stored);
-    }
-    let unchanged = {
-        let mut o = old.clone();
-        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        o == stored
-    };
-    if unchanged {
-        // Kubernetes does not write (or bump resourceVersion) for a no-op update.
-        return to_wire(def, old);
-    }
-    let rev = st
-        .store
-        .update(&key, objects::encode(&stored)?, Some(old_kv.mod_revision))
-        .await
-        .map_err(|e| ApiError::from_store(def, name, e))?;
-    objects::set_resource_version(&mut stored, rev);
-    to_wire(def, stored)
+    validate(def, name, &stored, Some(current))?;
+    Ok(stored)
 }
 
+fn update_options(t: &Target, q: &Query) -> ApiResult<UpdateOptions> {
+    Ok(UpdateOptions {
+        dry_run: q.dry_run()?,
+        admit: t.sub.as_deref() != Some("status"),
+    })
+}
+
+/// `PUT`: with a resourceVersion in the body a precondition, without one an unconditional
+/// replace (retried on conflict, as Kubernetes does).
 pub async fn update(
     st: &AppState,
     t: &Target,
@@ -413,56 +277,20 @@ pub async fn update(
     let new = crate::request::decode_body(headers, body)?;
     let client_rv = objects::parse_resource_version(meta_str(&new, "resourceVersion"))
         .map_err(ApiError::bad_request)?;
-    let key = t.def.key(t.namespace.as_deref(), name);
-    let old_kv = match st.store.get(&key).await {
-        Ok(Some(kv)) => kv,
-        Ok(None) => return Err(ApiError::not_found(t.def, name)),
-        Err(e) => return Err(ApiError::from_store(t.def, name, e)),
-    };
     let mut warnings = Vec::new();
-    let out = write_update(st, t, q, new, &old_kv, client_rv, &mut warnings).await?;
-    Ok(Reply::json(StatusCode::OK, out).with_warnings(warnings))
+    let opts = update_options(t, q)?;
+    let stored =
+        registry::guaranteed_update(st, t.def, t.namespace.as_deref(), name, opts, |cur| {
+            warnings.clear();
+            updated_object(t, q, new.clone(), cur, client_rv, &mut warnings).map(Update::Write)
+        })
+        .await?;
+    Ok(Reply::json(StatusCode::OK, to_wire(t.def, stored)?).with_warnings(warnings))
 }
 
-/// Applies a patch document of type `pt` to `current` (in the addressed version).
-pub fn apply_patch(
-    def: &ResourceDef,
-    current: &Value,
-    pt: PatchType,
-    body: &[u8],
-) -> ApiResult<Value> {
-    let patch: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    match pt {
-        PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch)
-                .map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
-            let mut doc = current.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(
-                    422,
-                    "Invalid",
-                    format!("the server rejected our request due to an error in our request: {e}"),
-                )
-            })?;
-            Ok(doc)
-        }
-        PatchType::Merge => {
-            if !patch.is_object() {
-                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-            }
-            let mut doc = current.clone();
-            json_patch::merge(&mut doc, &patch);
-            Ok(doc)
-        }
-        PatchType::Strategic => baton_schema::strategic::apply(def, current, &patch)
-            .map_err(|e| ApiError::new(422, "Invalid", e.to_string())),
-        PatchType::Apply => Err(ApiError::unsupported_media_type(
-            "application/apply-patch+yaml",
-        )),
-    }
-}
-
+/// `PATCH`: the patch applies to the current object in the addressed version; without a
+/// resourceVersion in the patch, a conflict with a concurrent writer is retried against the
+/// new current object, as Kubernetes does.
 pub async fn patch(
     st: &AppState,
     t: &Target,
@@ -473,21 +301,15 @@ pub async fn patch(
     let def = t.def;
     let name = name_of(t)?;
     let pt = crate::request::patch_type(headers)?;
-    let key = def.key(t.namespace.as_deref(), name);
     let mut warnings = Vec::new();
-    // Without a resourceVersion in the patch, a conflict with a concurrent writer is retried
-    // against the new current object, as Kubernetes does.
-    for _ in 0..CONFLICT_RETRIES {
-        let old_kv = match st.store.get(&key).await {
-            Ok(Some(kv)) => kv,
-            Ok(None) => return Err(ApiError::not_found(def, name)),
-            Err(e) => return Err(ApiError::from_store(def, name, e)),
-        };
-        let current = to_wire(def, decode_stored(&old_kv)?)?;
+    let opts = update_options(t, q)?;
+    let stored = registry::guaranteed_update(st, def, t.namespace.as_deref(), name, opts, |cur| {
+        warnings.clear();
+        let current_rv = meta_str(cur, "resourceVersion").unwrap_or("").to_string();
+        let current = to_wire(def, cur.clone())?;
         let mut patched = apply_patch(def, &current, pt, body)?;
-        let patched_rv = meta_str(&patched, "resourceVersion").map(str::to_string);
-        let client_rv = match patched_rv.as_deref() {
-            Some(rv) if rv != old_kv.mod_revision.to_string() => Some(
+        let client_rv = match meta_str(&patched, "resourceVersion") {
+            Some(rv) if rv != current_rv => Some(
                 objects::parse_resource_version(Some(rv))
                     .map_err(ApiError::bad_request)?
                     .unwrap_or(0),
@@ -495,157 +317,17 @@ pub async fn patch(
             _ => None,
         };
         metadata_mut(&mut patched).remove("resourceVersion");
-        match write_update(st, t, q, patched, &old_kv, client_rv, &mut warnings).await {
-            Err(e) if e.reason == "Conflict" && client_rv.is_none() => continue,
-            Err(e) => return Err(e),
-            Ok(out) => return Ok(Reply::json(StatusCode::OK, out).with_warnings(warnings)),
-        }
-    }
-    Err(ApiError::stale(def, name))
-}
-
-/// `DeleteOptions`, from the body or the query string.
-#[derive(Debug, Default)]
-pub struct DeleteOptions {
-    pub propagation: Option<String>,
-    pub dry_run: bool,
-    pub grace_period: Option<i64>,
-    pub precondition_uid: Option<String>,
-    pub precondition_rv: Option<String>,
-}
-
-impl DeleteOptions {
-    pub fn parse(q: &Query, body: &[u8]) -> ApiResult<Self> {
-        let mut o = DeleteOptions {
-            dry_run: q.dry_run()?,
-            ..Default::default()
-        };
-        o.propagation = q.get("propagationPolicy").map(str::to_string);
-        if q.get("orphanDependents") == Some("true") && o.propagation.is_none() {
-            o.propagation = Some("Orphan".into());
-        }
-        o.grace_period = q.get("gracePeriodSeconds").and_then(|g| g.parse().ok());
-        if !body.iter().all(u8::is_ascii_whitespace) {
-            let b: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
-            if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
-                o.propagation = Some(p.to_string());
-            }
-            if b.get("orphanDependents").and_then(Value::as_bool) == Some(true)
-                && o.propagation.is_none()
-            {
-                o.propagation = Some("Orphan".into());
-            }
-            if let Some(g) = b.get("gracePeriodSeconds").and_then(Value::as_i64) {
-                o.grace_period = Some(g);
-            }
-            if b.get("dryRun")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|v| v == "All"))
-            {
-                o.dry_run = true;
-            }
-            o.precondition_uid = b
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            o.precondition_rv = b
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-        }
-        match o.propagation.as_deref() {
-            None | Some("Orphan" | "Background" | "Foreground") => Ok(o),
-            Some(p) => Err(ApiError::new(
-                422,
-                "Invalid",
-                format!(
-                    "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
-                ),
-            )),
-        }
-    }
-}
-
-/// Deletes one object, honouring finalizers and the propagation policy: `Orphan` and
-/// `Foreground` record their finalizer and a deletionTimestamp for the garbage collector.
-pub async fn delete_one(
-    st: &AppState,
-    def: &ResourceDef,
-    ns: Option<&str>,
-    name: &str,
-    opts: &DeleteOptions,
-) -> ApiResult<Value> {
-    let key = def.key(ns, name);
-    for _ in 0..CONFLICT_RETRIES {
-        let (obj, kv) = read(st, def, ns, name).await?;
-        if let Some(uid) = &opts.precondition_uid {
-            let actual = meta_str(&obj, "uid").unwrap_or("");
-            if actual != uid {
-                return Err(ApiError::conflict(
-                    def,
-                    name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
-                    ),
-                ));
-            }
-        }
-        if let Some(rv) = &opts.precondition_rv
-            && *rv != kv.mod_revision.to_string()
-        {
-            return Err(ApiError::conflict(
-                def,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    kv.mod_revision
-                ),
-            ));
-        }
-        let policy = opts
-            .propagation
-            .clone()
-            .unwrap_or_else(|| gc::default_policy(def).to_string());
-        let mut marked = obj.clone();
-        let mut needs_wait = gc::mark_for_deletion(&mut marked, &policy);
-        if gc::mark_graceful(&mut marked, opts.grace_period) {
-            needs_wait = true;
-        }
-        if opts.dry_run {
-            return to_wire(def, marked);
-        }
-        if needs_wait {
-            if marked == obj {
-                return to_wire(def, obj);
-            }
-            match st
-                .store
-                .update(&key, objects::encode(&marked)?, Some(kv.mod_revision))
-                .await
-            {
-                Ok(rev) => {
-                    objects::set_resource_version(&mut marked, rev);
-                    return to_wire(def, marked);
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(ApiError::from_store(def, name, e)),
-            }
-        }
-        match st.store.delete(&key, Some(kv.mod_revision)).await {
-            Ok(_) => return to_wire(def, obj),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(ApiError::from_store(def, name, e)),
-        }
-    }
-    Err(ApiError::stale(def, name))
+        updated_object(t, q, patched, cur, client_rv, &mut warnings).map(Update::Write)
+    })
+    .await?;
+    Ok(Reply::json(StatusCode::OK, to_wire(def, stored)?).with_warnings(warnings))
 }
 
 pub async fn delete(st: &AppState, t: &Target, q: &Query, body: &[u8]) -> ApiResult<Reply> {
     let name = name_of(t)?;
     let opts = DeleteOptions::parse(q, body)?;
-    let out = delete_one(st, t.def, t.namespace.as_deref(), name, &opts).await?;
-    Ok(Reply::json(StatusCode::OK, out))
+    let out = registry::delete(st, t.def, t.namespace.as_deref(), name, &opts).await?;
+    Ok(Reply::json(StatusCode::OK, to_wire(t.def, out)?))
 }
 
 pub async fn delete_collection(
@@ -657,30 +339,15 @@ pub async fn delete_collection(
     let def = t.def;
     let opts = DeleteOptions::parse(q, body)?;
     let sel = Selectors::parse(def, q)?;
-    let page = st
-        .store
-        .list(&def.namespace_prefix(t.namespace.as_deref()), None, None)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut items = Vec::new();
-    for kv in &page.items {
-        let obj = decode_stored(kv)?;
-        if !sel.matches(def, &obj) {
-            continue;
-        }
-        let Some(name) = objects::name(&obj).map(str::to_string) else {
-            continue;
-        };
-        let ns = meta_str(&obj, "namespace").map(str::to_string);
-        match delete_one(st, def, ns.as_deref(), &name, &opts).await {
-            Ok(o) => items.push(o),
-            Err(e) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+    let (deleted, revision) =
+        registry::delete_collection(st, def, t.namespace.as_deref(), &sel, &opts).await?;
+    let mut items = Vec::with_capacity(deleted.len());
+    for o in deleted {
+        items.push(to_wire(def, o)?);
     }
     Ok(Reply::json(
         StatusCode::OK,
-        json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": page.revision.to_string()}, "items": items}),
+        json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": revision.to_string()}, "items": items}),
     ))
 }
 

@@ -6,8 +6,12 @@
 //! - [`request`] / [`response`]: query parameters, body decoding, content negotiation, replies.
 //! - [`protobuf`]: Kubernetes protobuf request bodies decoded into JSON.
 //! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
-//! - [`handlers`]: get/list/create/update/patch/delete for resources and `status`.
-//! - [`subresources`]: `scale`, `rollback`, `finalize`.
+//! - [`handlers`]: get/list/create/update/patch/delete for resources and `status` (HTTP only).
+//! - [`subresources`]: `scale`, `rollback`, `binding`, `finalize` (HTTP only).
+//! - [`registry`]: every read and write of an object: read, list, create,
+//!   `guaranteed_update` (the one read-modify-write retry on conflict), delete with
+//!   Kubernetes' deletion semantics (`registry::deletion`).
+//! - [`patch`]: JSON, merge and strategic merge patches applied to an object.
 //! - [`nodeproxy`]: `pods/log`, `exec`, `attach`, `portforward`, proxied to the pod's node agent.
 //! - [`watch`]: streaming watches with bookmarks and `410 Gone`.
 //! - [`tables`]: server-side Table output.
@@ -16,7 +20,7 @@
 //!   create and update.
 //! - [`services`]: Service cluster IPs and node ports, kept and dropped on update as
 //!   Kubernetes does.
-//! - [`gc`]: finalizers for deletion propagation, and the interim garbage collector.
+//! - [`gc`]: the interim in-process garbage collector and namespace finalizer.
 //! - [`bootstrap`]: default namespaces, the `kubernetes` Service, the `baton` IngressClass.
 //! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
 //! - [`errors`]: `Status` errors.
@@ -33,8 +37,10 @@ pub mod metrics;
 pub mod metricsapi;
 pub mod nodeproxy;
 pub mod objects;
+pub mod patch;
 pub mod pki;
 pub mod protobuf;
+pub mod registry;
 pub mod request;
 pub mod response;
 pub mod route;

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::handlers::{self, Selectors};
 use crate::nodeproxy::kubelet_endpoint;
+use crate::registry::{Selectors, decode_stored, read};
 use crate::request::Query;
 use crate::response;
 use crate::state::AppState;
@@ -153,7 +153,7 @@ async fn list_stored(
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let mut out = Vec::new();
     for kv in &page.items {
-        let obj = handlers::decode_stored(kv)?;
+        let obj = decode_stored(kv)?;
         if sel.matches(def, &obj) {
             out.push(obj);
         }
@@ -328,8 +328,8 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 async fn nodes(st: &AppState, name: Option<&str>, q: &Query) -> ApiResult<Value> {
     let def = core("nodes")?;
     let nodes = match name {
-        Some(n) => match handlers::read(st, def, None, n).await {
-            Ok((v, _)) => vec![v],
+        Some(n) => match read(st, def, None, n).await {
+            Ok(v) => vec![v],
             Err(e) if e.code == 404 => return Err(not_found("nodemetrics", n)),
             Err(e) => return Err(e),
         },
@@ -352,8 +352,8 @@ async fn nodes(st: &AppState, name: Option<&str>, q: &Query) -> ApiResult<Value>
 async fn pods(st: &AppState, ns: Option<&str>, name: Option<&str>, q: &Query) -> ApiResult<Value> {
     let def = core("pods")?;
     let pods = match (ns, name) {
-        (Some(ns), Some(n)) => match handlers::read(st, def, Some(ns), n).await {
-            Ok((v, _)) => vec![v],
+        (Some(ns), Some(n)) => match read(st, def, Some(ns), n).await {
+            Ok(v) => vec![v],
             Err(e) if e.code == 404 => return Err(not_found("podmetrics", &format!("{ns}/{n}"))),
             Err(e) => return Err(e),
         },
@@ -367,7 +367,7 @@ async fn pods(st: &AppState, ns: Option<&str>, name: Option<&str>, q: &Query) ->
     let node_def = core("nodes")?;
     let mut nodes = Vec::new();
     for n in node_names.keys() {
-        if let Ok((v, _)) = handlers::read(st, node_def, None, n).await {
+        if let Ok(v) = read(st, node_def, None, n).await {
             nodes.push(v);
         }
     }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::handlers;
+use crate::registry::read;
 use crate::route::Target;
 use crate::state::AppState;
 
@@ -226,7 +226,7 @@ async fn proxy(st: &AppState, t: &Target, mut req: Request<Body>) -> ApiResult<R
             t.sub.as_deref().unwrap_or("")
         )));
     }
-    let (pod, _) = handlers::read(st, t.def, Some(ns), name).await?;
+    let pod = read(st, t.def, Some(ns), name).await?;
     let requested = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "container")
         .map(|(_, v)| v.into_owned());
@@ -249,7 +249,7 @@ async fn proxy(st: &AppState, t: &Target, mut req: Request<Body>) -> ApiResult<R
     };
     let node_def = registry::find("", "v1", "nodes")
         .ok_or_else(|| ApiError::internal("nodes are not registered"))?;
-    let (node, _) = handlers::read(st, node_def, None, node_name).await?;
+    let node = read(st, node_def, None, node_name).await?;
     let addr = kubelet_endpoint(&node).ok_or_else(|| {
         ApiError::internal(format!(
             "node {node_name:?} has no kubelet endpoint (status.addresses and status.daemonEndpoints.kubeletEndpoint.Port)"

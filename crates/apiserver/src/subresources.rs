@@ -1,6 +1,8 @@
 //! Subresources other than `status`: `scale` (autoscaling/v1 Scale, or the legacy groups' own
-//! Scale), `rollback` (extensions/v1beta1 and apps/v1beta1 DeploymentRollback) and
-//! `namespaces/{name}/finalize`.
+//! Scale), `rollback` (extensions/v1beta1 and apps/v1beta1 DeploymentRollback), `pods/binding`
+//! and `namespaces/{name}/finalize`. Each write is one [`registry::guaranteed_update`]: it
+//! either stores its change or answers an error (409 Conflict when concurrent writers win
+//! every retry), never Success without a write.
 
 use std::sync::Arc;
 
@@ -9,8 +11,9 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, ApiResult};
-use crate::handlers::{self, read};
 use crate::objects::{self, meta_str};
+use crate::patch::apply_patch;
+use crate::registry::{self, Update, UpdateOptions, to_wire};
 use crate::request::Query;
 use crate::response::Reply;
 use crate::route::Target;
@@ -77,24 +80,34 @@ pub async fn scale(
     let def = t.def;
     let name = t.name.as_deref().unwrap_or("");
     let ns = t.namespace.as_deref();
-    for _ in 0..handlers::CONFLICT_RETRIES {
-        let (obj, kv) = read(st, def, ns, name).await?;
-        let current = scale_of(def, &obj);
-        let desired = match *method {
-            Method::GET => return Ok(Reply::json(StatusCode::OK, current)),
-            Method::PUT => crate::request::decode_body(headers, body)?,
-            Method::PATCH => {
+    let desired = match *method {
+        Method::GET => {
+            let obj = registry::read(st, def, ns, name).await?;
+            return Ok(Reply::json(StatusCode::OK, scale_of(def, &obj)));
+        }
+        Method::PUT => Some(crate::request::decode_body(headers, body)?),
+        Method::PATCH => None,
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "scale supports get, update and patch",
+            ));
+        }
+    };
+    let opts = UpdateOptions {
+        dry_run: q.dry_run()?,
+        admit: false,
+    };
+    let stored = registry::guaranteed_update(st, def, ns, name, opts, |obj| {
+        let current = scale_of(def, obj);
+        let desired = match &desired {
+            Some(d) => d.clone(),
+            None => {
                 let pt = crate::request::patch_type(headers)?;
-                let mut p = handlers::apply_patch(def, &current, pt, body)?;
+                let mut p = apply_patch(def, &current, pt, body)?;
                 if meta_str(&p, "resourceVersion") == meta_str(&current, "resourceVersion") {
                     objects::metadata_mut(&mut p).remove("resourceVersion");
                 }
                 p
-            }
-            _ => {
-                return Err(ApiError::method_not_allowed(
-                    "scale supports get, update and patch",
-                ));
             }
         };
         let replicas = desired
@@ -111,30 +124,19 @@ pub async fn scale(
             ));
         }
         if let Some(rv) = meta_str(&desired, "resourceVersion").filter(|r| !r.is_empty())
-            && rv != kv.mod_revision.to_string()
+            && Some(rv) != meta_str(obj, "resourceVersion")
         {
             return Err(ApiError::stale(def, name));
         }
         let mut new = obj.clone();
         new["spec"]["replicas"] = json!(replicas);
-        if q.dry_run()? {
-            return Ok(Reply::json(StatusCode::OK, scale_of(def, &new)));
+        if new != *obj {
+            objects::prepare_for_update(def.storage_def(), &mut new, obj, false);
         }
-        if new == obj {
-            return Ok(Reply::json(StatusCode::OK, current));
-        }
-        objects::prepare_for_update(def.storage_def(), &mut new, &obj, false);
-        let bytes = objects::encode(&new)?;
-        match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
-            Ok(rev) => {
-                objects::set_resource_version(&mut new, rev);
-                return Ok(Reply::json(StatusCode::OK, scale_of(def, &new)));
-            }
-            Err(baton_store::StoreError::Conflict { .. }) if *method == Method::PATCH => continue,
-            Err(e) => return Err(ApiError::from_store(def, name, e)),
-        }
-    }
-    Err(ApiError::stale(def, name))
+        Ok(Update::Write(new))
+    })
+    .await?;
+    Ok(Reply::json(StatusCode::OK, scale_of(def, &stored)))
 }
 
 /// `POST .../deployments/{name}/rollback` with a `DeploymentRollback`.
@@ -172,8 +174,11 @@ pub async fn rollback(
             ),
         ));
     }
-    for _ in 0..handlers::CONFLICT_RETRIES {
-        let (obj, kv) = read(st, def, t.namespace.as_deref(), name).await?;
+    let opts = UpdateOptions {
+        dry_run: q.dry_run()?,
+        admit: false,
+    };
+    registry::guaranteed_update(st, def, t.namespace.as_deref(), name, opts, |obj| {
         let mut new = obj.clone();
         let ann = objects::metadata_mut(&mut new)
             .entry("annotations")
@@ -184,17 +189,10 @@ pub async fn rollback(
             }
         }
         ann[ROLLBACK_TO_ANNOTATION] = json!(revision.to_string());
-        if q.dry_run()? {
-            break;
-        }
-        objects::prepare_for_update(def.storage_def(), &mut new, &obj, false);
-        let bytes = objects::encode(&new)?;
-        match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
-            Ok(_) => break,
-            Err(baton_store::StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(ApiError::from_store(def, name, e)),
-        }
-    }
+        objects::prepare_for_update(def.storage_def(), &mut new, obj, false);
+        Ok(Update::Write(new))
+    })
+    .await?;
     Ok(Reply::json(
         StatusCode::OK,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -213,30 +211,22 @@ pub async fn finalize(
     let def = t.def;
     let name = t.name.as_deref().unwrap_or("");
     let req = crate::request::decode_body(headers, body)?;
-    let (obj, kv) = read(st, def, None, name).await?;
-    let mut new = obj.clone();
-    new["spec"]["finalizers"] = req
+    let finalizers = req
         .pointer("/spec/finalizers")
         .cloned()
         .unwrap_or(json!([]));
-    if q.dry_run()? {
-        return Ok(Reply::json(StatusCode::OK, handlers::to_wire(def, new)?));
-    }
-    if crate::gc::deletion_finished(&new) {
-        st.store
-            .delete(&kv.key, Some(kv.mod_revision))
-            .await
-            .map_err(|e| ApiError::from_store(def, name, e))?;
-        return Ok(Reply::json(StatusCode::OK, handlers::to_wire(def, new)?));
-    }
-    let bytes = objects::encode(&new)?;
-    let rev = st
-        .store
-        .update(&kv.key, bytes, Some(kv.mod_revision))
-        .await
-        .map_err(|e| ApiError::from_store(def, name, e))?;
-    objects::set_resource_version(&mut new, rev);
-    Ok(Reply::json(StatusCode::OK, handlers::to_wire(def, new)?))
+    let opts = UpdateOptions {
+        dry_run: q.dry_run()?,
+        admit: false,
+    };
+    // The write completes the namespace's deletion when this was its last finalizer.
+    let stored = registry::guaranteed_update(st, def, None, name, opts, |obj| {
+        let mut new = obj.clone();
+        new["spec"]["finalizers"] = finalizers.clone();
+        Ok(Update::Write(new))
+    })
+    .await?;
+    Ok(Reply::json(StatusCode::OK, to_wire(def, stored)?))
 }
 
 /// `POST /api/v1/namespaces/{ns}/pods/{name}/binding`: the scheduler assigns a pod to a node.
@@ -262,8 +252,11 @@ pub async fn binding(
             )
         })?
         .to_string();
-    for _ in 0..handlers::CONFLICT_RETRIES {
-        let (obj, kv) = read(st, def, t.namespace.as_deref(), name).await?;
+    let opts = UpdateOptions {
+        dry_run: q.dry_run()?,
+        admit: false,
+    };
+    registry::guaranteed_update(st, def, t.namespace.as_deref(), name, opts, |obj| {
         if let Some(existing) = obj
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
@@ -275,7 +268,7 @@ pub async fn binding(
                 &format!("pod {name} is already assigned to node \"{existing}\""),
             ));
         }
-        if meta_str(&obj, "deletionTimestamp").is_some() {
+        if meta_str(obj, "deletionTimestamp").is_some() {
             return Err(ApiError::conflict(
                 def,
                 name,
@@ -294,16 +287,9 @@ pub async fn binding(
                               "lastTransitionTime": objects::now_rfc3339()}),
             );
         }
-        if q.dry_run()? {
-            break;
-        }
-        let bytes = objects::encode(&new)?;
-        match st.store.update(&kv.key, bytes, Some(kv.mod_revision)).await {
-            Ok(_) => break,
-            Err(baton_store::StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(ApiError::from_store(def, name, e)),
-        }
-    }
+        Ok(Update::Write(new))
+    })
+    .await?;
     Ok(Reply::json(
         StatusCode::CREATED,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

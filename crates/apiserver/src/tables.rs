@@ -32,7 +32,7 @@ pub fn row(def: &ResourceDef, obj: &Value, include: &str) -> ApiResult<Value> {
     let cells = baton_api::table::cells(def.storage_def(), obj, chrono::Utc::now());
     let object = match include {
         "None" => Value::Null,
-        "Object" => crate::handlers::to_wire(def, obj.clone())?,
+        "Object" => crate::registry::to_wire(def, obj.clone())?,
         _ => partial_metadata(obj),
     };
     let mut r = json!({"cells": cells});

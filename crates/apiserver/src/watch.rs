@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::handlers::{Selectors, decode_stored, to_wire};
 use crate::objects;
+use crate::registry::{Selectors, decode_stored, to_wire};
 use crate::request::{Format, Query};
 use crate::response::Reply;
 use crate::route::Target;
@@ -55,9 +55,7 @@ impl Encoder {
 }
 
 fn line(v: &Value) -> ApiResult<Bytes> {
-    let mut b = serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?;
-    b.push(b'\n');
-    Ok(Bytes::from(b))
+    Ok(Bytes::from(crate::response::encode(v)))
 }
 
 fn error_event(e: &ApiError) -> Bytes {
