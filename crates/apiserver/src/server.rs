@@ -2,16 +2,18 @@
 //! limits, metrics, and the top-level dispatch to discovery, OpenAPI, health and resources.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use baton_store::Store;
+use futures::FutureExt;
 use http::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
@@ -112,36 +114,68 @@ pub async fn start(
     })
 }
 
+/// Connections served at once; further clients wait in the listen backlog until one ends.
+const MAX_CONNECTIONS: usize = 4096;
+/// A client that has not finished its TLS handshake by then is dropped (a half-open
+/// connection must not hold a slot for ever).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/1 request headers must arrive within this time (slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn serve(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     app: axum::Router,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::ZERO;
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.changed() => return,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+        };
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => return,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of file descriptors (EMFILE) and the like: the error repeats at once,
+                    // so wait, doubling up to a second, instead of spinning.
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
                     continue;
                 }
             },
         };
+        backoff = Duration::ZERO;
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
+            let _slot = slot;
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
                     return;
                 }
             };
             let svc = TowerToHyperService::new(app);
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), svc)
                 .await
@@ -194,7 +228,29 @@ fn verb_of(method: &http::Method, route: &Route, q: &Query) -> (&'static str, St
     }
 }
 
-async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
+/// Every request: a panic while serving one answers that request 500 and leaves the server
+/// (and every other request) running.
+async fn handle(state: State<Arc<AppState>>, req: Request) -> Response {
+    let what = format!("{} {}", req.method(), req.uri().path());
+    match AssertUnwindSafe(serve_request(state, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            tracing::error!(request = %what, panic = %why, "request panicked");
+            ApiError::internal(format!("the server failed while serving {what}: {why}"))
+                .into_response()
+        }
+    }
+}
+
+async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let q = Query::parse(parts.uri.query());
