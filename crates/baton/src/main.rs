@@ -67,7 +67,8 @@ struct ServerArgs {
     /// Address to serve the Kubernetes API on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Watch history kept in memory, in events; older resourceVersions get 410 Gone.
+    /// Watch history kept in memory, in events (and at most 128 MiB of object versions);
+    /// older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
     /// Register this many simulated nodes that run pods without containers (kwok-like).
@@ -180,6 +181,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         &db,
         baton_store::EmbeddedOptions {
             history: args.watch_history,
+            ..Default::default()
         },
     )
     .with_context(|| format!("opening the store {}", db.display()))?;

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
@@ -43,6 +43,10 @@ const MAX_BATCH: usize = 1024;
 /// a watcher is dropped for lagging, the last revision it saw is then still in history, so a
 /// prompt resume from it can succeed instead of forcing a re-list.
 const MAX_WATCH_BUFFER: usize = 1024;
+/// Upper bound on the bytes (keys and values) queued for one watcher. A watcher that does not
+/// read while large objects change is dropped as lagging (its client re-lists) rather than
+/// holding every version in memory.
+const MAX_WATCHER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +54,24 @@ pub struct EmbeddedOptions {
     /// How many of the latest events are kept in memory for watches that resume from a past
     /// revision. Older revisions fail with [`StoreError::Compacted`].
     pub history: usize,
+    /// The same window bounded by bytes (keys, values and previous values): the oldest events
+    /// go first when either bound is reached, so a stream of large objects cannot hold
+    /// `history` copies of them. The newest event is always kept.
+    pub history_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { history: 10_000 }
+        Self {
+            history: 10_000,
+            history_bytes: 128 * 1024 * 1024,
+        }
     }
+}
+
+/// What an event costs in memory, as counted by the history and watcher bounds.
+fn event_bytes(e: &WatchEvent) -> usize {
+    e.kv.key.len() + e.kv.value.len() + e.prev_value.as_ref().map_or(0, Vec::len)
 }
 
 /// The embedded [`Store`]: one redb file, durable on acknowledgement, group-committed.
@@ -81,6 +97,9 @@ struct WatchHub {
     /// The newest events, contiguous in revision (every write adds exactly one revision).
     history: VecDeque<Arc<WatchEvent>>,
     capacity: usize,
+    /// Bytes of `history` ([`event_bytes`]) and their bound.
+    history_bytes: usize,
+    capacity_bytes: usize,
     /// The revision of the newest published event (or the revision found at open).
     published: Revision,
     watchers: Vec<Watcher>,
@@ -93,6 +112,8 @@ struct Watcher {
     after: Revision,
     tx: tokio_mpsc::Sender<Arc<WatchEvent>>,
     lagged: Arc<AtomicBool>,
+    /// Bytes sent and not yet taken by the stream (bounded by [`MAX_WATCHER_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 enum WriteOp {
@@ -153,6 +174,8 @@ impl EmbeddedStore {
             hub: Mutex::new(WatchHub {
                 history: VecDeque::with_capacity(opts.history.min(MAX_WATCH_BUFFER)),
                 capacity: opts.history,
+                history_bytes: 0,
+                capacity_bytes: opts.history_bytes,
                 published: revision,
                 watchers: Vec::new(),
                 buffer,
@@ -380,21 +403,27 @@ impl Store for EmbeddedStore {
         }
         let (tx, rx) = tokio_mpsc::channel(hub.buffer);
         let lagged = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         hub.watchers.push(Watcher {
             prefix: prefix.to_owned(),
             after,
             tx,
             lagged: lagged.clone(),
+            queued: queued.clone(),
         });
         drop(hub);
 
-        let live =
-            futures::stream::unfold((rx, lagged, false), |(mut rx, lagged, ended)| async move {
+        let live = futures::stream::unfold((rx, lagged, false), move |(mut rx, lagged, ended)| {
+            let queued = queued.clone();
+            async move {
                 if ended {
                     return None;
                 }
                 match rx.recv().await {
-                    Some(event) => Some((Ok(event), (rx, lagged, false))),
+                    Some(event) => {
+                        queued.fetch_sub(event_bytes(&event), Ordering::AcqRel);
+                        Some((Ok(event), (rx, lagged, false)))
+                    }
                     // The writer drops a lagging watcher's sender after setting the flag; a store
                     // shutting down drops it without, and the stream just ends.
                     None if lagged.load(Ordering::Acquire) => {
@@ -402,7 +431,8 @@ impl Store for EmbeddedStore {
                     }
                     None => None,
                 }
-            });
+            }
+        });
         let stream = futures::stream::iter(replay.into_iter().map(Ok))
             .chain(live)
             .map(|item| item.map(|event: Arc<WatchEvent>| Arc::unwrap_or_clone(event)));
@@ -638,6 +668,14 @@ fn publish(shared: &Shared, events: Vec<Arc<WatchEvent>>, revision: Revision) {
             if event.kv.mod_revision <= w.after || !event.kv.key.starts_with(w.prefix.as_str()) {
                 return !w.tx.is_closed();
             }
+            // Counted before sending, so the stream's decrement can never come first.
+            let size = event_bytes(&event);
+            let before = w.queued.fetch_add(size, Ordering::AcqRel);
+            if before > 0 && before + size > MAX_WATCHER_BYTES {
+                tracing::warn!(prefix = %w.prefix, revision = event.kv.mod_revision, "dropping a watcher that fell behind by more than {MAX_WATCHER_BYTES} bytes");
+                w.lagged.store(true, Ordering::Release);
+                return false;
+            }
             match w.tx.try_send(event.clone()) {
                 Ok(()) => true,
                 Err(tokio_mpsc::error::TrySendError::Full(_)) => {
@@ -649,10 +687,15 @@ fn publish(shared: &Shared, events: Vec<Arc<WatchEvent>>, revision: Revision) {
             }
         });
         if hub.capacity > 0 {
-            if hub.history.len() >= hub.capacity {
-                hub.history.pop_front();
-            }
+            hub.history_bytes += event_bytes(&event);
             hub.history.push_back(event);
+            while hub.history.len() > 1
+                && (hub.history.len() > hub.capacity || hub.history_bytes > hub.capacity_bytes)
+            {
+                if let Some(old) = hub.history.pop_front() {
+                    hub.history_bytes -= event_bytes(&old);
+                }
+            }
         }
     }
     hub.published = revision;

@@ -23,8 +23,14 @@ const CHILD_PATH_ENV: &str = "BATON_STORE_TEST_PATH";
 const HISTORY: usize = 64;
 
 fn open(path: &Path, history: usize) -> EmbeddedStore {
-    EmbeddedStore::open(path, EmbeddedOptions { history })
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+    EmbeddedStore::open(
+        path,
+        EmbeddedOptions {
+            history,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +128,65 @@ async fn a_watcher_that_falls_behind_gets_lagged_and_its_stream_ends() {
             .is_none(),
         "the stream went on after WatcherLagged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_bounded_by_bytes_as_well_as_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(
+        &dir.path().join("store.redb"),
+        EmbeddedOptions {
+            history: 10_000,
+            history_bytes: 1024 * 1024,
+        },
+    )
+    .expect("open");
+    let big = vec![b'x'; 300 * 1024];
+    let first = store.create("/k", big.clone()).await.expect("create");
+    let mut last = first;
+    for _ in 0..9 {
+        last = store.update("/k", big.clone(), None).await.expect("update");
+    }
+    // Each update holds the value and the previous one (600 KiB): about one fits in 1 MiB.
+    match store.watch("/", first).await {
+        Err(StoreError::Compacted { .. }) => {}
+        Err(other) => panic!("expected Compacted, got {other:?}"),
+        Ok(_) => panic!("ten 300 KiB versions were all kept within a 1 MiB history"),
+    }
+    let mut watch = store.watch("/", last - 1).await.expect("the newest event is kept");
+    let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("stalled")
+        .expect("an event")
+        .expect("not an error");
+    assert_eq!(event.kv.mod_revision, last);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_does_not_read_large_changes_is_dropped_by_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir.path().join("store.redb"), 10_000);
+    let mut watch = store.watch("/", 0).await.expect("watch");
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    store.create("/k", big.clone()).await.expect("create");
+    // 40 updates of 2 MiB (4 MiB with the previous value): beyond the 64 MiB a watcher may
+    // have queued, though far fewer events than its channel holds.
+    for _ in 0..40 {
+        store.update("/k", big.clone(), None).await.expect("update");
+    }
+    let mut delivered = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), watch.next())
+            .await
+            .expect("watch stalled")
+        {
+            Some(Ok(_)) => delivered += 1,
+            Some(Err(StoreError::WatcherLagged)) => break,
+            Some(Err(other)) => panic!("expected WatcherLagged, got {other:?}"),
+            None => panic!("the stream ended without WatcherLagged after {delivered} events"),
+        }
+    }
+    assert!(delivered < 41, "a watcher queued all {delivered} large events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
