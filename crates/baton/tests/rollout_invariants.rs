@@ -11,9 +11,9 @@
 //! The bounds are computed here from the table, independently of the controller's arithmetic
 //! (surge rounds up, unavailable rounds down, both zero means one unavailable).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,60 +22,8 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
-
-/// A running `baton server`, killed on drop.
-struct Server {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn start_server(extra: &[&str]) -> (Server, Client) {
-    let dir = std::env::temp_dir().join(format!("baton-invariants-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args([
-            "server",
-            "--disable",
-            "agent",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baton server");
-    let stdout = child.stdout.take().expect("server stdout");
-    let server = Server { child, dir };
-    let mut kubeconfig = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("read server stdout");
-        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-            kubeconfig = Some(path.to_string());
-            break;
-        }
-    }
-    let path = kubeconfig.expect("server printed its kubeconfig");
-    let kc = Kubeconfig::read_from(&path).expect("read kubeconfig");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig to config");
-    let client = Client::try_from(config).expect("client");
-    (server, client)
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Strategy {
@@ -358,8 +306,11 @@ async fn run_case(client: Client, index: usize, case: Case) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollouts_stay_within_surge_and_unavailable_bounds() {
-    let (_server, client) =
-        start_server(&["--simulated-nodes", "4", "--sim-ready-delay-ms", "150"]).await;
+    let (_server, client) = common::start_server(
+        "invariants",
+        &["--simulated-nodes", "4", "--sim-ready-delay-ms", "150"],
+    )
+    .await;
     use Strategy::{Recreate, Rolling};
     let cases = [
         (3, Rolling("1", "0"), 0, 2),

@@ -6,8 +6,8 @@
 //! mirrored into EndpointSlices (Kubernetes' endpointslice-mirroring controller), so the
 //! proxies read one kind only.
 //!
-//! Pods, Services, Endpoints and EndpointSlices are read from watch-fed caches; a sync never
-//! lists from the API. [`desired`] is pure; [`run`] is the I/O around it.
+//! Pods, Services, Endpoints and EndpointSlices are read from the shared caches
+//! (`informer.rs`); a sync never lists from the API. [`desired`] is pure; [`run`] is the I/O around it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,11 +22,11 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
+use crate::informer::{Informer, Informers};
 use crate::pods;
 
 /// `endpointslice.kubernetes.io/managed-by` of the slices this controller writes.
@@ -372,74 +372,53 @@ struct Caches {
     endpoints: Store<Endpoints>,
 }
 
-/// Runs the controller until the task is dropped.
-pub async fn run(client: Client) {
+/// Runs the controller until the task is dropped, over the shared caches.
+pub async fn run(client: Client, informers: Informers) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Key>();
-    let (services, w) = reflector::store();
-    spawn_watch(
-        w,
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
+    forward(&informers.services, tx.clone(), |s: &Service| {
+        vec![(s.namespace().unwrap_or_default(), s.name_any())]
+    });
+    forward(
+        &informers.endpoint_slices,
         tx.clone(),
-        |s: &Service, _| vec![(s.namespace().unwrap_or_default(), s.name_any())],
-    );
-    let (slices, w) = reflector::store();
-    spawn_watch(
-        w,
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default().labels(&format!(
-            "{MANAGED_BY_LABEL} in ({MANAGED_BY},{MIRRORED_BY})"
-        )),
-        tx.clone(),
-        |s: &EndpointSlice, _| {
+        |s: &EndpointSlice| {
             s.labels()
                 .get(SERVICE_NAME_LABEL)
+                .filter(|_| is_ours(s))
                 .map(|n| vec![(s.namespace().unwrap_or_default(), n.clone())])
                 .unwrap_or_default()
         },
     );
-    let (endpoints, w) = reflector::store();
-    spawn_watch(
-        w,
-        Api::<Endpoints>::all(client.clone()),
-        watcher::Config::default(),
-        tx.clone(),
-        |e: &Endpoints, _| vec![(e.namespace().unwrap_or_default(), e.name_any())],
-    );
+    forward(&informers.endpoints, tx.clone(), |e: &Endpoints| {
+        vec![(e.namespace().unwrap_or_default(), e.name_any())]
+    });
     // A pod change concerns the Services of its namespace (its labels may have left one).
-    let svc_index = services.clone();
-    let (pods, w) = reflector::store();
-    spawn_watch(
-        w,
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
-        tx.clone(),
-        move |p: &Pod, _| {
-            let ns = p.namespace().unwrap_or_default();
-            svc_index
-                .state()
-                .iter()
-                .filter(|s| s.metadata.namespace.as_deref() == Some(ns.as_str()))
-                .map(|s| (ns.clone(), s.name_any()))
-                .collect()
-        },
-    );
-    let caches = Caches {
-        services,
-        pods,
-        slices,
-        endpoints,
-    };
+    let svc_index = informers.services.store();
+    forward(&informers.pods, tx.clone(), move |p: &Pod| {
+        let ns = p.namespace().unwrap_or_default();
+        svc_index
+            .state()
+            .iter()
+            .filter(|s| s.metadata.namespace.as_deref() == Some(ns.as_str()))
+            .map(|s| (ns.clone(), s.name_any()))
+            .collect()
+    });
     for ready in [
-        caches.services.wait_until_ready().await,
-        caches.pods.wait_until_ready().await,
-        caches.slices.wait_until_ready().await,
-        caches.endpoints.wait_until_ready().await,
+        informers.services.synced().await,
+        informers.pods.synced().await,
+        informers.endpoint_slices.synced().await,
+        informers.endpoints.synced().await,
     ] {
         if ready.is_err() {
             return;
         }
     }
+    let caches = Caches {
+        services: informers.services.store(),
+        pods: informers.pods.store(),
+        slices: informers.endpoint_slices.store(),
+        endpoints: informers.endpoints.store(),
+    };
     for s in caches.services.state() {
         let _ = tx.send((s.namespace().unwrap_or_default(), s.name_any()));
     }
@@ -469,36 +448,28 @@ pub async fn run(client: Client) {
     }
 }
 
-/// Feeds one kind's watch into its cache and sends the Service keys each change concerns.
-fn spawn_watch<K, F>(
-    writer: reflector::store::Writer<K>,
-    api: Api<K>,
-    config: watcher::Config,
-    tx: mpsc::UnboundedSender<Key>,
-    keys: F,
-) where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    F: Fn(&K, ()) -> Vec<Key> + Send + 'static,
+/// A slice this controller writes (for a selector) or mirrors (for a user's Endpoints).
+fn is_ours(s: &EndpointSlice) -> bool {
+    matches!(
+        s.labels().get(MANAGED_BY_LABEL).map(String::as_str),
+        Some(MANAGED_BY | MIRRORED_BY)
+    )
+}
+
+/// Sends the Service keys each change of one kind concerns.
+fn forward<K, F>(informer: &Informer<K>, tx: mpsc::UnboundedSender<Key>, keys: F)
+where
+    K: crate::informer::Kind,
+    F: Fn(&K) -> Vec<Key> + Send + 'static,
 {
-    let stream = reflector::reflector(writer, watcher(api, config))
-        .default_backoff()
-        .touched_objects();
+    let changes = informer.subscribe();
     tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(obj) => {
-                    for k in keys(&obj, ()) {
-                        let _ = tx.send(k);
-                    }
+        let mut changes = std::pin::pin!(changes);
+        while let Some(obj) = changes.next().await {
+            for k in keys(&obj) {
+                if tx.send(k).is_err() {
+                    return;
                 }
-                Err(e) => tracing::debug!(error = %e, "endpoints controller watch error"),
             }
         }
     });
@@ -514,6 +485,7 @@ async fn sync(client: &Client, c: &Caches, key: &Key) -> Result<(), kube::Error>
         .filter(|s| {
             s.metadata.namespace.as_deref() == Some(ns.as_str())
                 && s.labels().get(SERVICE_NAME_LABEL) == Some(name)
+                && is_ours(s)
         })
         .collect();
     let existing_ep = c.endpoints.get(&ObjectRef::new(name).within(ns));

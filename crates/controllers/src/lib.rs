@@ -4,6 +4,10 @@
 //! the `kube` client, exactly as an out-of-process controller would.
 //!
 //! # Layout
+//! - [`informer`]: the shared caches — one watch per kind per process, read by every
+//!   controller below; no controller lists from the API on its sync path.
+//! - [`expectations`]: the pods a sync created or deleted that the cache must show before
+//!   the next sync of that controller counts pods again.
 //! - [`replicas`]: the ReplicaSet and ReplicationController controllers (one engine, two kinds).
 //! - [`deployment`]: the Deployment controller (`rolling`, `hash`, `progress` inside).
 //! - [`endpoints`]: Endpoints and EndpointSlices of every Service, from its pods.
@@ -20,6 +24,8 @@ pub mod deployment;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod expectations;
+pub mod informer;
 pub mod pods;
 pub mod replicas;
 pub mod scheduler;
@@ -50,19 +56,34 @@ pub async fn run(
             shutdown.clone(),
             simnode::heartbeat(client.clone(), opts.sim.clone()),
         );
+    }
+    let informers = informer::Informers::start(&client, &shutdown);
+    if opts.sim.nodes > 0 {
         spawn_until(
             shutdown.clone(),
-            simnode::run(client.clone(), opts.sim.clone()),
+            simnode::run(client.clone(), opts.sim.clone(), informers.pods.clone()),
         );
     }
-    spawn_until(shutdown.clone(), scheduler::run(client.clone()));
-    spawn_until(shutdown.clone(), replicas::run_replicasets(client.clone()));
     spawn_until(
         shutdown.clone(),
-        replicas::run_replication_controllers(client.clone()),
+        scheduler::run(client.clone(), informers.clone()),
     );
-    spawn_until(shutdown.clone(), deployment::run(client.clone()));
-    spawn_until(shutdown.clone(), endpoints::run(client.clone()));
+    spawn_until(
+        shutdown.clone(),
+        replicas::run_replicasets(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        replicas::run_replication_controllers(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        deployment::run(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        endpoints::run(client.clone(), informers.clone()),
+    );
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
     Ok(())
 }

@@ -4,9 +4,10 @@
 //! deletes pods until `spec.replicas` are active — deleting in Kubernetes' rank order — and
 //! writes the status fields `kubectl` and the Deployment controller read.
 //!
-//! Pods are read with a live list (not a cache) so that a sync never acts on a view older
-//! than its own last writes; this is what keeps a restart or a burst of events from
-//! creating surplus pods without Kubernetes' "expectations" bookkeeping.
+//! Pods are read from the shared pod cache (`informer.rs`); a sync never lists. Because that
+//! cache lags the engine's own writes, each sync records the pods it created and deleted as
+//! expectations (`expectations.rs`) and the next one only creates or deletes once the cache
+//! shows them, as Kubernetes' ReplicaSet controller does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,15 +19,16 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{self, Error};
 use crate::events::{self, Kind};
+use crate::expectations::{self, Expectations};
+use crate::informer::{Informer, Informers};
 use crate::pods;
 
 /// Most pods created or deleted in one sync (Kubernetes' burstReplicas).
@@ -147,28 +149,70 @@ impl Replicated for ReplicationController {
 }
 
 /// Runs the ReplicaSet controller.
-pub async fn run_replicasets(client: Client) {
-    run_kind::<ReplicaSet>(client).await
+pub async fn run_replicasets(client: Client, informers: Informers) {
+    let own = informers.replica_sets.clone();
+    run_kind::<ReplicaSet>(client, own, informers.pods).await
 }
 
 /// Runs the ReplicationController manager.
-pub async fn run_replication_controllers(client: Client) {
-    run_kind::<ReplicationController>(client).await
+pub async fn run_replication_controllers(client: Client, informers: Informers) {
+    let own = informers.replication_controllers.clone();
+    run_kind::<ReplicationController>(client, own, informers.pods).await
 }
 
-async fn run_kind<K: Replicated>(client: Client) {
-    let ctrl = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
-        .with_config(controller::Config::default().debounce(Duration::from_millis(20)));
-    let store: Store<K> = ctrl.store();
+/// What a sync reads besides the object itself.
+struct Ctx {
+    client: Client,
+    pods: Informer<Pod>,
+    expectations: Expectations,
+}
+
+async fn run_kind<K: Replicated>(client: Client, own: Informer<K>, pods: Informer<Pod>) {
+    if own.synced().await.is_err() || pods.synced().await.is_err() {
+        return;
+    }
+    let store: Store<K> = own.store();
     let kind = K::kind(&()).to_string();
-    ctrl.watches(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
-        move |pod: Pod| owners_to_sync(&store, &kind, &pod),
-    )
-    .run(reconcile::<K>, error::policy, Arc::new(client))
-    .for_each(|_| async {})
-    .await;
+    let ctx = Arc::new(Ctx {
+        client,
+        pods: pods.clone(),
+        expectations: Expectations::default(),
+    });
+    Controller::for_shared_stream(own.subscribe(), own.store())
+        .with_config(controller::Config::default().debounce(Duration::from_millis(20)))
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            owners_to_sync(&store, &kind, &pod)
+        })
+        .run(reconcile::<K>, error::policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The pod cache as the expectations see it, within one namespace.
+struct PodView<'a> {
+    pods: &'a Informer<Pod>,
+    ns: &'a str,
+}
+
+impl expectations::View for PodView<'_> {
+    fn created(&self, c: &expectations::Created) -> bool {
+        self.pods.seen(&c.resource_version)
+            || self
+                .pods
+                .store()
+                .get(&ObjectRef::new(&c.name).within(self.ns))
+                .is_some()
+    }
+
+    fn deleted(&self, d: &expectations::Deleted) -> bool {
+        self.pods
+            .store()
+            .get(&ObjectRef::new(&d.name).within(self.ns))
+            .is_none_or(|p| {
+                p.metadata.uid.as_deref() != Some(d.uid.as_str())
+                    || p.metadata.deletion_timestamp.is_some()
+            })
+    }
 }
 
 /// The controllers a pod event concerns: its controller if it is one of ours, otherwise
@@ -235,20 +279,28 @@ pub fn compute_status(
     }
 }
 
-async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Action, Error> {
-    let client = client.as_ref();
+async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let client = &ctx.client;
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
+    let key = format!("{ns}/{name}");
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let deleting = obj.meta().deletion_timestamp.is_some();
     let selector = obj.selector();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let all = pods_api
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::api(format!("listing pods for {ns}/{name}")))?;
-    let mut owned: Vec<Pod> = Vec::new();
-    for pod in all.items {
+    // Read the expectations before the pods: a pod event between the two then only makes
+    // this sync more careful, never less.
+    let view = PodView {
+        pods: &ctx.pods,
+        ns: &ns,
+    };
+    let caught_up = ctx.expectations.satisfied(&key, &view);
+    let ns_pods = ctx
+        .pods
+        .store()
+        .state_filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()));
+    let mut owned: Vec<Arc<Pod>> = Vec::new();
+    for pod in ns_pods {
         let controller = pod
             .owner_references()
             .iter()
@@ -267,13 +319,17 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Ac
             }
             None if matches && !deleting && pod.metadata.deletion_timestamp.is_none() => {
                 if let Some(p) = adopt(&pods_api, &pod, owner_ref(obj.as_ref())).await? {
-                    owned.push(p);
+                    owned.push(Arc::new(p));
                 }
             }
             _ => {}
         }
     }
-    let active: Vec<&Pod> = owned.iter().filter(|p| pods::is_active(p)).collect();
+    let active: Vec<&Pod> = owned
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| pods::is_active(p))
+        .collect();
     let now = Timestamp::now();
     let template_labels = obj
         .template()
@@ -288,8 +344,10 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Ac
         obj.meta().generation,
         now,
     );
-    if !deleting {
-        manage(client, obj.as_ref(), &pods_api, &active).await?;
+    if deleting {
+        ctx.expectations.forget(&key);
+    } else if caught_up {
+        manage(&ctx, &key, obj.as_ref(), &pods_api, &active).await?;
     }
     if status != obj.status() {
         let api: Api<K> = Api::namespaced(client.clone(), &ns);
@@ -302,7 +360,10 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Ac
             .await
         {
             Ok(_) => {}
-            Err(e) if error::is_not_found(&e) => return Ok(Action::await_change()),
+            Err(e) if error::is_not_found(&e) => {
+                ctx.expectations.forget(&key);
+                return Ok(Action::await_change());
+            }
             Err(e) => return Err(Error::api(format!("updating status of {ns}/{name}"))(e)),
         }
     }
@@ -314,8 +375,12 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, client: Arc<Client>) -> Result<Ac
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
+/// Creates or deletes pods until `spec.replicas` are active, recording each write as an
+/// expectation under `key`. Events are written in the background, so that a burst of pods
+/// does not wait on its own events.
 async fn manage<K: Replicated>(
-    client: &Client,
+    ctx: &Ctx,
+    key: &str,
     obj: &K,
     pods_api: &Api<Pod>,
     active: &[&Pod],
@@ -335,32 +400,30 @@ async fn manage<K: Replicated>(
                 futures::future::join_all((0..n).map(|_| create_pod(pods_api, obj, template)))
                     .await;
             let mut failed = None;
+            let mut created = Vec::new();
             for r in results {
                 match r {
-                    Ok(pod_name) => {
-                        events::record(
-                            client,
-                            K::COMPONENT,
-                            obj,
-                            Kind::Normal,
-                            "SuccessfulCreate",
-                            format!("Created pod: {pod_name}"),
-                        )
-                        .await;
-                    }
+                    Ok(c) => created.push(c),
                     Err(e) => failed = Some(e),
                 }
             }
-            if let Some(e) = failed {
-                events::record(
-                    client,
-                    K::COMPONENT,
-                    obj,
+            let mut events: Vec<(Kind, &'static str, String)> = created
+                .iter()
+                .map(|c| {
+                    let msg = format!("Created pod: {}", c.name);
+                    (Kind::Normal, "SuccessfulCreate", msg)
+                })
+                .collect();
+            ctx.expectations.expect_creations(key, created);
+            if let Some(e) = &failed {
+                events.push((
                     Kind::Warning,
                     "FailedCreate",
                     format!("Error creating: {e}"),
-                )
-                .await;
+                ));
+            }
+            record_in_background(&ctx.client, obj, events);
+            if let Some(e) = failed {
                 return Err(e);
             }
             left -= n;
@@ -370,37 +433,66 @@ async fn manage<K: Replicated>(
         let n = (active.len() - want).min(BURST);
         let victims = pods::pick_for_deletion(active, n);
         let deletes = victims.iter().map(|&i| {
-            let pod_name = active[i].name_any();
+            let pod = active[i];
+            let gone = expectations::Deleted {
+                name: pod.name_any(),
+                uid: pod.metadata.uid.clone().unwrap_or_default(),
+            };
             async move {
-                match pods_api.delete(&pod_name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(Some(pod_name)),
-                    Err(e) if error::is_not_found(&e) => Ok(None),
-                    Err(e) => Err(Error::api(format!("deleting pod {pod_name}"))(e)),
+                match pods_api.delete(&gone.name, &DeleteParams::default()).await {
+                    Ok(_) => Ok((gone, true)),
+                    Err(e) if error::is_not_found(&e) => Ok((gone, false)),
+                    Err(e) => Err(Error::api(format!("deleting pod {}", gone.name))(e)),
                 }
             }
         });
+        let mut deleted = Vec::new();
+        let mut events = Vec::new();
+        let mut failed = None;
         for r in futures::future::join_all(deletes).await {
-            if let Some(pod_name) = r? {
-                events::record(
-                    client,
-                    K::COMPONENT,
-                    obj,
-                    Kind::Normal,
-                    "SuccessfulDelete",
-                    format!("Deleted pod: {pod_name}"),
-                )
-                .await;
+            match r {
+                Ok((gone, by_us)) => {
+                    if by_us {
+                        let msg = format!("Deleted pod: {}", gone.name);
+                        events.push((Kind::Normal, "SuccessfulDelete", msg));
+                    }
+                    deleted.push(gone);
+                }
+                Err(e) => failed = Some(e),
             }
+        }
+        ctx.expectations.expect_deletions(key, deleted);
+        record_in_background(&ctx.client, obj, events);
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
     Ok(())
+}
+
+/// Writes `events` about `obj` in order, in a task of their own.
+fn record_in_background<K: Replicated>(
+    client: &Client,
+    obj: &K,
+    events: Vec<(Kind, &'static str, String)>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let client = client.clone();
+    let obj = obj.clone();
+    tokio::spawn(async move {
+        for (kind, reason, message) in events {
+            events::record(&client, K::COMPONENT, &obj, kind, reason, message).await;
+        }
+    });
 }
 
 async fn create_pod<K: Replicated>(
     api: &Api<Pod>,
     obj: &K,
     template: &PodTemplateSpec,
-) -> Result<String, Error> {
+) -> Result<expectations::Created, Error> {
     let meta = template.metadata.clone().unwrap_or_default();
     let pod = Pod {
         metadata: ObjectMeta {
@@ -419,7 +511,10 @@ async fn create_pod<K: Replicated>(
         .create(&PostParams::default(), &pod)
         .await
         .map_err(Error::api(format!("creating a pod for {}", obj.name_any())))?;
-    Ok(created.name_any())
+    Ok(expectations::Created {
+        name: created.name_any(),
+        resource_version: created.resource_version().unwrap_or_default(),
+    })
 }
 
 async fn adopt(api: &Api<Pod>, pod: &Pod, owner: OwnerReference) -> Result<Option<Pod>, Error> {

@@ -4,8 +4,10 @@
 //! then the fewest pods. Binding goes through `POST pods/{name}/binding`; a pod that fits
 //! nowhere gets PodScheduled=False/Unschedulable and a FailedScheduling event.
 //!
-//! Decisions are made one at a time against the watch caches plus an "assumed" map of the
-//! bindings this scheduler made that the cache has not shown yet, as kube-scheduler does.
+//! Decisions are made one at a time against the shared node cache (`informer.rs`) and a
+//! usage cache kept from pod events — per node, what its pods request and how many of each
+//! controller it runs — plus the "assumed" bindings this scheduler made that the events have
+//! not shown yet, as kube-scheduler does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,12 +17,12 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use crate::error::{self, Error};
 use crate::events::{self, Kind};
+use crate::informer::Informers;
 use crate::pods;
 
 const NAME: &str = "default-scheduler";
@@ -28,38 +30,145 @@ const NAME: &str = "default-scheduler";
 struct Ctx {
     client: Client,
     nodes: Store<Node>,
-    pods: Store<Pod>,
-    /// Pod uid → node, for bindings not yet seen in the cache.
-    assumed: Mutex<HashMap<String, String>>,
+    usage: Mutex<Usage>,
     decide: tokio::sync::Mutex<()>,
 }
 
 /// Runs the scheduler until the task is dropped.
-pub async fn run(client: Client) {
-    let (nodes, writer) = reflector::store();
-    let node_watch = reflector::reflector(
-        writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(|_| async {});
-    tokio::spawn(node_watch);
-    let controller = Controller::new(Api::<Pod>::all(client.clone()), watcher::Config::default());
-    let ctx = Arc::new(Ctx {
-        client,
-        nodes,
-        pods: controller.store(),
-        assumed: Mutex::new(HashMap::new()),
-        decide: tokio::sync::Mutex::new(()),
-    });
-    if ctx.nodes.wait_until_ready().await.is_err() {
+pub async fn run(client: Client, informers: Informers) {
+    if informers.nodes.synced().await.is_err() || informers.pods.synced().await.is_err() {
         return;
     }
-    controller
-        .run(reconcile, error::policy, ctx)
-        .for_each(|_| async {})
-        .await;
+    let pods = informers.pods.store();
+    let changes = informers.pods.subscribe();
+    let mut usage = Usage::default();
+    for p in pods.state() {
+        usage.observe(p.metadata.uid.as_deref().unwrap_or(""), Some(&p));
+    }
+    let ctx = Arc::new(Ctx {
+        client,
+        nodes: informers.nodes.store(),
+        usage: Mutex::new(usage),
+        decide: tokio::sync::Mutex::new(()),
+    });
+    // The usage cache follows every pod change (the cache's current state of that pod).
+    let follow = {
+        let ctx = ctx.clone();
+        changes.for_each(move |p| {
+            let current = pods
+                .get(&ObjectRef::from_obj(p.as_ref()))
+                .filter(|c| c.metadata.uid == p.metadata.uid);
+            ctx.usage
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(p.metadata.uid.as_deref().unwrap_or(""), current.as_deref());
+            async {}
+        })
+    };
+    let schedule =
+        Controller::for_shared_stream(informers.pods.subscribe(), informers.pods.store())
+            .run(reconcile, error::policy, ctx)
+            .for_each(|_| async {});
+    futures::future::join(follow, schedule).await;
+}
+
+/// What one pod takes on its node.
+#[derive(Clone, Debug, PartialEq)]
+struct Placed {
+    node: String,
+    requests: BTreeMap<String, f64>,
+    /// The uid of its controller, for spreading siblings.
+    owner: Option<String>,
+}
+
+impl Placed {
+    /// What `pod` takes on `node`.
+    fn of(pod: &Pod, node: &str) -> Placed {
+        Placed {
+            node: node.to_string(),
+            requests: requests(pod),
+            owner: controller_uid(pod).map(str::to_string),
+        }
+    }
+}
+
+/// One node's sums.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct NodeUse {
+    requests: BTreeMap<String, f64>,
+    pods: usize,
+    by_owner: HashMap<String, usize>,
+}
+
+/// kube-scheduler's cache: what the pods bound to each node take, kept up to date from pod
+/// events (so a decision costs O(nodes), not O(pods)), plus the bindings this scheduler
+/// made that the events have not shown yet ("assumed").
+#[derive(Debug, Default)]
+struct Usage {
+    placed: HashMap<String, Placed>,
+    nodes: HashMap<String, NodeUse>,
+    assumed: HashMap<String, Placed>,
+}
+
+impl Usage {
+    /// The pod with `uid` is now `pod` (`None`: gone). A bound pod counts on its node until
+    /// it finishes; seeing it bound (or gone) ends its assumption.
+    fn observe(&mut self, uid: &str, pod: Option<&Pod>) {
+        if let Some(old) = self.placed.remove(uid) {
+            self.add(&old, -1);
+        }
+        let node = pod
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty());
+        if pod.is_none() || node.is_some() {
+            self.assumed.remove(uid);
+        }
+        if let (Some(p), Some(node)) = (pod, node)
+            && !matches!(pods::phase(p), "Succeeded" | "Failed")
+        {
+            let placed = Placed::of(p, node);
+            self.add(&placed, 1);
+            self.placed.insert(uid.to_string(), placed);
+        }
+    }
+
+    fn add(&mut self, p: &Placed, sign: i32) {
+        let n = self.nodes.entry(p.node.clone()).or_default();
+        for (k, v) in &p.requests {
+            *n.requests.entry(k.clone()).or_insert(0.0) += f64::from(sign) * v;
+        }
+        n.pods = n.pods.saturating_add_signed(sign as isize);
+        if let Some(o) = &p.owner {
+            let c = n.by_owner.entry(o.clone()).or_insert(0);
+            *c = c.saturating_add_signed(sign as isize);
+            if *c == 0 {
+                n.by_owner.remove(o);
+            }
+        }
+        if n.pods == 0 {
+            self.nodes.remove(&p.node);
+        }
+    }
+
+    /// Requests, pod count and pods of `owner` on `node`, assumed bindings included.
+    fn on(&self, node: &str, owner: Option<&str>) -> (BTreeMap<String, f64>, usize, usize) {
+        let mut u = self.nodes.get(node).cloned().unwrap_or_default();
+        for (uid, a) in &self.assumed {
+            if a.node != node || self.placed.contains_key(uid) {
+                continue;
+            }
+            for (k, v) in &a.requests {
+                *u.requests.entry(k.clone()).or_insert(0.0) += v;
+            }
+            u.pods += 1;
+            if let Some(o) = &a.owner {
+                *u.by_owner.entry(o.clone()).or_insert(0) += 1;
+            }
+        }
+        let siblings = owner.and_then(|o| u.by_owner.get(o)).copied().unwrap_or(0);
+        (u.requests, u.pods, siblings)
+    }
 }
 
 /// Parses a Kubernetes quantity into its value (CPU in cores, memory in bytes).
@@ -228,55 +337,22 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .and_then(|s| s.scheduler_name.as_deref())
         .is_none_or(|s| s == NAME);
     if bound || !ours || pod.metadata.deletion_timestamp.is_some() || !pods::is_active(&pod) {
-        if let Some(uid) = pod.metadata.uid.as_deref() {
-            ctx.assumed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(uid);
-        }
         return Ok(Action::await_change());
     }
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let guard = ctx.decide.lock().await;
     let chosen = {
-        let assumed = ctx.assumed.lock().unwrap_or_else(|p| p.into_inner());
-        if assumed.contains_key(&uid) {
+        let usage = ctx.usage.lock().unwrap_or_else(|p| p.into_inner());
+        if usage.assumed.contains_key(&uid) {
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
-        // Usage per node from the cache, plus what we assumed.
-        let mut used: HashMap<String, (BTreeMap<String, f64>, usize, usize)> = HashMap::new();
         let owner = controller_uid(&pod);
-        for p in ctx.pods.state() {
-            let node = match p
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .filter(|n| !n.is_empty())
-            {
-                Some(n) => n,
-                None => match p.metadata.uid.as_ref().and_then(|u| assumed.get(u)) {
-                    Some(n) => n.clone(),
-                    None => continue,
-                },
-            };
-            if matches!(pods::phase(&p), "Succeeded" | "Failed") {
-                continue;
-            }
-            let e = used.entry(node).or_default();
-            for (k, v) in requests(&p) {
-                *e.0.entry(k).or_insert(0.0) += v;
-            }
-            e.1 += 1;
-            if owner.is_some() && controller_uid(&p) == owner {
-                e.2 += 1;
-            }
-        }
         let nodes = ctx.nodes.state();
         let mut reasons = Vec::new();
         let mut best: Option<(usize, usize, String)> = None;
         for n in &nodes {
             let name = n.name_any();
-            let (u, count, siblings) = used.get(&name).cloned().unwrap_or_default();
+            let (u, count, siblings) = usage.on(&name, owner);
             match misfit(&pod, n, &u, count) {
                 Some(r) => reasons.push(r),
                 None => {
@@ -297,10 +373,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     match chosen {
         Ok(node) => {
-            ctx.assumed
+            ctx.usage
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(uid.clone(), node.clone());
+                .assumed
+                .insert(uid.clone(), Placed::of(&pod, &node));
             drop(guard);
             let binding = serde_json::json!({
                 "apiVersion": "v1", "kind": "Binding",
@@ -324,9 +401,10 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                     Ok(Action::await_change())
                 }
                 Err(e) => {
-                    ctx.assumed
+                    ctx.usage
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
+                        .assumed
                         .remove(&uid);
                     if error::is_not_found(&e) || error::is_conflict(&e) {
                         Ok(Action::await_change())
@@ -371,6 +449,49 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(uid: &str, node: Option<&str>, cpu: &str, owner: &str, phase: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": uid, "uid": uid,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": owner, "uid": owner, "controller": true}]},
+            "spec": {"nodeName": node, "containers": [
+                {"name": "c", "resources": {"requests": {"cpu": cpu}}}
+            ]},
+            "status": {"phase": phase}
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn usage_follows_pod_events() {
+        let mut u = Usage::default();
+        u.observe("a", Some(&pod("a", Some("n1"), "500m", "rs1", "Running")));
+        u.observe("b", Some(&pod("b", Some("n1"), "250m", "rs2", "Running")));
+        u.observe("c", Some(&pod("c", None, "1", "rs1", "Pending")));
+        let (req, count, siblings) = u.on("n1", Some("rs1"));
+        assert_eq!(count, 2);
+        assert_eq!(siblings, 1);
+        assert!((req["cpu"] - 0.75).abs() < 1e-9);
+        // c assumed on n1: counted until its binding is seen, then counted once.
+        u.assumed.insert(
+            "c".into(),
+            Placed::of(&pod("c", None, "1", "rs1", "Pending"), "n1"),
+        );
+        assert_eq!(u.on("n1", Some("rs1")).1, 3);
+        u.observe("c", Some(&pod("c", Some("n1"), "1", "rs1", "Running")));
+        assert!(u.assumed.is_empty());
+        assert_eq!(u.on("n1", Some("rs1")).1, 3);
+        assert_eq!(u.on("n1", Some("rs1")).2, 2);
+        // A finished pod and a deleted one stop counting.
+        u.observe("a", Some(&pod("a", Some("n1"), "500m", "rs1", "Succeeded")));
+        u.observe("b", None);
+        let (req, count, siblings) = u.on("n1", Some("rs1"));
+        assert_eq!((count, siblings), (1, 1));
+        assert!((req["cpu"] - 1.0).abs() < 1e-9);
+        u.observe("c", None);
+        assert!(u.nodes.is_empty() && u.placed.is_empty());
+    }
 
     #[test]
     fn quantities() {

@@ -30,10 +30,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::error::{self, Error};
+use crate::informer::Informer;
 
 /// Annotation prefix for the simulation knobs.
 pub const PREFIX: &str = "sim.baton.dev/";
@@ -289,8 +289,11 @@ struct Ctx {
     next_ip: Mutex<HashMap<String, u32>>,
 }
 
-/// Runs the pod lifecycle for pods bound to the simulated nodes.
-pub async fn run(client: Client, opts: SimOptions) {
+/// Runs the pod lifecycle for pods bound to the simulated nodes, fed by the shared pod cache.
+pub async fn run(client: Client, opts: SimOptions, pods: Informer<Pod>) {
+    if pods.synced().await.is_err() {
+        return;
+    }
     let ctx = Arc::new(Ctx {
         nodes: opts
             .node_names()
@@ -299,11 +302,10 @@ pub async fn run(client: Client, opts: SimOptions) {
             .map(|(i, n)| (n, i))
             .collect(),
         next_ip: Mutex::new(HashMap::new()),
-        client: client.clone(),
+        client,
         opts,
     });
-    let pods: Api<Pod> = Api::all(client);
-    Controller::new(pods, watcher::Config::default())
+    Controller::for_shared_stream(pods.subscribe(), pods.store())
         .run(reconcile, error::policy, ctx)
         .for_each(|_| async {})
         .await;

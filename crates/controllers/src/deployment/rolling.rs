@@ -1,9 +1,15 @@
 //! The rollout arithmetic, as Kubernetes does it: fenceposts (maxSurge rounds up,
 //! maxUnavailable rounds down, never both zero), how far the new ReplicaSet may grow, and
 //! how far old ReplicaSets may shrink — unhealthy replicas first, then oldest first.
-//! Pure functions over plain numbers, tested by tables.
+//! Pure functions over plain numbers, tested by tables; [`rollout`] at the end applies them
+//! to a Deployment's ReplicaSets.
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::sync::scale_rs;
+use super::{Ctx, available, spec_replicas};
+use crate::error::Error;
 
 /// An int or a percentage of `total`, rounded up or down.
 pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> Result<i32, String> {
@@ -148,6 +154,47 @@ pub fn proportion(
     } else {
         fraction.max(allowed)
     }
+}
+
+/// One RollingUpdate step (Kubernetes' `rolloutRolling`): grow the new ReplicaSet as far as
+/// maxSurge allows; otherwise shrink old ones as far as maxUnavailable allows. True when a
+/// size changed.
+pub(super) async fn rollout(
+    ctx: &Ctx<'_>,
+    new: &ReplicaSet,
+    olds: &[ReplicaSet],
+) -> Result<bool, Error> {
+    let replicas = ctx.d.spec.replicas.unwrap_or(1);
+    let all_total: i32 =
+        new.spec.replicas.unwrap_or(0) + olds.iter().map(spec_replicas).sum::<i32>();
+    let new_size = new_rs_new_replicas(replicas, ctx.max_surge, all_total, spec_replicas(new));
+    if scale_rs(ctx, new, new_size).await? {
+        return Ok(true);
+    }
+    let active_olds: Vec<&ReplicaSet> = olds.iter().filter(|o| spec_replicas(o) > 0).collect();
+    if active_olds.is_empty() {
+        return Ok(false);
+    }
+    let min_available = replicas - ctx.max_unavailable;
+    let budget = max_scaled_down(all_total, min_available, spec_replicas(new), available(new));
+    if budget <= 0 {
+        return Ok(false);
+    }
+    let views: Vec<Old> = active_olds
+        .iter()
+        .map(|o| Old {
+            spec: spec_replicas(o),
+            available: available(o),
+        })
+        .collect();
+    let (sizes, _) = cleanup_unhealthy(&views, budget);
+    let total_available: i32 = available(new) + olds.iter().map(available).sum::<i32>();
+    let (sizes, _) = scale_down_old(&sizes, total_available, min_available);
+    let mut changed = false;
+    for (o, size) in active_olds.iter().zip(sizes) {
+        changed |= scale_rs(ctx, o, size).await?;
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
