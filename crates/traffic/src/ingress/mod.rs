@@ -62,6 +62,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Tries per request, the first included (ingress-nginx: 3).
     pub tries: u32,
+    /// Threads serving the plain HTTP listener, each with a runtime of its own (nginx's
+    /// worker processes); default: one per CPU, at most 8.
+    pub workers: usize,
 }
 
 impl Default for Options {
@@ -73,6 +76,10 @@ impl Default for Options {
             drain_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             tries: 3,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 8),
         }
     }
 }
@@ -220,7 +227,7 @@ impl Bound {
         self,
         snapshots: watch::Receiver<Arc<Snapshot>>,
         applied: watch::Sender<u64>,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) {
         let Bound {
             listener,
@@ -256,55 +263,133 @@ impl Bound {
                 shutdown.clone(),
             ))
         });
-        tracing::info!(listen = %local, "Ingress proxy serving");
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let svc = ConnService::new(shared.clone(), peer.ip(), Scheme::Http);
-                        let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
-                        let mut stop = shutdown.clone();
-                        let guard = open.enter();
-                        tokio::spawn(async move {
-                            let _guard = guard;
-                            tokio::pin!(conn);
-                            tokio::select! {
-                                r = conn.as_mut() => {
-                                    if let Err(e) = r {
-                                        tracing::debug!(client = %peer, error = %e, "Ingress client connection ended");
-                                    }
-                                    return;
-                                }
-                                _ = stop.wait_for(|s| *s) => {}
-                            }
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        });
-                    }
-                    Err(e) => accept_failed(e).await,
-                },
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-            }
+        tracing::info!(listen = %local, workers = shared.opts.workers, "Ingress proxy serving");
+        let workers = start_workers(listener, &shared, &open, &shutdown);
+        for w in workers {
+            let _ = w.await;
         }
-        drop(listener);
         if let Some(t) = tls_loop {
             let _ = t.await;
         }
         let _ = tokio::time::timeout(drain_timeout, open.wait_idle()).await;
         drainer.abort();
         tracing::info!(listen = %local, "Ingress proxy stopped");
+    }
+}
+
+/// Starts the plain listener's worker threads, each accepting on the listener and serving its
+/// connections in a current-thread runtime of its own: a client connection, its requests and
+/// the upstream connections they use (pooled per worker) stay on one thread, with no hand-off
+/// between threads per request. The receivers complete when the workers have stopped (after
+/// shutdown, once their connections finished or the drain timeout passed).
+fn start_workers(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+    open: &Arc<OpenConnections>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+    let n = shared.opts.workers.max(1);
+    let std_listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "Ingress listener cannot be handed to its worker threads: not serving HTTP");
+            return Vec::new();
+        }
+    };
+    let mut done = Vec::with_capacity(n);
+    for i in 0..n {
+        let l = match std_listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, worker = i, "Ingress worker not started");
+                continue;
+            }
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (shared, open, shutdown) = (shared.clone(), open.clone(), shutdown.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("baton-ingress-{i}"))
+            .spawn(move || {
+                let _done = tx;
+                pool::set_worker(i);
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, worker = i, "Ingress worker runtime not started");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let drain_timeout = shared.opts.drain_timeout;
+                    match TcpListener::from_std(l) {
+                        Ok(l) => accept_http(l, shared, open.clone(), shutdown).await,
+                        Err(e) => {
+                            tracing::error!(error = %e, worker = i, "Ingress worker cannot listen");
+                            return;
+                        }
+                    }
+                    // The runtime ends with this thread: let its connections finish first.
+                    let _ = tokio::time::timeout(drain_timeout, open.wait_idle()).await;
+                });
+            });
+        match spawned {
+            Ok(_) => done.push(rx),
+            Err(e) => tracing::error!(error = %e, worker = i, "Ingress worker thread not started"),
+        }
+    }
+    done
+}
+
+/// The plain listener's accept loop: a task per connection serving HTTP/1.1 until shutdown.
+async fn accept_http(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    open: Arc<OpenConnections>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let svc = ConnService::new(shared.clone(), peer.ip(), Scheme::Http);
+                    let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+                    let mut stop = shutdown.clone();
+                    let guard = open.enter();
+                    tokio::spawn(async move {
+                        let _guard = guard;
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            r = conn.as_mut() => {
+                                if let Err(e) = r {
+                                    tracing::debug!(client = %peer, error = %e, "Ingress client connection ended");
+                                }
+                                return;
+                            }
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    });
+                }
+                Err(e) => accept_failed(e).await,
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -7,7 +7,12 @@
 //! the endpoints the table dropped. Both sides use sequentially consistent atomics, so either
 //! the request sees the new table (and picks again) or the drainer sees the request (and waits
 //! for it). A retired endpoint keeps no idle connection and takes none back.
+//!
+//! Idle connections are kept per worker thread of the proxy (see [`set_worker`]): a worker
+//! reuses the connections its own runtime drives, so a request and its upstream connection's
+//! task wake each other on one thread, as nginx's per-worker keepalive caches do.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,8 +29,23 @@ use super::body::RequestBody;
 /// A connection's request side, as kept in the pool.
 pub(crate) type Sender = http1::SendRequest<RequestBody>;
 
-/// Idle connections kept per endpoint (ingress-nginx keeps 320 per upstream).
+/// Idle connections kept per endpoint and worker (ingress-nginx keeps 320 per upstream).
 const MAX_IDLE: usize = 320;
+/// Pools per endpoint: one per worker thread (threads beyond this share).
+const SHARDS: usize = 8;
+
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as the proxy's worker `i`: its requests use pool shard `i`.
+pub(crate) fn set_worker(i: usize) {
+    WORKER.with(|w| w.set(i % SHARDS));
+}
+
+fn shard() -> usize {
+    WORKER.with(|w| w.get())
+}
 /// Idle connections older than this are not reused (backends close theirs after 5–75 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 
@@ -64,7 +84,7 @@ pub(crate) struct Endpoint {
     pub(crate) pod: Option<String>,
     inflight: AtomicUsize,
     retired: AtomicBool,
-    idle: Mutex<Vec<Idle>>,
+    idle: [Mutex<Vec<Idle>>; SHARDS],
     /// Woken when a retired endpoint's last request finishes (shared with the drainer).
     drained: Arc<Notify>,
 }
@@ -85,7 +105,7 @@ impl Endpoint {
             pod,
             inflight: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
-            idle: Mutex::new(Vec::new()),
+            idle: Default::default(),
             drained,
         }
     }
@@ -102,18 +122,17 @@ impl Endpoint {
 
     /// No longer routable: close idle connections now, take none back.
     pub(crate) fn retire(&self) {
-        let idle = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            self.retired.store(true, Ordering::SeqCst);
-            std::mem::take(&mut *idle)
-        };
-        // Dropping a sender closes its idle connection.
-        drop(idle);
+        self.retired.store(true, Ordering::SeqCst);
+        for shard in &self.idle {
+            let idle = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            // Dropping a sender closes its idle connection.
+            drop(idle);
+        }
     }
 
     /// An idle pooled connection, if one is still open.
     pub(crate) fn checkout(&self) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
         while let Some(c) = idle.pop() {
             if !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
                 return Some(c.sender);
@@ -127,7 +146,9 @@ impl Endpoint {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the shard's lock: `retire` sets the flag before it empties the shards,
+        // so a connection pushed after the check is taken by `retire`.
         if self.retired.load(Ordering::SeqCst) || idle.len() >= MAX_IDLE {
             return;
         }
