@@ -168,6 +168,8 @@ pub trait Host: Send + Sync + 'static {
     async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError>;
     /// Creates a directory and its parents.
     async fn create_dir_all(&self, path: &Path) -> Result<(), HostError>;
+    /// The names in a directory of the agent's; absent or unreadable is empty.
+    async fn list_dir(&self, path: &Path) -> Vec<String>;
     /// Removes a directory and what it holds; absent is fine. Never called on a live mount.
     async fn remove_dir_all(&self, path: &Path);
     /// Whether something is mounted at `path`.
@@ -580,6 +582,17 @@ impl Host for LinuxHost {
         tokio::fs::create_dir_all(path)
             .await
             .map_err(|e| HostError::io(format!("creating {}", path.display()), e))
+    }
+
+    async fn list_dir(&self, path: &Path) -> Vec<String> {
+        let Ok(mut dir) = tokio::fs::read_dir(path).await else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        while let Ok(Some(e)) = dir.next_entry().await {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+        names
     }
 
     async fn remove_dir_all(&self, path: &Path) {

@@ -223,29 +223,26 @@ impl Agent {
 
     /// Removes what pods no longer in the API left behind: saved pod dirs, runc containers and
     /// network namespaces of ours. Runs once the first list of pods is known.
-    async fn clean_orphans(self: &Arc<Self>, live: &HashSet<String>) {
+    pub(crate) async fn clean_orphans(self: &Arc<Self>, live: &HashSet<String>) {
         let pods_dir = self.opts.data_dir.join("pods");
-        if let Ok(rd) = std::fs::read_dir(&pods_dir) {
-            for e in rd.filter_map(|e| e.ok()) {
-                let uid = e.file_name().to_string_lossy().into_owned();
-                if live.contains(&uid) {
-                    continue;
-                }
-                // A pod dir with a worker gets cleaned by that worker.
-                if self.workers.lock().is_ok_and(|w| w.contains_key(&uid)) {
-                    continue;
-                }
-                let saved = pod::load_saved(&*self.host, &e.path())
-                    .await
-                    .unwrap_or_default();
-                tracing::info!(pod = %saved.name, uid = %uid, "removing an orphaned pod");
-                let names = saved.containers.keys().cloned().collect();
-                let runs: Vec<_> = self.host.list().await.unwrap_or_default();
-                for c in runs.iter().filter(|c| c.id.starts_with(&uid)) {
-                    let _ = self.host.kill(&c.id, host::Signal::Kill).await;
-                }
-                self.remove_pod_files(&uid, &saved, names).await;
+        for uid in self.host.list_dir(&pods_dir).await {
+            if live.contains(&uid) {
+                continue;
             }
+            // A pod dir with a worker gets cleaned by that worker.
+            if self.workers.lock().is_ok_and(|w| w.contains_key(&uid)) {
+                continue;
+            }
+            let saved = pod::load_saved(&*self.host, &pods_dir.join(&uid))
+                .await
+                .unwrap_or_default();
+            tracing::info!(pod = %saved.name, uid = %uid, "removing an orphaned pod");
+            let names = saved.containers.keys().cloned().collect();
+            let runs: Vec<_> = self.host.list().await.unwrap_or_default();
+            for c in runs.iter().filter(|c| c.id.starts_with(&uid)) {
+                let _ = self.host.kill(&c.id, host::Signal::Kill).await;
+            }
+            self.remove_pod_files(&uid, &saved, names).await;
         }
         for c in self.host.list().await.unwrap_or_default() {
             let uid = c.id.get(..36).unwrap_or("");

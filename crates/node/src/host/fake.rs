@@ -168,6 +168,11 @@ impl FakeHost {
         self.lock().files.keys().any(|p| p.starts_with(dir))
     }
 
+    /// A network namespace left by an earlier run.
+    pub fn add_netns(&self, name: &str) {
+        self.lock().netns.insert(name.to_string());
+    }
+
     pub fn netns(&self) -> Vec<String> {
         self.lock().netns.iter().cloned().collect()
     }
@@ -355,6 +360,17 @@ impl Host for FakeHost {
 
     async fn create_dir_all(&self, _path: &Path) -> Result<(), HostError> {
         Ok(())
+    }
+
+    async fn list_dir(&self, path: &Path) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .lock()
+            .files
+            .keys()
+            .filter_map(|p| p.strip_prefix(path).ok()?.iter().next())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        names.into_iter().collect()
     }
 
     async fn remove_dir_all(&self, path: &Path) {

@@ -736,3 +736,56 @@ async fn the_pod_gets_its_own_etc_files_and_bundle() {
     assert_eq!(config["linux"]["cgroupsPath"], format!("/baton/{UID}/app"));
     assert_eq!(h.host.netns(), vec![format!("baton-{UID}")]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_agent_removes_what_pods_no_longer_in_the_api_left() {
+    // The agent ran `gone` before it stopped; the API no longer has that pod.
+    let gone = "7f0a1c2d-0000-4000-8000-000000000001";
+    let host = FakeHost::new();
+    let saved = SavedPod {
+        namespace: "default".into(),
+        name: "old".into(),
+        ip: Some(Ipv4Addr::new(10, 244, 0, 9)),
+        containers: BTreeMap::from([(
+            "c".to_string(),
+            SavedContainer {
+                id: super::container_id(gone, "c"),
+                pid: Some(777),
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    };
+    let dir = PathBuf::from("/data/node/pods").join(gone);
+    host.put_file(
+        &dir.join("state.json"),
+        &serde_json::to_vec(&saved).expect("serializable"),
+    );
+    host.add_running(&super::container_id(gone, "c"), 777);
+    host.add_netns(&format!("baton-{gone}"));
+    // And this one is live: its worker runs.
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+
+    let live = std::collections::HashSet::from([UID.to_string()]);
+    h.agent.clean_orphans(&live).await;
+    let old = super::container_id(gone, "c");
+    assert_eq!(
+        h.host
+            .times_of(&Call::Kill(old.clone(), Signal::Kill))
+            .len(),
+        1
+    );
+    assert!(!h.host.running(&old));
+    assert!(!h.host.has_files_under(&dir));
+    assert_eq!(h.host.netns(), vec![format!("baton-{UID}")]);
+    assert_eq!(
+        h.host
+            .times_of(&Call::ForgetConnections(Ipv4Addr::new(10, 244, 0, 9)))
+            .len(),
+        1
+    );
+    // The live pod keeps its container, network and files.
+    assert!(h.host.running(&id("app")));
+    assert!(h.host.has_files_under(&pod_dir()));
+}
