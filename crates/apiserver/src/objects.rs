@@ -49,13 +49,23 @@ pub fn set_resource_version(obj: &mut Value, rev: Revision) {
 }
 
 /// The bytes stored for an object: its JSON without `resourceVersion`, which is the store's
-/// revision and is stamped on every read instead.
+/// revision and is stamped on every read instead. An object larger than
+/// [`MAX_OBJECT_BYTES`](crate::state::MAX_OBJECT_BYTES) is refused with 413 — every write
+/// (create, update, patch, subresources) stores through here, so a patch or an expanding
+/// body cannot grow one past the limit.
 pub fn encode(obj: &Value) -> Result<Vec<u8>, crate::errors::ApiError> {
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    serde_json::to_vec(&o).map_err(|e| crate::errors::ApiError::internal(e.to_string()))
+    let bytes =
+        serde_json::to_vec(&o).map_err(|e| crate::errors::ApiError::internal(e.to_string()))?;
+    if bytes.len() > crate::state::MAX_OBJECT_BYTES {
+        return Err(crate::errors::ApiError::too_large(
+            crate::state::MAX_OBJECT_BYTES,
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Parses a client-supplied resourceVersion ("" and absent mean none).

@@ -101,6 +101,16 @@ impl ProtobufError {
 
 /// Decodes a Kubernetes protobuf body (`k8s\0` + `runtime.Unknown`) into the object's JSON.
 pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
+    decode_object_at(body, 0)
+}
+
+/// [`decode_object`] for an object embedded at `depth` (in a `RawExtension` or `FieldsV1`):
+/// the nesting bound counts across embedded objects, so a chain of them cannot recurse
+/// without limit.
+fn decode_object_at(body: &[u8], depth: usize) -> Result<Value, ProtobufError> {
+    if depth > MAX_DEPTH {
+        return Err(ProtobufError::TooDeep);
+    }
     let mut buf = body
         .strip_prefix(MAGIC)
         .ok_or(ProtobufError::MissingMagic)?;
@@ -117,7 +127,7 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
         let value = take_field(ENVELOPE, field.json, wire, &mut buf)?;
         let bytes = expect_delimited(ENVELOPE, field, value)?;
         match number {
-            1 => type_meta = decode_message("runtime.TypeMeta", bytes, 1)?,
+            1 => type_meta = decode_message("runtime.TypeMeta", bytes, depth + 1)?,
             2 => raw = bytes,
             // Kubernetes defines no content encodings; whatever one is named, we cannot undo it.
             3 if !bytes.is_empty() => {
@@ -142,7 +152,7 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
             api_version: api_version.clone(),
             kind: kind.clone(),
         })?;
-    let fields = decode_message(message, raw, 0)?;
+    let fields = decode_message(message, raw, depth)?;
     let mut object = Map::with_capacity(fields.len() + 2);
     object.insert("apiVersion".into(), Value::String(api_version));
     object.insert("kind".into(), Value::String(kind));
@@ -627,7 +637,10 @@ fn decode_value(
                         }
                     }
                 }
-                embedded_json(raw).map_err(invalid)
+                embedded_json(raw, depth + 1).map_err(|e| match e {
+                    Embedded::TooDeep => ProtobufError::TooDeep,
+                    Embedded::Invalid(reason) => invalid(reason),
+                })
             }
             I32 | I64 | Bool | F64 => Err(invalid("scalar in a length-delimited field".into())),
         },
@@ -636,14 +649,24 @@ fn decode_value(
 }
 
 /// The JSON carried by a `RawExtension` or `FieldsV1`: JSON text, or a nested protobuf object.
-fn embedded_json(raw: &[u8]) -> Result<Value, String> {
+fn embedded_json(raw: &[u8], depth: usize) -> Result<Value, Embedded> {
     if raw.is_empty() {
         return Ok(Value::Null);
     }
     if raw.starts_with(MAGIC) {
-        return decode_object(raw).map_err(|e| format!("embedded object: {e}"));
+        return decode_object_at(raw, depth).map_err(|e| match e {
+            ProtobufError::TooDeep => Embedded::TooDeep,
+            e => Embedded::Invalid(format!("embedded object: {e}")),
+        });
     }
-    serde_json::from_slice(raw).map_err(|e| format!("embedded object is not JSON: {e}"))
+    serde_json::from_slice(raw)
+        .map_err(|e| Embedded::Invalid(format!("embedded object is not JSON: {e}")))
+}
+
+/// Why an embedded object could not be decoded.
+enum Embedded {
+    TooDeep,
+    Invalid(String),
 }
 
 /// RFC 3339 in UTC as Go's `metav1.Time` (whole seconds) or `metav1.MicroTime` prints it.
@@ -2605,6 +2628,34 @@ mod tests {
         encoded.extend(message(1, &[string(1, "v1"), string(2, "ConfigMap")]));
         encoded.extend(string(3, "gzip"));
         assert!(matches!(err(&encoded), ProtobufError::ContentEncoding(_)));
+    }
+
+    #[test]
+    fn objects_embedded_in_fields_v1_count_towards_the_depth_bound() {
+        // A ConfigMap whose managedFields[0].fieldsV1 is another protobuf ConfigMap, and so
+        // on: the depth count used to restart in each embedded object (a stack overflow).
+        let mut body = envelope("v1", "ConfigMap", &[metadata("x", &[])]);
+        for _ in 0..2_000 {
+            let fields_v1 = message(7, &[bytes(1, &body)]);
+            body = envelope(
+                "v1",
+                "ConfigMap",
+                &[message(1, &[message(17, &[fields_v1])])],
+            );
+        }
+        let e = decode_object(&body).expect_err("refused");
+        assert!(matches!(e, ProtobufError::TooDeep), "{e}");
+        // A few levels are fine.
+        let mut body = envelope("v1", "ConfigMap", &[metadata("x", &[])]);
+        for _ in 0..3 {
+            let fields_v1 = message(7, &[bytes(1, &body)]);
+            body = envelope(
+                "v1",
+                "ConfigMap",
+                &[message(1, &[message(17, &[fields_v1])])],
+            );
+        }
+        decode_object(&body).expect("three embedded levels decode");
     }
 
     #[test]

@@ -8,6 +8,11 @@ use crate::metrics::Metrics;
 
 /// Largest request body accepted (Kubernetes' limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// The largest object stored, as JSON (Kubernetes' request limit; etcd's own is 1.5 MiB):
+/// larger ones answer 413 however they were made (a body, a patch, YAML aliases).
+pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
+/// Operations in one JSON patch (Kubernetes' `maxJSONPatchOperations`).
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
