@@ -236,7 +236,7 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = crate::response::encode(&self.status());
+        let body = crate::json::encode(&self.status());
         (
             code,
             [(http::header::CONTENT_TYPE, "application/json")],
@@ -254,7 +254,7 @@ mod tests {
     use baton_api::registry::find;
 
     fn body(e: &ApiError) -> String {
-        String::from_utf8(crate::response::encode(&e.status())).expect("UTF-8")
+        String::from_utf8(crate::json::encode(&e.status())).expect("UTF-8")
     }
 
     #[test]

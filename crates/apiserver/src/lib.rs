@@ -4,6 +4,7 @@
 //! - [`server`]: TLS accept loop, authentication, top-level dispatch.
 //! - [`route`]: URL → what it addresses.
 //! - [`request`] / [`response`]: query parameters, body decoding, content negotiation, replies.
+//! - [`json`]: JSON bytes as Kubernetes' (Go's) encoder writes them.
 //! - [`protobuf`]: Kubernetes protobuf request bodies decoded into JSON.
 //! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
 //! - [`handlers`]: get/list/create/update/patch/delete for resources and `status` (HTTP only).
@@ -20,7 +21,6 @@
 //!   create and update.
 //! - [`services`]: Service cluster IPs and node ports, kept and dropped on update as
 //!   Kubernetes does.
-//! - [`gc`]: the interim in-process garbage collector and namespace finalizer.
 //! - [`bootstrap`]: default namespaces, the `kubernetes` Service, the `baton` IngressClass.
 //! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
 //! - [`errors`]: `Status` errors.
@@ -31,8 +31,8 @@ pub mod admission;
 pub mod bootstrap;
 pub mod discovery;
 pub mod errors;
-pub mod gc;
 pub mod handlers;
+pub mod json;
 pub mod metrics;
 pub mod metricsapi;
 pub mod nodeproxy;

@@ -101,7 +101,6 @@ pub async fn start(
     bootstrap::ensure_defaults(&state)
         .await
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    tokio::spawn(crate::gc::run(state.clone(), shutdown.clone()));
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(state.clone());

@@ -11,6 +11,8 @@
 //! - [`replicas`]: the ReplicaSet and ReplicationController controllers (one engine, two kinds).
 //! - [`deployment`]: the Deployment controller (`rolling`, `hash`, `progress` inside).
 //! - [`endpoints`]: Endpoints and EndpointSlices of every Service, from its pods.
+//! - [`gc`]: the garbage collector (orphan, foreground and background propagation) and the
+//!   namespace lifecycle (a Terminating namespace emptied, then finalized).
 //! - [`scheduler`]: binds pending pods to Ready nodes that fit.
 //! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
 //! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
@@ -24,6 +26,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod gc;
 pub mod expectations;
 pub mod informer;
 pub mod pods;
@@ -84,6 +87,7 @@ pub async fn run(
         shutdown.clone(),
         endpoints::run(client.clone(), informers.clone()),
     );
+    spawn_until(shutdown.clone(), gc::run(client.clone()));
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
     Ok(())
 }
