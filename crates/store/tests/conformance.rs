@@ -153,7 +153,10 @@ async fn the_history_is_bounded_by_bytes_as_well_as_events() {
         Err(other) => panic!("expected Compacted, got {other:?}"),
         Ok(_) => panic!("ten 300 KiB versions were all kept within a 1 MiB history"),
     }
-    let mut watch = store.watch("/", last - 1).await.expect("the newest event is kept");
+    let mut watch = store
+        .watch("/", last - 1)
+        .await
+        .expect("the newest event is kept");
     let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
         .await
         .expect("stalled")
@@ -186,7 +189,10 @@ async fn a_watcher_that_does_not_read_large_changes_is_dropped_by_bytes() {
             None => panic!("the stream ended without WatcherLagged after {delivered} events"),
         }
     }
-    assert!(delivered < 41, "a watcher queued all {delivered} large events");
+    assert!(
+        delivered < 41,
+        "a watcher queued all {delivered} large events"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,7 +74,7 @@ impl Selectors {
     pub fn parse(def: &ResourceDef, q: &Query) -> ApiResult<Self> {
         let labels =
             baton_api::selectors::LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let fields =
             baton_api::selectors::FieldSelector::parse(def, q.get("fieldSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
