@@ -4,6 +4,7 @@
 # get, list and watch answers; objects and Status bodies in Kubernetes' field order, byte for
 # byte for a second create; and every object of every served kind, as kubectl and a watch
 # receive it, valid against the server's own /openapi/v3 schemas (tests/python/openapi_check.py).
+# kubectl-versions: 1.27 1.33
 source "$(dirname "$0")/lib.sh"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 start_server --simulated-nodes 1

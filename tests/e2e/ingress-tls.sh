@@ -7,6 +7,7 @@
 # missing or invalid gets a Warning Event and no handshake (never another host's certificate);
 # a Secret replaced in place is used by the next handshake; `kubectl get --raw /metrics` shows
 # per-backend requests by code, latency and retries; a taken TLS port names its flag.
+# kubectl-versions: 1.27 1.33
 source "$(dirname "$0")/lib.sh"
 
 free_port() {
