@@ -86,7 +86,7 @@ where
 }
 
 /// A watch-fed cache of one kind that wakes `changed` on every change.
-fn cache<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+pub(crate) fn cache<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone

@@ -18,13 +18,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::{Notify, watch};
@@ -279,7 +277,7 @@ pub async fn run(
     problems: watch::Sender<Vec<IngressProblem>>,
 ) {
     let changed = Arc::new(Notify::new());
-    let secrets = secret_cache(Api::all(client), changed.clone());
+    let secrets = crate::feed::cache::<Secret>(Api::all(client), changed.clone());
     if secrets.wait_until_ready().await.is_err() {
         return;
     }
@@ -322,24 +320,6 @@ pub async fn run(
             _ = changed.notified() => {}
         }
     }
-}
-
-/// A watch-fed cache of Secrets that wakes `changed` on every change.
-fn secret_cache(api: Api<Secret>, changed: Arc<Notify>) -> Store<Secret> {
-    let (store, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => changed.notify_one(),
-                Err(e) => tracing::debug!(error = %e, "Secret watch error"),
-            }
-        }
-    });
-    store
 }
 
 #[cfg(test)]
