@@ -171,12 +171,7 @@ expect 'baton_ingress_request_duration_seconds_count{namespace="default",service
 expect 'baton_ingress_retries_total{namespace="default",service="tlsweb"} 0'
 
 # A taken TLS port: the message names --ingress-tls-listen and plain HTTP serves on.
-python3 -c 'import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True); time.sleep(60)' >"$E2E_TMP/taken" &
-HOLDER=$!
-for _ in $(seq 1 50); do [ -s "$E2E_TMP/taken" ] && break; sleep 0.1; done
-TAKEN=$(cat "$E2E_TMP/taken")
+hold_port
 kill_server
 start_server --ingress-listen "127.0.0.1:$HTTP_PORT" --ingress-tls-listen "127.0.0.1:$TAKEN"
 grep -q "address 127.0.0.1:$TAKEN is in use; move the Ingress with --ingress-tls-listen" "$SERVER_LOG" \

@@ -146,6 +146,17 @@ wait_for() {
   fail "timed out waiting for $* to be '$want' (last: '$LAST_OUT')"
 }
 
+# hold_port: listens on a free loopback port for 60 s in the background, so a server can be
+# pointed at a taken port; sets TAKEN (the port) and HOLDER (the pid to kill).
+hold_port() {
+  python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' >"$E2E_TMP/taken" &
+  HOLDER=$!
+  for _ in $(seq 1 50); do [ -s "$E2E_TMP/taken" ] && break; sleep 0.1; done
+  TAKEN=$(cat "$E2E_TMP/taken")
+}
+
 # expect_eq ACTUAL EXPECTED WHAT
 expect_eq() {
   [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"

@@ -173,12 +173,7 @@ k create ingress explicit --class=other --rule='a.example/=rolling-update-test:9
 expect_eq "$(jp '{.spec.ingressClassName}' ingress explicit)" 'other' 'explicit class kept'
 
 # A taken Ingress port: the server names the flag that moves the Ingress and serves the API on.
-python3 -c 'import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True); time.sleep(60)' >"$E2E_TMP/taken" &
-HOLDER=$!
-for _ in $(seq 1 50); do [ -s "$E2E_TMP/taken" ] && break; sleep 0.1; done
-TAKEN=$(cat "$E2E_TMP/taken")
+hold_port
 kill_server
 start_server --ingress-listen "127.0.0.1:$TAKEN"
 k get namespaces >/dev/null
