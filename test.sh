@@ -20,6 +20,7 @@ if [ "${#KUBECTLS[@]}" -eq 0 ]; then echo "no kubectl found" >&2; exit 1; fi
 
 export BATON="$PWD/target/release/baton"
 failed=()
+timings=()
 for scenario in tests/e2e/*.sh; do
   # lib.sh and registry.sh are sourced by the scenarios, not scenarios themselves.
   case "$(basename "$scenario")" in lib.sh|registry.sh) continue ;; esac
@@ -35,11 +36,17 @@ for scenario in tests/e2e/*.sh; do
   fi
   for k in "${runs[@]}"; do
     echo "== e2e $(basename "$scenario") with $(basename "$k")"
+    started=$SECONDS
     if ! KUBECTL="$k" bash "$scenario"; then
       failed+=("$(basename "$scenario") [$(basename "$k")]")
     fi
+    timings+=("$((SECONDS - started)) s  $(basename "$scenario") [$(basename "$k")]")
   done
 done
+
+# Where the CI budget goes (45 minutes on 2 cores, build included).
+echo "== e2e durations (total ${SECONDS} s since test.sh started)"
+printf '  %s\n' "${timings[@]}" | sort -rn
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED e2e scenarios:" >&2
