@@ -6,9 +6,16 @@
 //! request queued at that moment in a single transaction (group commit): each write still gets
 //! its own revision and its own watch event, but the batch shares one fsync.
 //!
+//! Writes wait for room in a queue bounded by bytes ([`MAX_QUEUED_WRITE_BYTES`]) before they
+//! reach the writer; one that waits longer than [`MAX_QUEUE_WAIT`] fails with
+//! [`StoreError::Overloaded`], so a flood of large writes applies backpressure instead of
+//! piling up in memory.
+//!
 //! A failed commit (a full disk, an I/O error) fails every write of its batch and advances
-//! nothing. redb then refuses writes until the file is reopened, so later writes fail with a
-//! message saying so while reads keep working; restarting reopens the file.
+//! nothing. redb refuses every later write on a handle that saw a failed I/O, so the writer
+//! reopens the file at once (reads go on, on the new handle); until a commit succeeds again the
+//! store reports the failure through [`Store::health`], and the writer probes with an empty
+//! commit every [`PROBE_EVERY`], so once space is freed writes work again with no restart.
 //!
 //! Watches are served from memory: a ring buffer of the last `history` events for resuming, plus a
 //! bounded channel per watcher for live events. The writer publishes a batch's events while
@@ -19,12 +26,13 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use futures::StreamExt;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc as tokio_mpsc, oneshot};
 
 use crate::{
     EventType, KeyValue, ListResult, Result, Revision, Store, StoreError, WatchEvent, WatchStream,
@@ -47,6 +55,17 @@ const MAX_WATCH_BUFFER: usize = 1024;
 /// read while large objects change is dropped as lagging (its client re-lists) rather than
 /// holding every version in memory.
 const MAX_WATCHER_BYTES: usize = 64 * 1024 * 1024;
+/// Upper bound on the bytes (keys and values) of writes queued for the writer thread, and so on
+/// one transaction. A write counts at least [`MIN_WRITE_COST`], which bounds the queue's length
+/// too (16,384 writes).
+pub const MAX_QUEUED_WRITE_BYTES: usize = 64 * 1024 * 1024;
+const MIN_WRITE_COST: usize = 4 * 1024;
+/// How long a write waits for room in the queue before it fails with
+/// [`StoreError::Overloaded`].
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// While commits fail, how often the idle writer tries an empty commit to learn whether the
+/// disk has room again.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,14 +98,20 @@ pub struct EmbeddedStore {
     shared: Arc<Shared>,
     /// `None` only while dropping, to stop the writer thread.
     requests: Option<mpsc::Sender<WriteRequest>>,
+    /// Room in the write queue, in bytes ([`MAX_QUEUED_WRITE_BYTES`]).
+    queue: Arc<Semaphore>,
     writer: Option<JoinHandle<()>>,
     repaired_on_open: bool,
 }
 
 /// What readers, the writer thread and watch registration share.
 struct Shared {
-    db: Database,
+    /// `None` only between closing a failed handle and a successful reopen. The writer thread
+    /// alone replaces it; readers hold the read lock for the length of their transaction.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
+    /// Why the last commit failed, until one succeeds ([`Store::health`]).
+    fault: Mutex<Option<StoreError>>,
     /// The last committed revision (set right after each commit, before events are published).
     committed: AtomicU64,
     hub: Mutex<WatchHub>,
@@ -138,6 +163,8 @@ type WriteOutcome = (Revision, Option<KeyValue>);
 struct WriteRequest {
     op: WriteOp,
     reply: oneshot::Sender<Result<WriteOutcome>>,
+    /// Its room in the queue, given back once the write is applied.
+    room: OwnedSemaphorePermit,
 }
 
 impl EmbeddedStore {
@@ -146,30 +173,15 @@ impl EmbeddedStore {
     /// Fails with [`StoreError::Backend`] if the file is not a redb database, cannot be created,
     /// or is already open (by this or another process).
     pub fn open(path: &Path, opts: EmbeddedOptions) -> Result<EmbeddedStore> {
-        let repaired = Arc::new(AtomicBool::new(false));
-        let repaired_flag = repaired.clone();
-        let mut builder = Database::builder();
-        builder.set_repair_callback(move |_| repaired_flag.store(true, Ordering::Relaxed));
-        let db = builder.create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
-                "cannot open store file {}: it is already open by another Baton process (or \
-                 another store in this one)",
-                path.display()
-            )),
-            other => backend(path, "open", other),
-        })?;
-        let repaired_on_open = repaired.load(Ordering::Relaxed);
-        if repaired_on_open {
-            tracing::warn!(path = %path.display(), "store file was not closed cleanly and was repaired");
-        }
-
+        let (db, repaired_on_open) = open_database(path)?;
         let revision = init_tables(&db, path)?;
         tracing::info!(path = %path.display(), revision, "opened embedded store");
 
         let buffer = opts.history.clamp(1, MAX_WATCH_BUFFER);
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(db)),
             path: path.to_path_buf(),
+            fault: Mutex::new(None),
             committed: AtomicU64::new(revision),
             hub: Mutex::new(WatchHub {
                 history: VecDeque::with_capacity(opts.history.min(MAX_WATCH_BUFFER)),
@@ -192,6 +204,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             shared,
             requests: Some(requests),
+            queue: Arc::new(Semaphore::new(MAX_QUEUED_WRITE_BYTES)),
             writer: Some(writer),
             repaired_on_open,
         })
@@ -215,10 +228,25 @@ impl EmbeddedStore {
                 self.shared.path.display()
             ))
         };
+        let cost = op.bytes().clamp(MIN_WRITE_COST, MAX_QUEUED_WRITE_BYTES);
+        // `cost` fits: MAX_QUEUED_WRITE_BYTES is far below u32::MAX.
+        let room = self.queue.clone().acquire_many_owned(cost as u32);
+        let room = match tokio::time::timeout(MAX_QUEUE_WAIT, room).await {
+            Ok(Ok(room)) => room,
+            Ok(Err(_)) => return Err(stopped()),
+            Err(_) => {
+                return Err(StoreError::Overloaded(format!(
+                    "the write queue of store file {} stayed full ({} MiB of writes waiting) for {} s",
+                    self.shared.path.display(),
+                    MAX_QUEUED_WRITE_BYTES / (1024 * 1024),
+                    MAX_QUEUE_WAIT.as_secs()
+                )));
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
         requests
-            .send(WriteRequest { op, reply })
+            .send(WriteRequest { op, reply, room })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -231,8 +259,14 @@ impl EmbeddedStore {
     ) -> Result<T> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = shared
-                .db
+            let db = shared.db.read().unwrap_or_else(|p| p.into_inner());
+            let db = db.as_ref().ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "store file {} is not open: reopening it after a disk error failed",
+                    shared.path.display()
+                ))
+            })?;
+            let txn = db
                 .begin_read()
                 .map_err(|e| backend(&shared.path, what, e))?;
             f(&shared, &txn)
@@ -442,6 +476,50 @@ impl Store for EmbeddedStore {
     async fn current_revision(&self) -> Result<Revision> {
         Ok(self.shared.committed.load(Ordering::Acquire))
     }
+
+    fn health(&self) -> Result<()> {
+        match &*lock(&self.shared.fault) {
+            Some(fault) => Err(fault.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl WriteOp {
+    /// What the write holds in memory until it is applied.
+    fn bytes(&self) -> usize {
+        match self {
+            WriteOp::Create { key, value } | WriteOp::Update { key, value, .. } => {
+                key.len() + value.len()
+            }
+            WriteOp::Delete { key, .. } => key.len(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Opens (creating if absent) the redb file; says whether it had to be repaired.
+fn open_database(path: &Path) -> Result<(Database, bool)> {
+    let repaired = Arc::new(AtomicBool::new(false));
+    let repaired_flag = repaired.clone();
+    let mut builder = Database::builder();
+    builder.set_repair_callback(move |_| repaired_flag.store(true, Ordering::Relaxed));
+    let db = builder.create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
+            "cannot open store file {}: it is already open by another Baton process (or \
+             another store in this one)",
+            path.display()
+        )),
+        other => db_error(path, "open", other),
+    })?;
+    let repaired = repaired.load(Ordering::Relaxed);
+    if repaired {
+        tracing::warn!(path = %path.display(), "store file was not closed cleanly and was repaired");
+    }
+    Ok((db, repaired))
 }
 
 fn lock_hub(hub: &Mutex<WatchHub>) -> MutexGuard<'_, WatchHub> {
@@ -455,6 +533,28 @@ fn backend(path: &Path, operation: &str, error: impl std::fmt::Display) -> Store
         "failed to {operation} store file {}: {error}",
         path.display()
     ))
+}
+
+/// A database error as a [`StoreError`]: a full disk (or quota, or file size limit) is
+/// [`StoreError::NoSpace`], anything else [`StoreError::Backend`].
+fn db_error(path: &Path, operation: &str, error: impl Into<redb::Error>) -> StoreError {
+    match error.into() {
+        redb::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::FileTooLarge
+            ) =>
+        {
+            StoreError::NoSpace(format!(
+                "no space left for store file {} (failed to {operation} it: {io}); writes \
+                 fail until space is freed, reads go on",
+                path.display()
+            ))
+        }
+        other => backend(path, operation, other),
+    }
 }
 
 /// Creates the tables on first open and returns the persisted revision.
@@ -474,19 +574,45 @@ fn init_tables(db: &Database, path: &Path) -> Result<Revision> {
 }
 
 /// The writer thread: group-commits everything queued, publishes the events, answers callers.
+/// While commits fail it wakes every [`PROBE_EVERY`] to try an empty one.
 fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revision: Revision) {
-    while let Ok(first) = inbox.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(request) => batch.push(request),
+    loop {
+        let faulted = lock(&shared.fault).is_some();
+        let first = if faulted {
+            match inbox.recv_timeout(PROBE_EVERY) {
+                Ok(request) => Some(request),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match inbox.recv() {
+                Ok(request) => Some(request),
                 Err(_) => break,
             }
+        };
+        let mut batch = Vec::new();
+        if let Some(first) = first {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match inbox.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
         }
-        let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-            batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut rooms = Vec::with_capacity(batch.len());
+        for request in batch {
+            ops.push(request.op);
+            replies.push(request.reply);
+            rooms.push(request.room);
+        }
         match commit_batch(shared, ops, revision) {
             Ok((new_revision, results, events)) => {
+                if let Some(fault) = lock(&shared.fault).take() {
+                    tracing::info!(path = %shared.path.display(), was = %fault, "store takes writes again");
+                }
                 revision = new_revision;
                 shared.committed.store(revision, Ordering::Release);
                 publish(shared, events, revision);
@@ -496,39 +622,94 @@ fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revisi
                 }
             }
             Err(error) => {
-                tracing::error!(path = %shared.path.display(), %error, writes = replies.len(), "store write batch failed");
+                let first_failure = lock(&shared.fault).replace(error.clone()).is_none();
+                if first_failure || !replies.is_empty() {
+                    tracing::error!(path = %shared.path.display(), %error, writes = replies.len(), "store write batch failed");
+                }
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }
+                revision = reopen(shared, revision);
             }
         }
+        drop(rooms);
     }
     tracing::debug!(path = %shared.path.display(), "store writer stopped");
+}
+
+/// Closes the handle a failed commit left refusing writes and opens the file again (recovering
+/// its last commit), so reads go on and the next commit can succeed once the disk has room.
+/// Returns the revision to continue from: the file's, should a commit reported as failed have
+/// reached the disk after all (its events were never published, so every watcher is dropped
+/// to re-list and the history restarts there).
+fn reopen(shared: &Shared, revision: Revision) -> Revision {
+    let mut db = shared.db.write().unwrap_or_else(|p| p.into_inner());
+    // The old handle must be gone before the file can be opened again.
+    drop(db.take());
+    let reopened = open_database(&shared.path).and_then(|(new, _)| {
+        let stored = stored_revision(&new, &shared.path)?;
+        Ok((new, stored))
+    });
+    match reopened {
+        Ok((new, stored)) => {
+            *db = Some(new);
+            drop(db);
+            if stored != revision {
+                tracing::warn!(path = %shared.path.display(), stored, revision, "a commit reported as failed reached the disk; watchers re-list");
+                shared.committed.store(stored, Ordering::Release);
+                let mut hub = lock_hub(&shared.hub);
+                for w in hub.watchers.drain(..) {
+                    w.lagged.store(true, Ordering::Release);
+                }
+                hub.history.clear();
+                hub.history_bytes = 0;
+                hub.published = stored;
+            }
+            stored
+        }
+        Err(error) => {
+            tracing::error!(path = %shared.path.display(), %error, "reopening the store file failed; retrying with the next write");
+            revision
+        }
+    }
+}
+
+/// The revision recorded in the file.
+fn stored_revision(db: &Database, path: &Path) -> Result<Revision> {
+    let fail = |e: redb::Error| backend(path, "read the revision of", e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let meta = txn.open_table(META_TABLE).map_err(|e| fail(e.into()))?;
+    Ok(meta
+        .get(META_REVISION)
+        .map_err(|e| fail(e.into()))?
+        .map(|g| g.value())
+        .unwrap_or(0))
 }
 
 type BatchOutcome = (Revision, Vec<Result<WriteOutcome>>, Vec<Arc<WatchEvent>>);
 
 /// Applies `ops` in one durable transaction. Per-request failures (conflicts, missing keys) are
-/// results; a database failure fails the whole batch and nothing of it is committed.
+/// results; a database failure fails the whole batch and nothing of it is committed. An empty
+/// batch is a probe: a commit that changes nothing but still needs the disk.
 fn commit_batch(
     shared: &Shared,
     ops: Vec<WriteOp>,
     mut revision: Revision,
 ) -> Result<BatchOutcome> {
     let path = &shared.path;
-    let mut txn = shared.db.begin_write().map_err(|e| match e {
-        // redb stops writing after a failed I/O until the file is reopened.
-        redb::TransactionError::Storage(redb::StorageError::PreviousIo) => {
-            StoreError::Backend(format!(
-                "store file {} refuses writes after an earlier disk error (such as a full disk); \
-                 fix the cause and restart to reopen it",
-                path.display()
-            ))
-        }
-        other => backend(path, "begin a write transaction on", other),
-    })?;
+    let db = shared.db.read().unwrap_or_else(|p| p.into_inner());
+    let Some(db) = db.as_ref() else {
+        // The last reopen failed: try again (the writer thread is the only one that reopens).
+        return Err(StoreError::Backend(format!(
+            "store file {} is not open: reopening it after a disk error failed",
+            path.display()
+        )));
+    };
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| db_error(path, "begin a write transaction on", e))?;
     txn.set_durability(redb::Durability::Immediate)
-        .map_err(|e| backend(path, "set durability on", e))?;
+        .map_err(|e| db_error(path, "set durability on", e))?;
     // Record allocator state on each commit so a crash never forces a full-file repair on open.
     txn.set_quick_repair(true);
     let mut results = Vec::with_capacity(ops.len());
@@ -536,9 +717,9 @@ fn commit_batch(
     {
         let mut kv = txn
             .open_table(KV_TABLE)
-            .map_err(|e| backend(path, "open the key table of", e))?;
+            .map_err(|e| db_error(path, "open the key table of", e))?;
         for op in ops {
-            match apply(&mut kv, op, revision + 1).map_err(|e| backend(path, "write to", e))? {
+            match apply(&mut kv, op, revision + 1).map_err(|e| db_error(path, "write to", e))? {
                 Ok((result, event)) => {
                     revision += 1;
                     results.push(Ok(result));
@@ -549,11 +730,11 @@ fn commit_batch(
         }
         let mut meta = txn
             .open_table(META_TABLE)
-            .map_err(|e| backend(path, "open the meta table of", e))?;
+            .map_err(|e| db_error(path, "open the meta table of", e))?;
         meta.insert(META_REVISION, revision)
-            .map_err(|e| backend(path, "record the revision in", e))?;
+            .map_err(|e| db_error(path, "record the revision in", e))?;
     }
-    txn.commit().map_err(|e| backend(path, "commit to", e))?;
+    txn.commit().map_err(|e| db_error(path, "commit to", e))?;
     Ok((revision, results, events))
 }
 

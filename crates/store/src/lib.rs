@@ -10,7 +10,8 @@
 //! # Layout
 //! - this file: the trait and its types.
 //! - [`embedded`]: the default backend, one redb file under the data dir, fsync per commit with
-//!   group commit, in-memory watch history.
+//!   group commit, a write queue bounded by bytes, in-memory watch history, reopened by itself
+//!   after a failed commit (a full disk).
 //! - [`conformance`]: the test suite any backend must pass (called from each backend's tests).
 
 use std::pin::Pin;
@@ -95,6 +96,13 @@ pub enum StoreError {
     /// The backend failed (disk, database, connection). The message says what and where.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The disk holding the store is full: writes fail until space is freed, reads and
+    /// watches go on. The message names the file.
+    #[error("{0}")]
+    NoSpace(String),
+    /// Too many writes are waiting for the backend; the caller may retry later.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -137,4 +145,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision>;
+
+    /// Whether the backend can take writes now: the error of its last failed commit (such as
+    /// [`StoreError::NoSpace`]) until one succeeds again. Reads and watches may work either way;
+    /// the API server's `/readyz` reports this.
+    fn health(&self) -> Result<()> {
+        Ok(())
+    }
 }
