@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 4's seed flow on simulated nodes: the tutorial's Deployment reaches 3 Ready pods, a
 # `set image` rolls out and `rollout status` exits 0 with the usual final line, history and
-# undo work, scaling works, and a ReplicationController replaces a deleted pod.
+# undo work, scaling works, a ReplicationController replaces a deleted pod, and repeated
+# events are counted as Kubernetes counts them.
 source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
 start_server --simulated-nodes 3
@@ -69,6 +70,16 @@ k delete pod "$victim" >/dev/null
 wait_for 3 '{.status.readyReplicas}' rc hello-rc
 k get pods -l app=hello-rc >/dev/null
 expect_not "$victim"
+# Event correlation (client-go's EventCorrelator): from the tenth distinct "Created pod"
+# message on, the RC's events are one combined event whose count grows; kubectl describe
+# shows it as Kubernetes does, "(xN over ...)".
+k scale rc hello-rc --replicas=12 >/dev/null
+wait_for 12 '{.status.replicas}' rc hello-rc
+sleep 0.5
+k describe rc hello-rc >/dev/null
+expect '(combined from similar events): Created pod: hello-rc-'
+printf '%s\n' "$LAST_OUT" | grep -Eq 'SuccessfulCreate +[0-9]+s \(x[0-9]+ over [0-9]+s\) +replication-controller +\(combined' ||
+  fail "kubectl describe rc shows no aggregated count (xN over ...)"
 k scale rc hello-rc --replicas=1 >/dev/null
 wait_for 1 '{.status.replicas}' rc hello-rc
 

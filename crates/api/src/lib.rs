@@ -4,6 +4,10 @@
 //!
 //! # Layout
 //! - [`registry`]: every served (group, version, resource), its kind, scope and storage version.
+//! - [`clock`]: the one "now", and times written as Kubernetes writes them.
+//! - [`events`]: Events as Kubernetes' components word them, Kubernetes' event correlation
+//!   (repeats counted, similar events combined, a rate per object), and with the `client`
+//!   feature the one recorder every component writes them through.
 //! - [`drain`]: the drain handshake (Leases, acknowledgement annotations) between the traffic
 //!   layer and the node agent.
 //! - [`defaults`]: per-version defaulting (`pod`, `workloads`, `core`, `ingress`, `hpa`).
@@ -14,9 +18,11 @@
 //! - [`table`]: server-side printing columns and cells (`duration`: the AGE format).
 //! - [`selectors`]: label and field selectors (`label`, `field`).
 
+pub mod clock;
 pub mod convert;
 pub mod defaults;
 pub mod drain;
+pub mod events;
 mod json;
 pub mod registry;
 pub mod selectors;

@@ -16,8 +16,10 @@
 //! - [`scheduler`]: binds pending pods to Ready nodes that fit.
 //! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
 //! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
-//! - [`events`]: core/v1 Events as Kubernetes words them.
 //! - [`error`]: the crate's error type and the shared error policy.
+//!
+//! Events go through baton-api's one recorder (`baton_api::events::Recorder`, with
+//! Kubernetes' event correlation), shared with the node agent and the traffic layer.
 //!
 //! Label selectors are baton-api's (`baton_api::selectors`), the same code the API server
 //! uses for `?labelSelector=` and validation.
@@ -25,7 +27,6 @@
 pub mod deployment;
 pub mod endpoints;
 pub mod error;
-pub mod events;
 pub mod expectations;
 pub mod gc;
 pub mod informer;

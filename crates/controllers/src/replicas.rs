@@ -26,10 +26,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{self, Error};
-use crate::events::{self, Kind};
 use crate::expectations::{self, Expectations};
 use crate::informer::{Informer, Informers};
 use crate::pods;
+use baton_api::events::{Kind, Recorder};
 
 /// Most pods created or deleted in one sync (Kubernetes' burstReplicas).
 const BURST: usize = 500;
@@ -163,6 +163,7 @@ pub async fn run_replication_controllers(client: Client, informers: Informers) {
 /// What a sync reads besides the object itself.
 struct Ctx {
     client: Client,
+    events: Recorder,
     pods: Informer<Pod>,
     expectations: Expectations,
 }
@@ -174,6 +175,7 @@ async fn run_kind<K: Replicated>(client: Client, own: Informer<K>, pods: Informe
     let store: Store<K> = own.store();
     let kind = K::kind(&()).to_string();
     let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), K::COMPONENT, None),
         client,
         pods: pods.clone(),
         expectations: Expectations::default(),
@@ -422,7 +424,7 @@ async fn manage<K: Replicated>(
                     format!("Error creating: {e}"),
                 ));
             }
-            record_in_background(&ctx.client, obj, events);
+            publish(&ctx.events, obj, events);
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -462,7 +464,7 @@ async fn manage<K: Replicated>(
             }
         }
         ctx.expectations.expect_deletions(key, deleted);
-        record_in_background(&ctx.client, obj, events);
+        publish(&ctx.events, obj, events);
         if let Some(e) = failed {
             return Err(e);
         }
@@ -470,22 +472,11 @@ async fn manage<K: Replicated>(
     Ok(())
 }
 
-/// Writes `events` about `obj` in order, in a task of their own.
-fn record_in_background<K: Replicated>(
-    client: &Client,
-    obj: &K,
-    events: Vec<(Kind, &'static str, String)>,
-) {
-    if events.is_empty() {
-        return;
+/// Records `events` about `obj`, in order.
+fn publish<K: Replicated>(recorder: &Recorder, obj: &K, events: Vec<(Kind, &'static str, String)>) {
+    for (kind, reason, message) in events {
+        recorder.publish(obj, kind, reason, message);
     }
-    let client = client.clone();
-    let obj = obj.clone();
-    tokio::spawn(async move {
-        for (kind, reason, message) in events {
-            events::record(&client, K::COMPONENT, &obj, kind, reason, message).await;
-        }
-    });
 }
 
 async fn create_pod<K: Replicated>(

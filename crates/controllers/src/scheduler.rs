@@ -21,14 +21,15 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use crate::error::{self, Error};
-use crate::events::{self, Kind};
 use crate::informer::Informers;
 use crate::pods;
+use baton_api::events::{Kind, Recorder};
 
 const NAME: &str = "default-scheduler";
 
 struct Ctx {
     client: Client,
+    events: Recorder,
     nodes: Store<Node>,
     usage: Mutex<Usage>,
     decide: tokio::sync::Mutex<()>,
@@ -46,6 +47,7 @@ pub async fn run(client: Client, informers: Informers) {
         usage.observe(p.metadata.uid.as_deref().unwrap_or(""), Some(&p));
     }
     let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), NAME, None),
         client,
         nodes: informers.nodes.store(),
         usage: Mutex::new(usage),
@@ -389,15 +391,12 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                 .await;
             match res {
                 Ok(_) => {
-                    events::record(
-                        &ctx.client,
-                        NAME,
+                    ctx.events.publish(
                         pod.as_ref(),
                         Kind::Normal,
                         "Scheduled",
                         format!("Successfully assigned {ns}/{name} to {node}"),
-                    )
-                    .await;
+                    );
                     Ok(Action::await_change())
                 }
                 Err(e) => {
@@ -431,15 +430,8 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                 api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(Error::api(format!("marking pod {ns}/{name} unschedulable")))?;
-                events::record(
-                    &ctx.client,
-                    NAME,
-                    pod.as_ref(),
-                    Kind::Warning,
-                    "FailedScheduling",
-                    message,
-                )
-                .await;
+                ctx.events
+                    .publish(pod.as_ref(), Kind::Warning, "FailedScheduling", message);
             }
             Ok(Action::requeue(Duration::from_secs(3)))
         }

@@ -8,7 +8,6 @@
 //! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion;
 //!   a pure decision step (`pod::decide`, `pod::status`) and the I/O that carries it out.
 //! - [`bundle`]: the OCI runtime config of a container (pure: the pod spec merged with the image).
-//! - [`events`]: the kubelet's events about containers (failed pulls, back-off, failed starts).
 //! - [`probe`]: httpGet / tcpSocket / exec checks and their thresholds.
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
 //! - [`host`]: runc, netns/veth, mounts, cgroups, the agent's files and the probes'
@@ -19,7 +18,6 @@
 //! - [`reset`]: `baton reset`, removing what the agent made on this machine.
 
 pub mod bundle;
-pub mod events;
 pub mod host;
 pub mod images;
 pub mod ipam;
@@ -37,6 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use baton_api::events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -153,7 +152,7 @@ impl Agent {
     ) -> Arc<Self> {
         let api = Arc::new(pod::api::KubePodApi {
             client: client.clone(),
-            node: opts.node_name.clone(),
+            events: Recorder::new(client.clone(), "kubelet", Some(&opts.node_name)),
         });
         Self::with_api(client, host, images, api, opts)
     }

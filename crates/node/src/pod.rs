@@ -31,13 +31,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_api::events::Kind;
 use chrono::{SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::bundle::{self, BundleContext};
-use crate::events::Kind;
 use crate::host::{Host, PodNet, Signal};
 use crate::probe;
 use crate::{Agent, PullError, fresh_holders};

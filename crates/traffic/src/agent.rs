@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use baton_api::events::{Kind, Recorder};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use tokio::sync::watch;
@@ -130,6 +131,7 @@ async fn ingress_status(
     } else {
         ip
     };
+    let events = Recorder::new(client.clone(), ingress::COMPONENT, None);
     let mut reported: BTreeSet<String> = BTreeSet::new();
     let mut published = 0;
     loop {
@@ -157,10 +159,8 @@ async fn ingress_status(
                     i.metadata.namespace.as_deref() == Some(p.namespace.as_str())
                         && i.metadata.name.as_deref() == Some(p.name.as_str())
                 });
-                if let Some(ing) = found
-                    && let Err(e) = ingress::record_problem(&client, ing, p).await
-                {
-                    tracing::warn!(error = %e, "recording an Ingress event failed");
+                if let Some(ing) = found {
+                    events.publish(ing, Kind::Warning, p.reason, p.message.clone());
                 }
             }
             reported = now;

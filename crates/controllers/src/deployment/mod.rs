@@ -39,6 +39,7 @@ use kube::{Client, ResourceExt};
 
 use crate::error;
 use crate::informer::{Informer, Informers};
+use baton_api::events::Recorder;
 
 const COMPONENT: &str = "deployment-controller";
 const HASH_LABEL: &str = "pod-template-hash";
@@ -61,6 +62,7 @@ const NOT_COPIED: &[&str] = &[
 /// wrote that the cache may not show yet (uid → the object the API server returned).
 pub struct Shared {
     client: Client,
+    events: Recorder,
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     written: Mutex<HashMap<String, ReplicaSet>>,
@@ -80,6 +82,7 @@ pub async fn run(client: Client, informers: Informers) {
     let rs_store = informers.replica_sets.store();
     let d_store = informers.deployments.store();
     let shared = Arc::new(Shared {
+        events: Recorder::new(client.clone(), COMPONENT, None),
         client,
         replica_sets: informers.replica_sets.clone(),
         pods: informers.pods.clone(),

@@ -8,13 +8,14 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 
-use super::{COMPONENT, NOT_COPIED, REVISION, ROLLBACK_TO, same_template, without_hash};
+use super::{NOT_COPIED, REVISION, ROLLBACK_TO, same_template, without_hash};
 use crate::error::Error;
-use crate::events::{self, Kind};
+use baton_api::events::{Kind, Recorder};
 
 /// Serves the legacy rollback request (`deprecated.deployment.rollback.to`).
 pub(super) async fn rollback(
     client: &Client,
+    events: &Recorder,
     d: &Deployment,
     all: &[ReplicaSet],
     to: &str,
@@ -42,20 +43,15 @@ pub(super) async fn rollback(
         .find(|rs| target > 0 && super::revision(rs) == target)
     {
         None => {
-            events::record(
-                client,
-                COMPONENT,
+            events.publish(
                 d,
                 Kind::Warning,
                 "DeploymentRollbackRevisionNotFound",
-                "Unable to find the revision to rollback to.".into(),
-            )
-            .await;
+                "Unable to find the revision to rollback to.",
+            );
         }
         Some(rs) if same_template(rs, d) => {
-            events::record(
-                client,
-                COMPONENT,
+            events.publish(
                 d,
                 Kind::Warning,
                 "DeploymentRollbackTemplateUnchanged",
@@ -63,8 +59,7 @@ pub(super) async fn rollback(
                     "The rollback revision contains the same template as current deployment \"{}\"",
                     d.name_any()
                 ),
-            )
-            .await;
+            );
         }
         Some(rs) => {
             if let Some(t) = rs.spec.template.as_ref() {
@@ -77,9 +72,7 @@ pub(super) async fn rollback(
             {
                 ann.insert(k.clone(), v.clone());
             }
-            events::record(
-                client,
-                COMPONENT,
+            events.publish(
                 d,
                 Kind::Normal,
                 "DeploymentRollback",
@@ -87,8 +80,7 @@ pub(super) async fn rollback(
                     "Rolled back deployment \"{}\" to revision {target}",
                     d.name_any()
                 ),
-            )
-            .await;
+            );
         }
     }
     let api: Api<Deployment> = Api::namespaced(client.clone(), &d.namespace().unwrap_or_default());

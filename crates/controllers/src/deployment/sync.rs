@@ -16,12 +16,11 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 
 use super::{
-    COMPONENT, Ctx, DESIRED, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
-    ROLLBACK_TO, Shared, available, hash, recreate, rollback, rolling, same_template,
-    spec_replicas, status,
+    Ctx, DESIRED, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY, ROLLBACK_TO,
+    Shared, available, hash, recreate, rollback, rolling, same_template, spec_replicas, status,
 };
 use crate::error::{self, Error};
-use crate::events::{self, Kind};
+use baton_api::events::Kind;
 
 /// The resourceVersion as a number (Baton's and etcd's are), if it is one.
 fn version(rs: &ReplicaSet) -> Option<u64> {
@@ -104,7 +103,7 @@ pub(super) async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result
     let all = owned_replica_sets(&shared, &ns, &uid);
 
     if let Some(to) = d.annotations().get(ROLLBACK_TO) {
-        return rollback::rollback(client, &d, &all, to).await;
+        return rollback::rollback(client, &shared.events, &d, &all, to).await;
     }
     let replicas = d.spec.replicas.unwrap_or(1);
     let strategy = d.spec.strategy.clone().unwrap_or_default();
@@ -269,15 +268,12 @@ async fn create_new_rs(ctx: &Ctx<'_>, revision: i64, initial: i32) -> Result<Rep
         Ok(created) => {
             ctx.wrote(&created);
             if initial > 0 {
-                events::record(
-                    ctx.client,
-                    COMPONENT,
+                ctx.shared.events.publish(
                     d,
                     Kind::Normal,
                     "ScalingReplicaSet",
                     format!("Scaled up replica set {name} to {initial}"),
-                )
-                .await;
+                );
             }
             Ok(created)
         }
@@ -379,9 +375,7 @@ pub(super) async fn scale_rs(ctx: &Ctx<'_>, rs: &ReplicaSet, size: i32) -> Resul
     ctx.wrote(&scaled);
     if from != size {
         let dir = if size > from { "up" } else { "down" };
-        events::record(
-            ctx.client,
-            COMPONENT,
+        ctx.shared.events.publish(
             ctx.d,
             Kind::Normal,
             "ScalingReplicaSet",
@@ -389,8 +383,7 @@ pub(super) async fn scale_rs(ctx: &Ctx<'_>, rs: &ReplicaSet, size: i32) -> Resul
                 "Scaled {dir} replica set {} to {size} from {from}",
                 rs.name_any()
             ),
-        )
-        .await;
+        );
     }
     Ok(from != size)
 }

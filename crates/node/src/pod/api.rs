@@ -9,7 +9,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::{Value, json};
 
-use crate::events::{self, Kind};
+use baton_api::events::{Kind, Recorder, reference};
 
 #[async_trait]
 pub trait PodApi: Send + Sync + 'static {
@@ -28,8 +28,8 @@ pub trait PodApi: Send + Sync + 'static {
 /// The API server, through the `kube` client.
 pub(crate) struct KubePodApi {
     pub client: Client,
-    /// The node's name, the source of its events.
-    pub node: String,
+    /// The kubelet's recorder (source `kubelet` on this node).
+    pub events: Recorder,
 }
 
 #[async_trait]
@@ -52,7 +52,10 @@ impl PodApi for KubePodApi {
     }
 
     async fn record_event(&self, pod: &Pod, container: &str, kind: Kind, reason: &str, msg: &str) {
-        events::record(&self.client, pod, container, &self.node, kind, reason, msg).await;
+        let mut involved = reference(pod);
+        involved.field_path =
+            (!container.is_empty()).then(|| format!("spec.containers{{{container}}}"));
+        self.events.publish_about(involved, kind, reason, msg);
     }
 
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, String> {

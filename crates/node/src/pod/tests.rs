@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::api::PodApi;
 use super::saved::{SavedContainer, SavedPod};
-use crate::events::Kind;
+use baton_api::events::Kind;
 use crate::host::fake::{Behaviour, Call, FakeHost};
 use crate::host::{Exit, Signal};
 use crate::{Agent, AgentOptions, Images, PullError, PulledImage};

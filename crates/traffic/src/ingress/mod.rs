@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use metrics::Metrics;
-pub use status::{IngressProblem, problems, publish_status, record_problem};
+pub use status::{COMPONENT, IngressProblem, problems, publish_status};
 
 use crate::model::Snapshot;
 use proxy::{ConnService, Scheme, Shared};

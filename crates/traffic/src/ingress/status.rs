@@ -1,21 +1,18 @@
 //! What the Ingress proxy writes back to the API: `status.loadBalancer.ingress` (the listen IP,
 //! so `kubectl get ingress` shows an ADDRESS) and Warning Events on Ingresses that name a
-//! missing Service or port. [`problems`] is pure; [`publish_status`] and [`record_problem`]
-//! are the thin writers, called by whoever owns the API client.
+//! missing Service or port. [`problems`] is pure; [`publish_status`] is the thin writer, called
+//! by whoever owns the API client; the events go through baton-api's recorder.
 
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 
 use super::routes::{BackendRef, resolve};
 use crate::model::Snapshot;
 
 /// The component name on Events.
-const COMPONENT: &str = "baton-ingress";
+pub const COMPONENT: &str = "baton-ingress";
 
 /// Something wrong with one Ingress's backends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,12 +71,6 @@ pub enum StatusError {
         name: String,
         source: kube::Error,
     },
-    #[error("recording event on ingress {namespace}/{name}: {source}")]
-    Event {
-        namespace: String,
-        name: String,
-        source: kube::Error,
-    },
 }
 
 /// Sets `status.loadBalancer.ingress` to `[{ip}]` on every Ingress where it differs (a merge
@@ -115,57 +106,6 @@ pub async fn publish_status(
         patched += 1;
     }
     Ok(patched)
-}
-
-/// Records `problem` as a Warning Event on its Ingress (`ingress` supplies the uid and
-/// resourceVersion for `involvedObject`). The caller remembers what it reported so that an
-/// unchanged problem is not reported on every snapshot.
-pub async fn record_problem(
-    client: &kube::Client,
-    ingress: &Ingress,
-    problem: &IngressProblem,
-) -> Result<(), StatusError> {
-    let now = Timestamp::now();
-    let ev = Event {
-        metadata: ObjectMeta {
-            name: Some(format!("{}.{:x}", problem.name, now.as_nanosecond())),
-            namespace: Some(problem.namespace.clone()),
-            ..Default::default()
-        },
-        involved_object: ObjectReference {
-            api_version: Some("networking.k8s.io/v1".to_string()),
-            kind: Some("Ingress".to_string()),
-            name: Some(problem.name.clone()),
-            namespace: Some(problem.namespace.clone()),
-            uid: ingress.metadata.uid.clone(),
-            resource_version: ingress.metadata.resource_version.clone(),
-            ..Default::default()
-        },
-        reason: Some(problem.reason.to_string()),
-        message: Some(problem.message.clone()),
-        type_: Some("Warning".to_string()),
-        source: Some(EventSource {
-            component: Some(COMPONENT.to_string()),
-            host: None,
-        }),
-        first_timestamp: Some(Time(now)),
-        last_timestamp: Some(Time(now)),
-        event_time: Some(MicroTime(now)),
-        count: Some(1),
-        reporting_component: Some(COMPONENT.to_string()),
-        reporting_instance: Some(COMPONENT.to_string()),
-        action: Some("Route".to_string()),
-        ..Default::default()
-    };
-    let api: Api<Event> = Api::namespaced(client.clone(), &problem.namespace);
-    api.create(&PostParams::default(), &ev)
-        .await
-        .map(|_| ())
-        .map_err(|source| StatusError::Event {
-            namespace: problem.namespace.clone(),
-            name: problem.name.clone(),
-            source,
-        })
 }
 
 #[cfg(test)]
