@@ -64,12 +64,13 @@ impl Default for Options {
 }
 
 impl Options {
-    fn rules(&self) -> RuleOptions {
+    fn rules(&self, forget_on_reset: bool) -> RuleOptions {
         RuleOptions {
             table: self.table.clone(),
             pod_cidr: self.pod_cidr,
             service_cidr: self.service_cidr,
             node_ips: self.node_ips.clone(),
+            forget_on_reset,
         }
     }
 }
@@ -108,6 +109,13 @@ pub async fn run(
             }
         })
     };
+    let forget_on_reset = nft::supports_ct_timeout().await;
+    if !forget_on_reset {
+        tracing::warn!(
+            "service proxy: this kernel has no conntrack timeout policies (nft `ct timeout`); a new connection that reuses the client port of one a pod reset in the last 10 s can be refused"
+        );
+    }
+    let rule_opts = opts.rules(forget_on_reset);
     let mut previous: Option<Objects> = None;
     let mut host_ready = false;
     let mut backoff = BACKOFF_MIN;
@@ -136,7 +144,7 @@ pub async fn run(
             if base.as_ref() != previous.as_ref() || base.is_none() {
                 last_full = Instant::now();
             }
-            let rs = rules::ruleset(&snap, &opts.rules(), base.as_ref());
+            let rs = rules::ruleset(&snap, &rule_opts, base.as_ref());
             match nft::apply(&rs.script).await {
                 Ok(()) => {
                     let took = started.elapsed();

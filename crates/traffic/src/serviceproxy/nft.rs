@@ -65,6 +65,30 @@ pub async fn apply(script: &str) -> Result<(), NftError> {
     })
 }
 
+/// Whether the kernel takes conntrack timeout policies (`ct timeout` objects): `nft --check`
+/// runs a transaction declaring one in a throwaway table and aborts it.
+pub async fn supports_ct_timeout() -> bool {
+    let script = format!(
+        "add table ip baton-probe\n{}\n",
+        super::rules::forget_on_reset_decl("ip baton-probe")
+    );
+    let Ok(mut child) = Command::new("nft")
+        .args(["--check", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take()
+        && stdin.write_all(script.as_bytes()).await.is_err()
+    {
+        return false;
+    }
+    child.wait().await.is_ok_and(|s| s.success())
+}
+
 /// Routes the service CIDR to the bridge (`ip route replace`, idempotent) and lets the bridge
 /// forward (pod → VIP → pod) and carry 127.0.0.1-sourced packets (NodePort on localhost).
 /// Only the bridge's own settings change, not the machine-wide `ip_forward`.
