@@ -26,6 +26,22 @@ pub fn now_rfc3339() -> String {
     rfc3339(now())
 }
 
+/// `t` as Kubernetes writes a `metav1.MicroTime`: six fractional digits, UTC.
+pub fn rfc3339_micro(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// [`now`] as [`rfc3339_micro`].
+pub fn now_rfc3339_micro() -> String {
+    rfc3339_micro(now())
+}
+
+/// `t` for code that computes with chrono (the table printers' ages).
+pub fn to_chrono(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
+        .unwrap_or_default()
+}
+
 /// `now + seconds`, as [`rfc3339`] (a deletion timestamp a grace period ahead). Saturates at
 /// the end of representable time instead of failing.
 pub fn rfc3339_in(seconds: i64) -> String {
@@ -45,6 +61,11 @@ mod tests {
         let t: Timestamp = "2024-03-05T06:07:08.912345678+02:00".parse().expect("time");
         assert_eq!(rfc3339(t), "2024-03-05T04:07:08Z");
         assert_eq!(rfc3339(Timestamp::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_micro(t), "2024-03-05T04:07:08.912345Z");
+        assert_eq!(
+            to_chrono(t).to_rfc3339(),
+            "2024-03-05T04:07:08.912345678+00:00"
+        );
     }
 
     #[test]

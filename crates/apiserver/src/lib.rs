@@ -14,6 +14,8 @@
 //!   Kubernetes' deletion semantics (`registry::deletion`).
 //! - [`patch`]: JSON, merge and strategic merge patches applied to an object.
 //! - [`nodeproxy`]: `pods/log`, `exec`, `attach`, `portforward`, proxied to the pod's node agent.
+//! - [`kubelet`]: the one client of the node agents (their endpoint, a request with the
+//!   server's token), used by `nodeproxy` and `metricsapi`.
 //! - [`watch`]: streaming watches with bookmarks and `410 Gone`.
 //! - [`tables`]: server-side Table output.
 //! - [`objects`]: metadata machinery (uid, generation, resourceVersion, generateName).
@@ -33,6 +35,7 @@ pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod json;
+pub mod kubelet;
 pub mod metrics;
 pub mod metricsapi;
 pub mod nodeproxy;

@@ -1,25 +1,20 @@
 //! `metrics.k8s.io/v1beta1` (what metrics-server serves, and `kubectl top` reads): NodeMetrics
 //! and PodMetrics, computed on request, never stored. The Nodes and Pods come from the store;
 //! the figures from each node agent's `/stats/summary` (its kubelet endpoint, as in
-//! [`crate::nodeproxy`]). Nodes without a kubelet endpoint (simulated ones) or whose agent does
+//! through [`crate::kubelet`]). Nodes without a kubelet endpoint (simulated ones) or whose agent does
 //! not answer are left out rather than failing the list, as metrics-server does.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use baton_api::registry;
-use bytes::Bytes;
-use http::{Method, StatusCode, header};
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
 use crate::errors::{ApiError, ApiResult};
-use crate::nodeproxy::kubelet_endpoint;
+use crate::kubelet::{self, Kubelet};
 use crate::registry::{Selectors, decode_stored, read};
 use crate::request::Query;
 use crate::response;
@@ -170,43 +165,25 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
 }
 
-/// The `/stats/summary` of one node agent, or `None` when it has no endpoint or fails.
-async fn fetch_summary(addr: SocketAddr, token: &str) -> Option<Value> {
-    let go = async {
-        let tcp = TcpStream::connect(addr).await.ok()?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .ok()?;
-        tokio::spawn(conn);
-        let req = http::Request::get("/stats/summary")
-            .header(header::HOST, addr.to_string())
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(http_body_util::Empty::<Bytes>::new())
-            .ok()?;
-        let resp = sender.send_request(req).await.ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        let body = resp.into_body().collect().await.ok()?.to_bytes();
-        serde_json::from_slice::<Value>(&body).ok()
-    };
-    tokio::time::timeout(SUMMARY_TIMEOUT, go)
+/// The `/stats/summary` of one node agent, or why there is none.
+async fn fetch_summary(agent: Kubelet<'_>) -> Result<Value, kubelet::KubeletError> {
+    tokio::time::timeout(SUMMARY_TIMEOUT, agent.get_json("/stats/summary"))
         .await
-        .unwrap_or_default()
+        .unwrap_or(Err(kubelet::KubeletError::Timeout))
 }
 
 /// The summaries of the named nodes that answer, by node name.
 async fn summaries(st: &AppState, nodes: &[Value]) -> HashMap<String, Value> {
     let fetches = nodes.iter().filter_map(|n| {
         let name = str_at(n, "/metadata/name")?.to_string();
-        let addr = kubelet_endpoint(n)?;
-        let token = st.token.clone();
+        let addr = kubelet::endpoint(n)?;
+        let token = st.token.as_str();
         Some(async move {
-            let s = fetch_summary(addr, &token).await;
-            if s.is_none() {
-                tracing::debug!(node = %name, %addr, "no stats summary from the node agent");
+            let s = fetch_summary(Kubelet { addr, token }).await;
+            if let Err(e) = &s {
+                tracing::debug!(node = %name, %addr, error = %e, "no stats summary from the node agent");
             }
-            (name, s)
+            (name, s.ok())
         })
     });
     futures::future::join_all(fetches)
@@ -247,11 +224,7 @@ fn timestamp(stats: &Value) -> Value {
         .pointer("/cpu/time")
         .or_else(|| stats.pointer("/memory/time"))
         .cloned()
-        .unwrap_or_else(|| json!(now()))
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .unwrap_or_else(|| json!(baton_api::clock::now_rfc3339()))
 }
 
 fn window(summary: &Value) -> Value {
@@ -259,8 +232,7 @@ fn window(summary: &Value) -> Value {
 }
 
 fn metadata(obj: &Value) -> Value {
-    let mut m =
-        json!({"name": str_at(obj, "/metadata/name").unwrap_or(""), "creationTimestamp": now()});
+    let mut m = json!({"name": str_at(obj, "/metadata/name").unwrap_or(""), "creationTimestamp": baton_api::clock::now_rfc3339()});
     if let Some(ns) = str_at(obj, "/metadata/namespace") {
         m["namespace"] = json!(ns);
     }

@@ -2,27 +2,25 @@
 //! node and proxies the request to that node's agent (the kubelet endpoint in the Node's
 //! status), as Kubernetes does. Logs stream through as the agent writes them; upgrades
 //! (WebSocket, SPDY/3.1) are answered with the agent's `101` and the two connections are then
-//! spliced byte for byte, so the streaming protocols themselves live only in the agent.
+//! spliced byte for byte, so the streaming protocols themselves live only in the agent. The
+//! agent is reached through [`crate::kubelet`], the client the metrics API uses too.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use baton_api::registry;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpStream;
 
 use crate::errors::{ApiError, ApiResult};
+use crate::kubelet::{self, Kubelet};
 use crate::registry::read;
 use crate::route::Target;
 use crate::state::AppState;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The annotation naming the container kubectl (and this server) picks when none is given.
 pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 
@@ -144,27 +142,6 @@ pub fn pick_container(pod: &Value, name: &str, requested: Option<&str>) -> ApiRe
     }
 }
 
-/// The kubelet endpoint in a Node's status: its InternalIP (else any address) and
-/// `daemonEndpoints.kubeletEndpoint.Port`.
-pub fn kubelet_endpoint(node: &Value) -> Option<SocketAddr> {
-    let addrs = node.pointer("/status/addresses")?.as_array()?;
-    let pick = |ty: &str| {
-        addrs
-            .iter()
-            .filter(|a| a.get("type").and_then(Value::as_str) == Some(ty))
-            .find_map(|a| a.get("address")?.as_str()?.parse().ok())
-    };
-    let ip = pick("InternalIP")
-        .or_else(|| pick("ExternalIP"))
-        .or_else(|| pick("Hostname"))?;
-    let port = node
-        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
-        .and_then(Value::as_u64)
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p > 0)?;
-    Some(SocketAddr::new(ip, port))
-}
-
 /// The kubelet URL path and query for a request.
 fn kubelet_path(sub: Sub, ns: &str, pod: &str, container: &str, query: Option<&str>) -> String {
     let (segment, pass) = sub.kubelet();
@@ -250,7 +227,7 @@ async fn proxy(st: &AppState, t: &Target, mut req: Request<Body>) -> ApiResult<R
     let node_def = registry::find("", "v1", "nodes")
         .ok_or_else(|| ApiError::internal("nodes are not registered"))?;
     let node = read(st, node_def, None, node_name).await?;
-    let addr = kubelet_endpoint(&node).ok_or_else(|| {
+    let addr = kubelet::endpoint(&node).ok_or_else(|| {
         ApiError::internal(format!(
             "node {node_name:?} has no kubelet endpoint (status.addresses and status.daemonEndpoints.kubeletEndpoint.Port)"
         ))
@@ -264,20 +241,6 @@ async fn proxy(st: &AppState, t: &Target, mut req: Request<Body>) -> ApiResult<R
             format!("error dialing backend: node {node_name:?} at {addr}: {e}"),
         )
     };
-    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(unreachable(&e)),
-        Err(_) => return Err(unreachable(&"timed out")),
-    };
-    let _ = tcp.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "kubelet connection ended");
-        }
-    });
     let mut out = Request::builder()
         .method(req.method().clone())
         .uri(&path)
@@ -288,18 +251,13 @@ async fn proxy(st: &AppState, t: &Target, mut req: Request<Body>) -> ApiResult<R
             out.headers_mut().append(k.clone(), v.clone());
         }
     }
-    let host =
-        HeaderValue::from_str(&addr.to_string()).map_err(|e| ApiError::internal(e.to_string()))?;
-    out.headers_mut().insert(header::HOST, host);
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", st.token))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    out.headers_mut().insert(header::AUTHORIZATION, bearer);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     tracing::debug!(%node_name, %addr, %path, upgrade, "proxying to the node agent");
-    let mut resp = sender
-        .send_request(out)
-        .await
-        .map_err(|e| unreachable(&e))?;
+    let agent = Kubelet {
+        addr,
+        token: &st.token,
+    };
+    let mut resp = agent.send(out).await.map_err(|e| unreachable(&e))?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return Err(ApiError::internal(
@@ -366,13 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn kubelet_endpoint_and_path() {
-        let node = json!({"status": {"addresses": [{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "127.0.0.1"}], "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}});
-        assert_eq!(
-            kubelet_endpoint(&node),
-            Some("127.0.0.1:10250".parse().expect("addr"))
-        );
-        assert_eq!(kubelet_endpoint(&json!({"status": {}})), None);
+    fn kubelet_path_and_query() {
         assert_eq!(
             kubelet_path(
                 Sub::Exec,

@@ -2,22 +2,11 @@
 //! update (uid, creationTimestamp, generation), resourceVersion from store revisions,
 //! generateName, and reading metadata out of untyped JSON objects.
 
+use baton_api::clock;
 use baton_api::registry::ResourceDef;
 use baton_store::Revision;
 use rand::Rng;
 use serde_json::{Map, Value, json};
-
-/// RFC 3339 UTC timestamp with second precision, as Kubernetes writes `metav1.Time`.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Microsecond timestamp, as Kubernetes writes `metav1.MicroTime`.
-pub fn now_micro() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
-}
 
 pub fn metadata(obj: &Value) -> Option<&Map<String, Value>> {
     obj.get("metadata").and_then(Value::as_object)
@@ -117,7 +106,10 @@ pub fn prepare_for_create(def: &ResourceDef, obj: &mut Value) {
         "uid".into(),
         Value::String(uuid::Uuid::new_v4().to_string()),
     );
-    m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+    m.insert(
+        "creationTimestamp".into(),
+        Value::String(clock::now_rfc3339()),
+    );
     m.remove("resourceVersion");
     m.remove("deletionTimestamp");
     m.remove("deletionGracePeriodSeconds");

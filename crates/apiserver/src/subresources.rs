@@ -284,7 +284,7 @@ pub async fn binding(
             conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
             conds.push(
                 json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
-                              "lastTransitionTime": objects::now_rfc3339()}),
+                              "lastTransitionTime": baton_api::clock::now_rfc3339()}),
             );
         }
         Ok(Update::Write(new))

@@ -29,7 +29,11 @@ pub fn column_definitions(def: &ResourceDef) -> Value {
 
 /// One row; `obj` is in its storage version.
 pub fn row(def: &ResourceDef, obj: &Value, include: &str) -> ApiResult<Value> {
-    let cells = baton_api::table::cells(def.storage_def(), obj, chrono::Utc::now());
+    let cells = baton_api::table::cells(
+        def.storage_def(),
+        obj,
+        baton_api::clock::to_chrono(baton_api::clock::now()),
+    );
     let object = match include {
         "None" => Value::Null,
         "Object" => crate::registry::to_wire(def, obj.clone())?,

@@ -562,9 +562,7 @@ const TRIGGER_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-ti
 fn trigger_annotation() -> BTreeMap<String, String> {
     BTreeMap::from([(
         TRIGGER_ANNOTATION.to_string(),
-        k8s_openapi::jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
+        baton_api::clock::now_rfc3339(),
     )])
 }
 

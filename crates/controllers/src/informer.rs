@@ -12,6 +12,8 @@
 //! is sent; it is no longer in the store), and a re-list sends the objects that vanished
 //! meanwhile as deletions, so a controller that maps a pod to its owner hears of every pod
 //! that went away. A late subscriber first receives every object already in the store.
+//! [`Informer::notices`] says which of these each object is, and when a (re-)list is
+//! complete: the garbage collector builds its ownership graph from it.
 //!
 //! Controllers wait for [`Informer::synced`] of every kind they read before acting, and
 //! [`Informer::seen`] tells the expectations (`expectations.rs`) whether the cache has
@@ -63,8 +65,29 @@ impl<K: Kind> Clone for Informer<K> {
     }
 }
 
+/// What a subscriber of [`Informer::notices`] hears.
+#[derive(Debug)]
+pub enum Notice<K> {
+    /// The object as the cache has it now (added, changed, or listed).
+    Applied(Arc<K>),
+    /// The object was deleted (or vanished while the watch was re-listing).
+    Deleted(Arc<K>),
+    /// A list is complete: everything listed has been sent before this.
+    Synced,
+}
+
+impl<K> Clone for Notice<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Notice::Applied(o) => Notice::Applied(o.clone()),
+            Notice::Deleted(o) => Notice::Deleted(o.clone()),
+            Notice::Synced => Notice::Synced,
+        }
+    }
+}
+
 struct Shared<K: Kind> {
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Notice<K>>>>,
     /// True once the first list is in the cache. (`Store::wait_until_ready` wakes only the
     /// last of several concurrent waiters: its readiness is a oneshot receiver with one waker.)
     synced: tokio::sync::watch::Sender<bool>,
@@ -72,9 +95,17 @@ struct Shared<K: Kind> {
     seen: AtomicU64,
 }
 
+/// The writing half of an informer: applies watch events to the cache and tells the
+/// subscribers. [`Informer::start`] feeds it a `kube` watcher; tests feed it events.
+struct Feed<K: Kind> {
+    writer: Writer<K>,
+    store: Store<K>,
+    shared: Arc<Shared<K>>,
+}
+
 impl<K: Kind> Informer<K> {
-    /// Starts the watch of every `K` on `client`; it stops when `shutdown` turns true.
-    pub fn start(client: &Client, shutdown: &tokio::sync::watch::Receiver<bool>) -> Self {
+    /// An informer with an empty cache, and the feed that fills it.
+    fn new() -> (Self, Feed<K>) {
         let (store, writer) = reflector::store();
         let shared = Arc::new(Shared {
             subscribers: Mutex::new(Vec::new()),
@@ -85,12 +116,25 @@ impl<K: Kind> Informer<K> {
             store: store.clone(),
             shared: shared.clone(),
         };
+        (
+            informer,
+            Feed {
+                writer,
+                store,
+                shared,
+            },
+        )
+    }
+
+    /// Starts the watch of every `K` on `client`; it stops when `shutdown` turns true.
+    pub fn start(client: &Client, shutdown: &tokio::sync::watch::Receiver<bool>) -> Self {
+        let (informer, feed) = Informer::new();
         let api: Api<K> = Api::all(client.clone());
         let events = watcher(api, watcher::Config::default()).default_backoff();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = run(writer, store, shared, events) => {}
+                _ = feed.run(events) => {}
                 _ = shutdown.wait_for(|stop| *stop) => {}
             }
         });
@@ -113,6 +157,18 @@ impl<K: Kind> Informer<K> {
 
     /// Every object already cached, then every object changed, added or deleted from now on.
     pub fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        self.notices().filter_map(|n| async move {
+            match n {
+                Notice::Applied(o) | Notice::Deleted(o) => Some(o),
+                Notice::Synced => None,
+            }
+        })
+    }
+
+    /// [`Informer::subscribe`] with each object's fate and the end of each list: every
+    /// object already cached (then [`Notice::Synced`] if the first list is complete), then
+    /// every change from now on.
+    pub fn notices(&self) -> impl futures::Stream<Item = Notice<K>> + Send + 'static {
         let (tx, rx) = mpsc::unbounded();
         let mut subs = self
             .shared
@@ -120,7 +176,10 @@ impl<K: Kind> Informer<K> {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for obj in self.store.state() {
-            let _ = tx.unbounded_send(obj);
+            let _ = tx.unbounded_send(Notice::Applied(obj));
+        }
+        if *self.shared.synced.borrow() {
+            let _ = tx.unbounded_send(Notice::Synced);
         }
         subs.push(tx);
         rx
@@ -138,10 +197,10 @@ impl<K: Kind> Informer<K> {
 }
 
 impl<K: Kind> Shared<K> {
-    fn send(&self, objs: impl IntoIterator<Item = Arc<K>>) {
+    fn send(&self, notices: impl IntoIterator<Item = Notice<K>>) {
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        for obj in objs {
-            subs.retain(|s| s.unbounded_send(obj.clone()).is_ok());
+        for n in notices {
+            subs.retain(|s| s.unbounded_send(n.clone()).is_ok());
         }
     }
 
@@ -157,7 +216,18 @@ impl<K: Kind> Shared<K> {
     }
 }
 
-/// Applies each watch event to the cache, then tells the subscribers.
+impl<K: Kind> Feed<K> {
+    /// Applies each watch event to the cache, then tells the subscribers.
+    async fn run(self, events: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>>) {
+        let Feed {
+            writer,
+            store,
+            shared,
+        } = self;
+        run(writer, store, shared, events).await
+    }
+}
+
 async fn run<K: Kind>(
     mut writer: Writer<K>,
     store: Store<K>,
@@ -179,11 +249,15 @@ async fn run<K: Kind>(
         match event {
             watcher::Event::Apply(obj) => {
                 shared.note(&obj);
-                shared.send(store.get(&reflector::ObjectRef::from_obj(&obj)));
+                shared.send(
+                    store
+                        .get(&reflector::ObjectRef::from_obj(&obj))
+                        .map(Notice::Applied),
+                );
             }
             watcher::Event::Delete(obj) => {
                 shared.note(&obj);
-                shared.send([Arc::new(obj)]);
+                shared.send([Notice::Deleted(Arc::new(obj))]);
             }
             watcher::Event::Init => before = store.state(),
             watcher::Event::InitApply(obj) => shared.note(&obj),
@@ -197,7 +271,12 @@ async fn run<K: Kind>(
                             .is_none_or(|n| n.uid() != old.uid())
                     })
                     .collect();
-                shared.send(gone.into_iter().chain(now));
+                shared.send(
+                    gone.into_iter()
+                        .map(Notice::Deleted)
+                        .chain(now.into_iter().map(Notice::Applied))
+                        .chain([Notice::Synced]),
+                );
                 shared.synced.send_replace(true);
             }
         }
@@ -260,24 +339,9 @@ mod tests {
 
     /// Runs `events` through an informer; returns it and what a subscriber received.
     async fn feed(events: Vec<watcher::Event<Pod>>) -> (Informer<Pod>, Vec<Arc<Pod>>) {
-        let (store, writer) = reflector::store();
-        let shared = Arc::new(Shared {
-            subscribers: Mutex::new(Vec::new()),
-            synced: tokio::sync::watch::Sender::new(false),
-            seen: AtomicU64::new(0),
-        });
-        let informer = Informer {
-            store: store.clone(),
-            shared: shared.clone(),
-        };
+        let (informer, feed) = Informer::new();
         let sub = informer.subscribe();
-        run(
-            writer,
-            store,
-            shared,
-            stream::iter(events.into_iter().map(Ok)),
-        )
-        .await;
+        feed.run(stream::iter(events.into_iter().map(Ok))).await;
         // The informer's senders stay alive; take what was sent so far.
         let mut got = Vec::new();
         let mut sub = std::pin::pin!(sub);
@@ -328,16 +392,7 @@ mod tests {
     #[tokio::test]
     async fn every_waiter_hears_of_the_first_list() {
         use watcher::Event::*;
-        let (store, writer) = reflector::store();
-        let shared = Arc::new(Shared {
-            subscribers: Mutex::new(Vec::new()),
-            synced: tokio::sync::watch::Sender::new(false),
-            seen: AtomicU64::new(0),
-        });
-        let informer = Informer {
-            store: store.clone(),
-            shared: shared.clone(),
-        };
+        let (informer, feed) = Informer::<Pod>::new();
         let waiters: Vec<_> = (0..5)
             .map(|_| {
                 let i = informer.clone();
@@ -346,7 +401,7 @@ mod tests {
             .collect();
         tokio::task::yield_now().await;
         let (tx, rx) = futures::channel::mpsc::unbounded();
-        let feed = tokio::spawn(run(writer, store, shared, rx));
+        let feed = tokio::spawn(feed.run(rx));
         for e in [Init, InitApply(pod("a", "1", 5)), InitDone] {
             tx.unbounded_send(Ok(e)).expect("feed");
         }
@@ -359,6 +414,44 @@ mod tests {
         }
         drop(tx);
         feed.await.expect("informer task");
+    }
+
+    #[tokio::test]
+    async fn notices_tell_deletions_and_the_end_of_each_list() {
+        use watcher::Event::*;
+        let (informer, feed) = Informer::new();
+        let notices = informer.notices();
+        feed.run(stream::iter(
+            [
+                Init,
+                InitApply(pod("a", "1", 5)),
+                InitDone,
+                Delete(pod("a", "1", 6)),
+                Init,
+                InitApply(pod("b", "2", 7)),
+                InitDone,
+            ]
+            .into_iter()
+            .map(Ok),
+        ))
+        .await;
+        let mut notices = std::pin::pin!(notices);
+        let mut got = Vec::new();
+        while let Some(Some(n)) = futures::FutureExt::now_or_never(notices.next()) {
+            got.push(match n {
+                Notice::Applied(p) => format!("+{}", p.name_any()),
+                Notice::Deleted(p) => format!("-{}", p.name_any()),
+                Notice::Synced => "synced".to_string(),
+            });
+        }
+        assert_eq!(got, ["+a", "synced", "-a", "+b", "synced"]);
+        // A late subscriber hears of the cache, then that it is synced.
+        let late = informer.notices();
+        let mut late = std::pin::pin!(late);
+        let first = futures::FutureExt::now_or_never(late.next()).flatten();
+        assert!(matches!(first, Some(Notice::Applied(p)) if p.name_any() == "b"));
+        let second = futures::FutureExt::now_or_never(late.next()).flatten();
+        assert!(matches!(second, Some(Notice::Synced)));
     }
 
     #[tokio::test]

@@ -88,7 +88,7 @@ pub async fn run(
         shutdown.clone(),
         endpoints::run(client.clone(), informers.clone()),
     );
-    spawn_until(shutdown.clone(), gc::run(client.clone()));
+    spawn_until(shutdown.clone(), gc::run(client.clone(), informers.clone()));
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
     Ok(())
 }

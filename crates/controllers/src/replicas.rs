@@ -332,7 +332,7 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, 
         .map(Arc::as_ref)
         .filter(|p| pods::is_active(p))
         .collect();
-    let now = Timestamp::now();
+    let now = baton_api::clock::now();
     let template_labels = obj
         .template()
         .and_then(|t| t.metadata.as_ref())

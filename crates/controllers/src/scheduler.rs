@@ -425,7 +425,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                 let patch = serde_json::json!({"status": {"phase": "Pending", "conditions": [{
                     "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                     "message": message, "lastProbeTime": null,
-                    "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+                    "lastTransitionTime": baton_api::clock::now_rfc3339(),
                 }]}});
                 api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await

@@ -124,7 +124,7 @@ fn node_object(opts: &SimOptions, index: usize, name: &str) -> Node {
 }
 
 fn node_status(opts: &SimOptions, index: usize, name: &str) -> NodeStatus {
-    let now = Time(Timestamp::now());
+    let now = Time(baton_api::clock::now());
     let resources: BTreeMap<String, Quantity> = [
         ("cpu", opts.cpu.clone()),
         ("memory", opts.memory.clone()),
@@ -227,7 +227,7 @@ pub async fn register(client: &Client, opts: &SimOptions) -> Result<(), Error> {
 
 async fn renew_lease(client: &Client, node: &str) -> Result<(), Error> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let now = MicroTime(Timestamp::now());
+    let now = MicroTime(baton_api::clock::now());
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some(node.to_string()),
@@ -375,7 +375,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
     let knobs = Knobs::from_annotations(pod.annotations());
-    let now = Timestamp::now();
+    let now = baton_api::clock::now();
     let started = old.start_time.as_ref().map(|t| t.0).unwrap_or(now);
     let pod_ip = match old.pod_ip.clone().filter(|ip| !ip.is_empty()) {
         Some(ip) => ip,
@@ -563,8 +563,19 @@ pub fn simulate(
                     ..Default::default()
                 }
             };
+            // Kubernetes always writes `lastState` (at least `{}`), and the API server
+            // completes it so; keeping the stored one lets the status read back equal to
+            // the one written, so a starting pod's status is patched once, not twice.
+            let last_state = old
+                .container_statuses
+                .iter()
+                .flatten()
+                .find(|s| s.name == c.name)
+                .and_then(|s| s.last_state.clone())
+                .or_else(|| Some(ContainerState::default()));
             ContainerStatus {
                 name: c.name.clone(),
+                last_state,
                 image: c.image.clone().unwrap_or_default(),
                 image_id: format!("sim://{}", c.image.as_deref().unwrap_or("")),
                 container_id: Some(format!(
@@ -712,5 +723,49 @@ mod tests {
         );
         assert!(same_status(&first, &again));
         assert_eq!(next, None);
+    }
+
+    /// The status the API server stores and serves back (completed with every field
+    /// Kubernetes always writes, such as `lastState: {}`) is the status written: a started
+    /// pod is patched once.
+    #[test]
+    fn status_read_back_from_the_server_needs_no_second_patch() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "default", "uid": "u"},
+            "spec": {"nodeName": "sim-node-0", "containers": [{"name": "c", "image": "i:1"}]},
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        }))
+        .expect("pod");
+        let old = pod.status.clone().unwrap_or_default();
+        let (written, _) = simulate(
+            &pod,
+            &old,
+            &Knobs::default(),
+            Duration::ZERO,
+            at(1000),
+            at(1000),
+            "ip",
+            "h",
+        );
+        assert!(!same_status(&old, &written));
+        let mut stored = serde_json::to_value(Pod {
+            status: Some(written.clone()),
+            ..pod.clone()
+        })
+        .expect("encode");
+        baton_schema::wire::complete_definition("io.k8s.api.core.v1.Pod", &mut stored);
+        let read: Pod = serde_json::from_value(stored).expect("decode");
+        let read = read.status.unwrap_or_default();
+        let (again, _) = simulate(
+            &pod,
+            &read,
+            &Knobs::default(),
+            Duration::ZERO,
+            at(1000),
+            at(1001),
+            "ip",
+            "h",
+        );
+        assert!(same_status(&read, &again), "{read:?}\n{again:?}");
     }
 }

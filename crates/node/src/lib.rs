@@ -321,7 +321,7 @@ fn watch_traffic_leases(client: &Client) -> Store<Lease> {
 
 /// The holders of traffic Leases renewed within their duration.
 pub(crate) fn fresh_holders(leases: &[Arc<Lease>]) -> Vec<String> {
-    let now = k8s_openapi::jiff::Timestamp::now();
+    let now = baton_api::clock::now();
     leases
         .iter()
         .filter_map(|l| {

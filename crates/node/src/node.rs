@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -38,7 +37,7 @@ fn read_trim(path: &str) -> String {
 
 /// The Node's status as this agent reports it.
 pub fn status(opts: &AgentOptions, kubelet_port: u16) -> Value {
-    let now = Timestamp::now().to_string();
+    let now = baton_api::clock::now_rfc3339();
     let (cpus, mem_kib) = capacity();
     let resources = json!({
         "cpu": cpus.to_string(),
@@ -142,7 +141,7 @@ async fn post_status(
 async fn renew_lease(client: &Client, node: &str) -> Result<(), kube::Error> {
     use k8s_openapi::api::coordination::v1::Lease;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(Timestamp::now());
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(baton_api::clock::now());
     let spec = json!({"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now});
     match leases
         .patch(

@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_api::clock::now_rfc3339;
 use baton_api::events::Kind;
-use chrono::{SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -45,10 +45,6 @@ pub use api::PodApi;
 pub(crate) use decide::container_id;
 use decide::{ContainerRun, PodRun, RestartPolicy, compute_pod_actions, next_wake};
 pub use saved::{SavedContainer, SavedPod, load_saved};
-
-fn now_rfc3339() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// The network namespace and host-side veth names of a pod (veth names max 15 bytes).
 pub fn net_names(uid: &str) -> (String, String) {

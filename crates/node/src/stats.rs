@@ -252,7 +252,7 @@ async fn summary_from(agent: &Agent, root: &Path) -> Value {
         .max()
         .unwrap_or(MIN_WINDOW);
     remember(&all);
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let time = baton_api::clock::now_rfc3339();
     let node_memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| node_working_set_of(&m));

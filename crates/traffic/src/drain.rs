@@ -108,9 +108,7 @@ async fn ack(client: &Client, pod: &PartialObjectMeta<Pod>, annotation: &str) ->
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let now = k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let now = baton_api::clock::now_rfc3339_micro();
     let patch = json!({"metadata": {
         "uid": pod.uid(),
         "annotations": {annotation: now}
@@ -163,7 +161,7 @@ async fn keep_lease(client: Client, holder: String) {
     let api: Api<Lease> = Api::namespaced(client, drain::LEASE_NAMESPACE);
     let name = drain::lease_name(&holder);
     loop {
-        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let now = MicroTime(baton_api::clock::now());
         let result = match api.get_opt(&name).await {
             Ok(Some(mut lease)) => {
                 let spec = lease.spec.get_or_insert_with(LeaseSpec::default);

@@ -74,7 +74,10 @@ pub fn mark_for_deletion(obj: &mut Value, policy: &str) -> bool {
         m.insert("finalizers".into(), json!(fins));
     }
     if !already {
-        m.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
+        m.insert(
+            "deletionTimestamp".into(),
+            json!(baton_api::clock::now_rfc3339()),
+        );
         m.insert("deletionGracePeriodSeconds".into(), json!(0));
     }
     true
@@ -113,11 +116,10 @@ pub fn mark_graceful(obj: &mut Value, grace: Option<i64>) -> bool {
     if current.is_some_and(|c| c <= grace) && meta_str(obj, "deletionTimestamp").is_some() {
         return true;
     }
-    let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
     let m = metadata_mut(obj);
     m.insert(
         "deletionTimestamp".into(),
-        json!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        json!(baton_api::clock::rfc3339_in(grace)),
     );
     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
     true

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -161,7 +160,7 @@ pub(super) async fn reconcile(d: Arc<Deployment>, shared: Arc<Shared>) -> Result
         replica_sets: &all_now,
         new_rs: new_name.as_deref(),
         max_unavailable: ctx.max_unavailable,
-        now: Timestamp::now(),
+        now: baton_api::clock::now(),
     });
     if out.complete || paused {
         cleanup(&ctx, &all_now, new_name.as_deref()).await?;

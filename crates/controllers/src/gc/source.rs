@@ -1,7 +1,9 @@
-//! Where the collector's view of the cluster comes from: a stream of [`Change`]s. For now
-//! [`metadata_watches`] makes one metadata-only watch per stored kind (only `ObjectMeta`
-//! crosses the wire: `Accept: application/json;as=PartialObjectMetadata`); the shared
-//! informers can feed the same stream later without the collector changing.
+//! Where the collector's view of the cluster comes from: a stream of [`Change`]s. The kinds
+//! the controllers' shared informers already watch (pods, nodes, ReplicaSets, RCs,
+//! Deployments, Services, Endpoints, EndpointSlices) come from those informers
+//! ([`informer_changes`]), so no kind is watched twice in the process; every other stored
+//! kind gets one metadata-only watch ([`metadata_watches`]: only `ObjectMeta` is asked for,
+//! `Accept: application/json;as=PartialObjectMetadata`).
 
 use baton_api::registry::{self, ResourceDef};
 use futures::{Stream, StreamExt};
@@ -11,6 +13,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::graph::Kind;
+use crate::informer::{self, Informer, Informers, Notice};
 
 /// One change the collector hears of.
 #[derive(Debug)]
@@ -52,6 +55,56 @@ pub fn api_for(client: &kube::Client, kind: Kind, ns: Option<&str>) -> Api<Dynam
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     }
+}
+
+/// Every change of every kind in `kinds`: from `informers` where one watches the kind,
+/// from a metadata watch of its own otherwise.
+pub fn changes(
+    client: &kube::Client,
+    kinds: &[Kind],
+    informers: &Informers,
+) -> impl Stream<Item = Change> + Send + 'static {
+    let mut streams = Vec::new();
+    let mut rest = Vec::new();
+    for &kind in kinds {
+        let i = informers;
+        let shared = None
+            .or_else(|| informer_changes(kind, &i.pods))
+            .or_else(|| informer_changes(kind, &i.nodes))
+            .or_else(|| informer_changes(kind, &i.replica_sets))
+            .or_else(|| informer_changes(kind, &i.replication_controllers))
+            .or_else(|| informer_changes(kind, &i.deployments))
+            .or_else(|| informer_changes(kind, &i.services))
+            .or_else(|| informer_changes(kind, &i.endpoints))
+            .or_else(|| informer_changes(kind, &i.endpoint_slices));
+        match shared {
+            Some(s) => streams.push(s),
+            None => rest.push(kind),
+        }
+    }
+    streams.push(metadata_watches(client, &rest).boxed());
+    futures::stream::select_all(streams)
+}
+
+/// The changes of `kind` as `informer` tells them, when it is `informer`'s kind (same group,
+/// version and resource).
+pub fn informer_changes<K: informer::Kind>(
+    kind: Kind,
+    informer: &Informer<K>,
+) -> Option<futures::stream::BoxStream<'static, Change>> {
+    let same = kind.api_version() == K::api_version(&())
+        && kind.resource == K::plural(&())
+        && kind.kind == K::kind(&());
+    same.then(|| {
+        informer
+            .notices()
+            .map(move |n| match n {
+                Notice::Applied(o) => Change::Applied(kind, o.meta().clone()),
+                Notice::Deleted(o) => Change::Deleted(kind, o.meta().clone()),
+                Notice::Synced => Change::Listed(kind),
+            })
+            .boxed()
+    })
 }
 
 /// One metadata-only watch per kind in `kinds`, merged. Watch errors are logged and the

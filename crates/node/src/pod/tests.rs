@@ -23,10 +23,10 @@ use tokio::time::Instant;
 
 use super::api::PodApi;
 use super::saved::{SavedContainer, SavedPod};
-use baton_api::events::Kind;
 use crate::host::fake::{Behaviour, Call, FakeHost};
 use crate::host::{Exit, Signal};
 use crate::{Agent, AgentOptions, Images, PullError, PulledImage};
+use baton_api::events::Kind;
 
 const UID: &str = "0b4e6c0e-8f43-4b65-9a55-3c1d2f0e9a11";
 
