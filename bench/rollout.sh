@@ -2,7 +2,8 @@
 # Rollout benchmarks (issue 4) on simulated nodes with zero readiness delay, one JSON line per
 # figure: for each size, the time from `kubectl set image` to `kubectl rollout status` seeing
 # the rollout complete (maxSurge 25%, maxUnavailable 25%); then creation of a 5,000-pod
-# Deployment on 50 nodes (time to all available, pods per second, server RSS).
+# Deployment on 50 nodes (time to all available, pods per second, server RSS); the server's
+# CPU time (user + system) spent in each.
 #
 # Usage: bench/rollout.sh [BATON] [KUBECTL] [SIZES]   (defaults: target/release/baton,
 # kubectl, "10 100 1000"; BIG=0 skips the 5,000-pod figure). No Kubernetes peer runs here.
@@ -40,21 +41,27 @@ spec:
 YAML
 }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
+# The server's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+ticks_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
 
 for n in $SIZES; do
   name="r$n"
   deploy "$name" "$n"
   "$KUBECTL" rollout status "deployment/$name" --timeout=600s >/dev/null
   start=$(ms)
+  cpu0=$(cpu_ticks)
   "$KUBECTL" set image "deployment/$name" c=registry.local/bench:v2 >/dev/null
   "$KUBECTL" rollout status "deployment/$name" --timeout=600s >/dev/null
   end=$(ms)
   echo "{\"bench\":\"rollout_set_image_to_complete_ms\",\"replicas\":$n,\"value\":$((end - start))}"
+  echo "{\"bench\":\"rollout_server_cpu_s\",\"replicas\":$n,\"value\":$(ticks_s $(($(cpu_ticks) - cpu0)))}"
   "$KUBECTL" delete "deployment/$name" --wait=false >/dev/null
 done
 
 if [ "$BIG" -gt 0 ]; then
   start=$(ms)
+  cpu0=$(cpu_ticks)
   deploy big "$BIG"
   "$KUBECTL" rollout status deployment/big --timeout=900s >/dev/null
   end=$(ms)
@@ -62,4 +69,5 @@ if [ "$BIG" -gt 0 ]; then
   echo "{\"bench\":\"create_pods_to_available_ms\",\"pods\":$BIG,\"nodes\":50,\"value\":$took}"
   echo "{\"bench\":\"create_pods_per_s\",\"pods\":$BIG,\"value\":$((BIG * 1000 / (took > 0 ? took : 1)))}"
   echo "{\"bench\":\"server_rss_mb\",\"pods\":$BIG,\"value\":$(rss_mb)}"
+  echo "{\"bench\":\"create_pods_server_cpu_s\",\"pods\":$BIG,\"value\":$(ticks_s $(($(cpu_ticks) - cpu0)))}"
 fi
