@@ -29,6 +29,20 @@ enum Command {
     Image(ImageArgs),
     /// Stop and remove everything Baton made on this machine (like `kubeadm reset`).
     Reset(ResetArgs),
+    /// The node agent's per-container monitor (started by the agent, not by hand).
+    #[command(name = "shim", hide = true)]
+    Shim(ShimArgs),
+}
+
+#[derive(clap::Args)]
+struct ShimArgs {
+    #[arg(long)]
+    runc_root: PathBuf,
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long)]
+    log: PathBuf,
+    id: String,
 }
 
 #[derive(clap::Args)]
@@ -169,6 +183,12 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             rt.block_on(reset(args))
         }
+        Command::Shim(a) => std::process::exit(baton_node::shim::run(
+            &a.runc_root,
+            &a.bundle,
+            &a.log,
+            &a.id,
+        )),
     }
 }
 

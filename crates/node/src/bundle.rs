@@ -1,7 +1,9 @@
 //! The OCI runtime configuration (`config.json`) of one container: the pod spec merged with
 //! the image's config as Kubernetes merges them (command/args over Entrypoint/Cmd, env over
-//! the image's env, `$(VAR)` expansion), resources turned into cgroup limits, and the pod's
-//! network namespace joined. Pure functions, table-tested; the runtime writes the result.
+//! the image's env, `$(VAR)` expansion), resources turned into cgroup limits (and a pids
+//! limit), the pod's network namespace joined, and the confinement [`Security`] says (user,
+//! capabilities, `noNewPrivileges`, seccomp, masked paths, read-only root). Pure functions,
+//! table-tested; the runtime writes the result.
 //!
 //! Written with `serde_json` rather than `oci-spec`: the document is small, and building it as
 //! JSON keeps every field we set visible in one place.
@@ -10,6 +12,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
+
+use crate::security::{MASKED_PATHS, PIDS_LIMIT, READONLY_PATHS, Security};
 
 /// What the image says about how to run it (from its config blob).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,9 +36,9 @@ pub struct BundleContext<'a> {
     pub field_values: &'a BTreeMap<String, String>,
     /// cgroup path (cgroupfs driver), e.g. `/baton/<pod uid>/<container>`.
     pub cgroups_path: &'a str,
-    /// uid/gid the image's `User` resolved to (from its /etc/passwd when a name).
-    pub uid: u32,
-    pub gid: u32,
+    /// The user, capabilities, seccomp and the rest of the confinement
+    /// ([`crate::security::resolve`]).
+    pub security: &'a Security,
     /// Annotations recorded in the bundle so a restarted agent can tell what it is.
     pub annotations: BTreeMap<String, String>,
 }
@@ -194,8 +198,9 @@ pub fn quantity_millicores(q: &str) -> Option<i64> {
     (v.is_finite() && v >= 0.0).then(|| (v * 1000.0).ceil() as i64)
 }
 
-/// The cgroup resources block for the container's limits and requests.
-pub fn resources(c: &Container) -> Value {
+/// The cgroup resources block for the container's limits and requests, the pids limit, and
+/// the device rule (none but runc's defaults; every device for a privileged container).
+pub fn resources(c: &Container, privileged: bool) -> Value {
     let res = c.resources.as_ref();
     let limit = |name: &str| {
         res.and_then(|r| r.limits.as_ref())
@@ -228,9 +233,10 @@ pub fn resources(c: &Container) -> Value {
     if !cpu.is_empty() {
         out.insert("cpu".into(), Value::Object(cpu));
     }
+    out.insert("pids".into(), json!({ "limit": PIDS_LIMIT }));
     out.insert(
         "devices".into(),
-        json!([{ "allow": false, "access": "rwm" }]),
+        json!([{ "allow": privileged, "access": "rwm" }]),
     );
     Value::Object(out)
 }
@@ -271,100 +277,56 @@ pub fn runtime_config(
         mounts.push(json!({"destination": dest, "type": "bind", "source": src,
                            "options": ["rbind", "rprivate"]}));
     }
-    let caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    let sec = ctx.security;
+    if sec.privileged {
+        // /sys as the host has it, writable.
+        if let Some(sys) = mounts.iter_mut().find(|m| m["destination"] == "/sys") {
+            sys["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }
+    }
+    let caps = &sec.capabilities;
+    let mut linux = json!({
+        "cgroupsPath": ctx.cgroups_path,
+        "resources": resources(c, sec.privileged),
+        "namespaces": [
+            { "type": "pid" },
+            { "type": "ipc" },
+            { "type": "uts" },
+            { "type": "mount" },
+            { "type": "network", "path": ctx.netns_path }
+        ],
+    });
+    if !sec.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    if sec.seccomp {
+        linux["seccomp"] = crate::seccomp::profile(caps, std::env::consts::ARCH);
+    }
+    let mut user = json!({ "uid": sec.uid, "gid": sec.gid });
+    if !sec.additional_gids.is_empty() {
+        user["additionalGids"] = json!(sec.additional_gids);
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
-            "user": { "uid": ctx.uid, "gid": ctx.gid },
+            "user": user,
             "args": args,
             "env": env,
             "cwd": cwd,
             "capabilities": {
-                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+                "bounding": caps, "effective": caps, "permitted": caps,
+                "inheritable": [], "ambient": []
             },
-            "noNewPrivileges": false
+            "noNewPrivileges": sec.no_new_privileges
         },
-        "root": { "path": "rootfs", "readonly": false },
+        "root": { "path": "rootfs", "readonly": sec.read_only_root },
         "hostname": ctx.hostname,
         "mounts": mounts,
         "annotations": ctx.annotations,
-        "linux": {
-            "cgroupsPath": ctx.cgroups_path,
-            "resources": resources(c),
-            "namespaces": [
-                { "type": "pid" },
-                { "type": "ipc" },
-                { "type": "uts" },
-                { "type": "mount" },
-                { "type": "network", "path": ctx.netns_path }
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
+        "linux": linux
     }))
-}
-
-/// Resolves an image `User` (`uid`, `uid:gid`, `name`, `name:group`) against the rootfs's
-/// passwd and group files (given as text). Unknown names fall back to root, as runc would fail
-/// on them later with a clearer message from the container itself.
-pub fn resolve_user(user: &str, passwd: &str, group: &str) -> (u32, u32) {
-    if user.is_empty() {
-        return (0, 0);
-    }
-    let (u, g) = user.split_once(':').unwrap_or((user, ""));
-    let lookup = |text: &str, name: &str, field: usize| -> Option<(u32, u32)> {
-        text.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name)).then(|| {
-                let id = f.get(field).and_then(|s| s.parse().ok()).unwrap_or(0);
-                let gid = f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-                (id, gid)
-            })
-        })
-    };
-    let (uid, mut gid) = match u.parse::<u32>() {
-        Ok(n) => (
-            n,
-            passwd
-                .lines()
-                .find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.get(2).and_then(|s| s.parse::<u32>().ok()) == Some(n))
-                        .then(|| f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0))
-                })
-                .unwrap_or(0),
-        ),
-        Err(_) => lookup(passwd, u, 2).unwrap_or((0, 0)),
-    };
-    if !g.is_empty() {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => lookup(group, g, 2).map(|(id, _)| id).unwrap_or(0),
-        };
-    }
-    (uid, gid)
 }
 
 #[cfg(test)]
@@ -441,16 +403,5 @@ mod tests {
         assert_eq!(quantity_bytes("x"), None);
         assert_eq!(quantity_millicores("250m"), Some(250));
         assert_eq!(quantity_millicores("1.5"), Some(1500));
-    }
-
-    #[test]
-    fn users_resolve_from_passwd() {
-        let passwd = "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n";
-        let group = "root:x:0:\nstaff:x:50:\n";
-        assert_eq!(resolve_user("", passwd, group), (0, 0));
-        assert_eq!(resolve_user("www", passwd, group), (33, 34));
-        assert_eq!(resolve_user("33", passwd, group), (33, 34));
-        assert_eq!(resolve_user("1000:50", passwd, group), (1000, 50));
-        assert_eq!(resolve_user("www:staff", passwd, group), (33, 50));
     }
 }

@@ -126,6 +126,8 @@ pub trait Host: Send + Sync + 'static {
     async fn forget_connections(&self, ip: std::net::Ipv4Addr);
     /// Network namespaces that exist, by name.
     async fn list_netns(&self) -> Result<Vec<String>, HostError>;
+    /// The IPv4 address of `eth0` in the network namespace `netns`, if it exists and has one.
+    async fn pod_address(&self, netns: &str) -> Option<std::net::Ipv4Addr>;
     /// Mounts an overlay of `lower` with `upper`/`work` at `target`, unless mounted already.
     async fn mount_overlay(
         &self,
@@ -136,7 +138,9 @@ pub trait Host: Send + Sync + 'static {
     ) -> Result<(), HostError>;
     /// Unmounts `target`; not mounted is fine.
     async fn unmount(&self, target: &Path) -> Result<(), HostError>;
-    /// Starts the container detached, its stdout/stderr appended to `log`. Returns its pid.
+    /// Starts the container detached, its stdout/stderr appended to `log`, with a monitor
+    /// that outlives the agent and records how the container ends in the bundle (see
+    /// [`crate::shim`]). Returns the container's pid.
     async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError>;
     /// Sends `signal` to the container's processes.
     async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError>;
@@ -144,8 +148,9 @@ pub trait Host: Send + Sync + 'static {
     async fn delete(&self, id: &str) -> Result<(), HostError>;
     /// The containers runc has in our state root.
     async fn list(&self) -> Result<Vec<RuncContainer>, HostError>;
-    /// Whether `pid` has ended, and how; None while it runs.
-    fn try_exit(&self, pid: i32) -> Option<Exit>;
+    /// Whether the container process `pid` started from `bundle` has ended, and how; None
+    /// while it runs. Its monitor's record answers even when the agent was down at the time.
+    fn try_exit(&self, pid: i32, bundle: &Path) -> Option<Exit>;
     /// A command that runs `cmd` in the container (`kubectl exec`, streamed).
     fn exec_command(&self, id: &str, cmd: &[String]) -> Command;
     /// Runs `cmd` in the container to its end (exec probes; the caller bounds the time).
@@ -163,8 +168,8 @@ pub trait Host: Send + Sync + 'static {
     async fn resolv_conf(&self) -> String;
     /// Reads one of the agent's files.
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError>;
-    /// Writes one of the agent's files whole (a reader sees the old or the new body, never a
-    /// part), creating its directory.
+    /// Writes one of the agent's files whole and durably (a reader, also after a crash or a
+    /// power loss, sees the old or the new body, never a part), creating its directory.
     async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError>;
     /// Creates a directory and its parents.
     async fn create_dir_all(&self, path: &Path) -> Result<(), HostError>;
@@ -342,6 +347,16 @@ impl Host for LinuxHost {
         }
     }
 
+    async fn pod_address(&self, netns: &str) -> Option<std::net::Ipv4Addr> {
+        if !self.list_netns().await.ok()?.iter().any(|n| n == netns) {
+            return None;
+        }
+        let out = ip(&["-n", netns, "-4", "-o", "addr", "show", "dev", "eth0"])
+            .await
+            .ok()?;
+        inet_address(&out)
+    }
+
     async fn mount_overlay(
         &self,
         lower: &Path,
@@ -388,33 +403,35 @@ impl Host for LinuxHost {
     }
 
     async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError> {
-        let open = || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .map_err(|e| HostError::io(format!("opening {}", log.display()), e))
-        };
-        let pid_file = bundle.join("pid");
-        let _ = std::fs::remove_file(&pid_file);
-        // A leftover stopped container of the same id (an earlier attempt) goes first.
-        let _ = run_cmd("runc delete", self.runc().args(["delete", "--force", id])).await;
-        let out = self
-            .runc()
-            .arg("run")
-            .arg("--detach")
+        use tokio::io::AsyncBufReadExt;
+        if let Some(dir) = log.parent() {
+            self.create_dir_all(dir).await?;
+        }
+        // The monitor is this binary's `shim` subcommand (`/proc/self/exe` stays valid even if
+        // the file was replaced since the agent started).
+        let mut child = Command::new("/proc/self/exe")
+            .arg(crate::shim::SUBCOMMAND)
+            .arg("--runc-root")
+            .arg(&self.runc_root)
             .arg("--bundle")
             .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
+            .arg("--log")
+            .arg(log)
             .arg(id)
             .stdin(Stdio::null())
-            .stdout(open()?)
-            .stderr(open()?)
-            .status()
-            .await
-            .map_err(|e| HostError::io("starting runc", e))?;
-        if !out.success() {
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| HostError::io("starting the container monitor", e))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = tokio::io::BufReader::new(out).read_line(&mut line).await;
+        }
+        // The monitor lives on until the container ends (and after this agent): reap it
+        // whenever it exits.
+        let monitor = tokio::spawn(async move { child.wait().await });
+        if line.trim() != crate::shim::STARTED {
+            let _ = monitor.await;
             // runc wrote its reason to the log (its stderr): hand the last line back.
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let message = text
@@ -428,6 +445,7 @@ impl Host for LinuxHost {
                 message,
             });
         }
+        let pid_file = bundle.join("pid");
         let pid = std::fs::read_to_string(&pid_file)
             .map_err(|e| HostError::io("reading runc's pid file", e))?;
         pid.trim().parse().map_err(|_| HostError::Command {
@@ -466,25 +484,24 @@ impl Host for LinuxHost {
             .collect())
     }
 
-    fn try_exit(&self, pid: i32) -> Option<Exit> {
+    fn try_exit(&self, pid: i32, bundle: &Path) -> Option<Exit> {
         use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
         use nix::unistd::Pid;
+        // A container whose monitor died is reparented to the agent (its subreaper).
         match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => Some(Exit::Code(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => Some(Exit::Signal(sig as i32)),
+            Ok(WaitStatus::Exited(_, code)) => return Some(Exit::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(Exit::Signal(sig as i32)),
+            Ok(_) => return None,
+            Err(_) => {}
+        }
+        if let Some(exit) = crate::shim::recorded_exit(bundle, pid) {
+            return Some(exit);
+        }
+        // Alive, or a zombie its monitor is about to record: not ended yet. Gone without a
+        // record (its monitor was killed): ended, how is unknown.
+        match std::fs::metadata(format!("/proc/{pid}")) {
             Ok(_) => None,
-            // Not our child (adopted from an earlier run): alive while /proc has it and it
-            // is not a zombie.
-            Err(_) => match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                Err(_) => Some(Exit::Unknown),
-                Ok(stat) => {
-                    let state = stat
-                        .rsplit(')')
-                        .next()
-                        .and_then(|s| s.split_whitespace().next());
-                    (state == Some("Z")).then_some(Exit::Unknown)
-                }
-            },
+            Err(_) => crate::shim::recorded_exit(bundle, pid).or(Some(Exit::Unknown)),
         }
     }
 
@@ -564,18 +581,13 @@ impl Host for LinuxHost {
     }
 
     async fn write_file(&self, path: &Path, body: &[u8]) -> Result<(), HostError> {
-        if let Some(dir) = path.parent() {
-            self.create_dir_all(dir).await?;
-        }
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        tokio::fs::write(&tmp, body)
-            .await
-            .map_err(|e| HostError::io(format!("writing {}", tmp.display()), e))?;
-        tokio::fs::rename(&tmp, path)
-            .await
-            .map_err(|e| HostError::io(format!("renaming to {}", path.display()), e))
+        let (path, body) = (path.to_path_buf(), body.to_vec());
+        tokio::task::spawn_blocking(move || {
+            write_durably(&path, &body)
+                .map_err(|e| HostError::io(format!("writing {}", path.display()), e))
+        })
+        .await
+        .map_err(|e| HostError::io("writing a file", std::io::Error::other(e)))?
     }
 
     async fn create_dir_all(&self, path: &Path) -> Result<(), HostError> {
@@ -642,6 +654,31 @@ async fn http_get(addr: SocketAddr, path: &str) -> Result<u16, String> {
         .unwrap_or(0))
 }
 
+/// Writes `path` so that after a crash or power loss it holds the old or the new body: a
+/// temporary file written and synced, renamed over `path`, and the directory synced (the
+/// rename is only durable once the directory is).
+pub fn write_durably(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The address of the first `inet` line of `ip -o -4 addr show` output.
+fn inet_address(out: &str) -> Option<std::net::Ipv4Addr> {
+    let mut words = out.split_whitespace();
+    words.find(|w| *w == "inet")?;
+    words.next()?.split('/').next()?.parse().ok()
+}
+
 /// `p` and every directory below it, parents first.
 pub(crate) fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
     if !p.is_dir() {
@@ -693,6 +730,22 @@ pub(crate) mod fake;
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn addresses_and_durable_writes() {
+        let out = "2: eth0    inet 10.244.0.7/24 brd 10.244.0.255 scope global eth0\\       valid_lft forever\n";
+        assert_eq!(
+            inet_address(out),
+            Some(std::net::Ipv4Addr::new(10, 244, 0, 7))
+        );
+        assert_eq!(inet_address(""), None);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let f = dir.path().join("a/state.json");
+        write_durably(&f, b"one").expect("written");
+        write_durably(&f, b"two").expect("rewritten");
+        assert_eq!(std::fs::read(&f).expect("readable"), b"two");
+        assert!(!dir.path().join("a/state.json.tmp").exists());
+    }
 
     #[tokio::test]
     async fn http_get_reads_the_status_line() {

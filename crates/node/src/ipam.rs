@@ -1,8 +1,10 @@
 //! Pod IP addresses from the node's pod CIDR: the first host address is the bridge's
 //! (the pods' gateway), the rest go to pods, handed out round-robin so that a freed address
-//! is not reused at once (a stale endpoint would otherwise reach a new pod).
+//! is not reused at once (a stale endpoint would otherwise reach a new pod). Each address
+//! in use is held by one pod (its uid): a pod can only claim an address no other pod holds,
+//! so an address recovered after a restart is never handed out twice.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
@@ -65,11 +67,12 @@ impl FromStr for Cidr {
     }
 }
 
-/// The addresses in use and where the next search starts.
+/// The addresses in use (offset in the CIDR → the pod holding it) and where the next search
+/// starts.
 #[derive(Debug)]
 pub struct Ipam {
     cidr: Cidr,
-    used: BTreeSet<u32>,
+    used: BTreeMap<u32, String>,
     next: u32,
 }
 
@@ -77,27 +80,41 @@ impl Ipam {
     pub fn new(cidr: Cidr) -> Self {
         Ipam {
             cidr,
-            used: BTreeSet::new(),
+            used: BTreeMap::new(),
             next: 2,
         }
     }
 
-    /// Marks an address (recovered from a pod's saved state) as taken.
-    pub fn reserve(&mut self, ip: Ipv4Addr) {
-        if self.cidr.contains(ip) {
-            self.used.insert(u32::from(ip) - self.cidr.base());
+    /// Claims `ip` for the pod `owner` (an address recovered from its saved state or its
+    /// network namespace). False when another pod holds it. Addresses outside the CIDR are
+    /// not managed here: true.
+    pub fn reserve(&mut self, ip: Ipv4Addr, owner: &str) -> bool {
+        if !self.cidr.contains(ip) {
+            return true;
         }
+        let off = u32::from(ip) - self.cidr.base();
+        self.used.entry(off).or_insert_with(|| owner.to_string()) == owner
     }
 
-    /// The next free pod address; None when the CIDR is full.
-    pub fn allocate(&mut self) -> Option<Ipv4Addr> {
+    /// The pod holding `ip`, if any.
+    pub fn holder(&self, ip: Ipv4Addr) -> Option<&str> {
+        if !self.cidr.contains(ip) {
+            return None;
+        }
+        self.used
+            .get(&(u32::from(ip) - self.cidr.base()))
+            .map(String::as_str)
+    }
+
+    /// The next free pod address, now held by `owner`; None when the CIDR is full.
+    pub fn allocate(&mut self, owner: &str) -> Option<Ipv4Addr> {
         let size = self.cidr.size();
         // Offsets 0 (network), 1 (gateway) and size-1 (broadcast) are never handed out.
         let hosts = size.saturating_sub(3);
         for i in 0..hosts {
             let off = 2 + (self.next - 2 + i) % hosts;
-            if !self.used.contains(&off) {
-                self.used.insert(off);
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.used.entry(off) {
+                slot.insert(owner.to_string());
                 self.next = 2 + (off - 2 + 1) % hosts;
                 return Some(Ipv4Addr::from(self.cidr.base() + off));
             }
@@ -105,10 +122,9 @@ impl Ipam {
         None
     }
 
-    pub fn release(&mut self, ip: Ipv4Addr) {
-        if self.cidr.contains(ip) {
-            self.used.remove(&(u32::from(ip) - self.cidr.base()));
-        }
+    /// Frees every address `owner` holds (a pod never frees another's address).
+    pub fn release(&mut self, owner: &str) {
+        self.used.retain(|_, holder| holder != owner);
     }
 }
 
@@ -121,17 +137,30 @@ mod tests {
         let cidr: Cidr = "10.244.0.0/29".parse().expect("valid");
         assert_eq!(cidr.gateway(), Ipv4Addr::new(10, 244, 0, 1));
         let mut ipam = Ipam::new(cidr);
-        ipam.reserve(Ipv4Addr::new(10, 244, 0, 3));
-        let a = ipam.allocate().expect("free");
+        assert!(ipam.reserve(Ipv4Addr::new(10, 244, 0, 3), "old"));
+        let a = ipam.allocate("a").expect("free");
         assert_eq!(a, Ipv4Addr::new(10, 244, 0, 2));
-        let b = ipam.allocate().expect("free");
+        let b = ipam.allocate("b").expect("free");
         assert_eq!(b, Ipv4Addr::new(10, 244, 0, 4));
-        ipam.release(a);
+        ipam.release("a");
         // .5 and .6 come before the freed .2 is reused.
-        assert_eq!(ipam.allocate(), Some(Ipv4Addr::new(10, 244, 0, 5)));
-        assert_eq!(ipam.allocate(), Some(Ipv4Addr::new(10, 244, 0, 6)));
-        assert_eq!(ipam.allocate(), Some(Ipv4Addr::new(10, 244, 0, 2)));
-        assert_eq!(ipam.allocate(), None);
+        assert_eq!(ipam.allocate("c"), Some(Ipv4Addr::new(10, 244, 0, 5)));
+        assert_eq!(ipam.allocate("d"), Some(Ipv4Addr::new(10, 244, 0, 6)));
+        assert_eq!(ipam.allocate("e"), Some(Ipv4Addr::new(10, 244, 0, 2)));
+        assert_eq!(ipam.allocate("f"), None);
+    }
+
+    #[test]
+    fn an_address_has_one_holder() {
+        let mut ipam = Ipam::new("10.244.0.0/24".parse().expect("valid"));
+        let ip = Ipv4Addr::new(10, 244, 0, 9);
+        assert!(ipam.reserve(ip, "a"));
+        assert!(ipam.reserve(ip, "a"), "the holder may claim it again");
+        assert!(!ipam.reserve(ip, "b"));
+        ipam.release("b");
+        assert_eq!(ipam.holder(ip), Some("a"), "only the holder frees it");
+        ipam.release("a");
+        assert!(ipam.reserve(ip, "b"));
     }
 
     #[test]

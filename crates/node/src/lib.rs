@@ -8,10 +8,13 @@
 //! - [`pod`]: the per-pod worker: network, containers, restarts, probes, status, deletion;
 //!   a pure decision step (`pod::decide`, `pod::status`) and the I/O that carries it out.
 //! - [`bundle`]: the OCI runtime config of a container (pure: the pod spec merged with the image).
+//! - [`security`]: the container's confinement from its `securityContext` over containerd's
+//!   defaults; [`seccomp`]: the runtime-default syscall profile, as data.
 //! - [`probe`]: httpGet / tcpSocket / exec checks and their thresholds.
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
 //! - [`host`]: runc, netns/veth, mounts, cgroups, the agent's files and the probes'
 //!   connections behind the [`host::Host`] trait (with an in-memory fake for tests).
+//! - [`shim`]: the per-container monitor that records exit codes while no agent runs.
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
@@ -26,7 +29,10 @@ pub mod node;
 pub mod pod;
 pub mod probe;
 pub mod reset;
+pub mod seccomp;
+pub mod security;
 pub mod server;
+pub mod shim;
 pub mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -181,19 +187,43 @@ impl Agent {
         &self.opts
     }
 
-    pub(crate) fn allocate_ip(&self) -> Option<Ipv4Addr> {
-        self.ipam.lock().ok()?.allocate()
+    pub(crate) fn allocate_ip(&self, uid: &str) -> Option<Ipv4Addr> {
+        self.ipam.lock().ok()?.allocate(uid)
     }
 
-    pub(crate) fn reserve_ip(&self, ip: Ipv4Addr) {
+    /// Claims `ip` for the pod `uid`; false when another pod holds it.
+    pub(crate) fn reserve_ip(&self, ip: Ipv4Addr, uid: &str) -> bool {
+        self.ipam.lock().is_ok_and(|mut i| i.reserve(ip, uid))
+    }
+
+    /// Frees the addresses the pod `uid` holds.
+    pub(crate) fn release_ips(&self, uid: &str) {
         if let Ok(mut i) = self.ipam.lock() {
-            i.reserve(ip);
+            i.release(uid);
         }
     }
 
-    pub(crate) fn release_ip(&self, ip: Ipv4Addr) {
-        if let Ok(mut i) = self.ipam.lock() {
-            i.release(ip);
+    /// Before any pod is admitted: claims for each pod this agent ran before its saved address
+    /// and the address its network namespace has, so that no new pod is given one of them.
+    pub async fn recover_addresses(&self) {
+        let pods_dir = self.opts.data_dir.join("pods");
+        for uid in self.host.list_dir(&pods_dir).await {
+            let saved = pod::load_saved(&*self.host, &pods_dir.join(&uid)).await;
+            if let Some(ip) = saved.and_then(|s| s.ip)
+                && !self.reserve_ip(ip, &uid)
+            {
+                tracing::warn!(uid = %uid, %ip, "two pods saved the same address");
+            }
+        }
+        for ns in self.host.list_netns().await.unwrap_or_default() {
+            let Some(uid) = ns.strip_prefix("baton-") else {
+                continue;
+            };
+            if let Some(ip) = self.host.pod_address(&ns).await
+                && !self.reserve_ip(ip, uid)
+            {
+                tracing::warn!(netns = %ns, %ip, "a network namespace has another pod's address");
+            }
         }
     }
 
@@ -304,6 +334,7 @@ pub async fn start(
     if opts.drain_timeout.is_some() {
         let _ = agent.traffic_leases.set(watch_traffic_leases(&client));
     }
+    agent.recover_addresses().await;
     tokio::spawn(watch_pods(agent.clone()));
     tracing::info!(node = %opts.node_name, pod_cidr = %opts.pod_cidr, kubelet_port = port, "node agent started");
     Ok(agent)

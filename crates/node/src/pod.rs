@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_api::clock::now_rfc3339;
-use baton_api::events::Kind;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -40,8 +39,10 @@ use tokio::time::Instant;
 use crate::bundle::{self, BundleContext};
 use crate::host::{Host, PodNet, Signal};
 use crate::probe;
+use crate::security;
 use crate::{Agent, PullError, fresh_holders};
 pub use api::PodApi;
+use baton_api::events::Kind;
 pub(crate) use decide::container_id;
 use decide::{ContainerRun, PodRun, RestartPolicy, compute_pod_actions, next_wake};
 pub use saved::{SavedContainer, SavedPod, load_saved};
@@ -54,6 +55,11 @@ pub fn net_names(uid: &str) -> (String, String) {
         .take(12)
         .collect();
     (format!("baton-{uid}"), format!("bv{hex}"))
+}
+
+/// The OCI bundle directory of container `name` of the pod whose directory is `pod_dir`.
+fn bundle_dir(pod_dir: &std::path::Path, name: &str) -> PathBuf {
+    pod_dir.join(name).join("bundle")
 }
 
 /// The cgroup of a pod (`container` empty) or of one of its containers.
@@ -88,12 +94,28 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
     if let Err(e) = host.create_dir_all(&dir).await {
         tracing::warn!(uid = %uid, error = %e, "cannot create the pod's directory");
     }
-    let saved = load_saved(&*host, &dir).await.unwrap_or_default();
+    let mut saved = load_saved(&*host, &dir).await.unwrap_or_default();
     let runc_list = host.list().await.unwrap_or_default();
-    let alive = |pid| host.try_exit(pid).is_none();
-    let containers = saved::adopt(&saved, &runc_list, alive, Instant::now(), &now_rfc3339());
-    if let Some(ip) = saved.ip {
-        agent.reserve_ip(ip);
+    let policy = rx
+        .borrow()
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .map(RestartPolicy::of)
+        .unwrap_or(RestartPolicy::Always);
+    let exit_of = |name: &str, pid| host.try_exit(pid, &bundle_dir(&dir, name));
+    let containers = saved::adopt(
+        &saved,
+        &runc_list,
+        exit_of,
+        policy,
+        Instant::now(),
+        &now_rfc3339(),
+    );
+    if let Some(ip) = saved.ip
+        && !agent.reserve_ip(ip, &uid)
+    {
+        tracing::warn!(uid = %uid, %ip, "the saved address is another pod's: choosing a new one");
+        saved.ip = None;
     }
     let mut run = PodRun {
         uid: uid.clone(),
@@ -172,7 +194,7 @@ impl Agent {
                 continue;
             };
             let Some(pid) = r.running_pid() else { continue };
-            let Some(exit) = self.host.try_exit(pid) else {
+            let Some(exit) = self.host.try_exit(pid, &bundle_dir(&run.dir, &c.name)) else {
                 continue;
             };
             let oom = self.host.oom_killed(&cgroup_path(&run.uid, &c.name)).await;
@@ -277,7 +299,14 @@ impl Agent {
                 r.started(pid, n, &img.image_id, Instant::now(), &now_rfc3339());
                 tracing::info!(container = %r.saved.id, pid, restarts = n, "container started");
             }
-            Err(message) => {
+            Err(LaunchError::Config(message)) => {
+                tracing::info!(container = %r.saved.id, error = %message, "container config refused");
+                let msg = format!("Error: {message}");
+                self.event(pod, &c.name, Kind::Warning, "Failed", &msg)
+                    .await;
+                r.config_failed(message, Instant::now());
+            }
+            Err(LaunchError::Start(message)) => {
                 tracing::info!(container = %r.saved.id, error = %message, "container failed to start");
                 let _ = self.host.delete(&r.saved.id).await;
                 let msg = format!("Error: {message}");
@@ -310,7 +339,7 @@ impl Agent {
         }
     }
 
-    /// Writes the bundle and runs it. Returns the pid, or runc's reason for failing.
+    /// Writes the bundle and runs it. Returns the pid, or why the container could not start.
     #[allow(clippy::too_many_arguments)]
     async fn launch(
         &self,
@@ -321,11 +350,11 @@ impl Agent {
         uid: &str,
         ip: IpAddr,
         n: u32,
-    ) -> Result<i32, String> {
+    ) -> Result<i32, LaunchError> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let cdir = self.pod_dir(uid).join(&c.name);
-        let bundle_dir = cdir.join("bundle");
+        let bundle_dir = bundle_dir(&self.pod_dir(uid), &c.name);
         let rootfs = bundle_dir.join("rootfs");
         let upper = cdir.join("upper");
         let work = cdir.join("work");
@@ -333,13 +362,13 @@ impl Agent {
         self.host
             .unmount(&rootfs)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LaunchError::Start(e.to_string()))?;
         self.host.remove_dir_all(&upper).await;
         self.host.remove_dir_all(&work).await;
         self.host
             .mount_overlay(&img.rootfs, &upper, &work, &rootfs)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LaunchError::Start(e.to_string()))?;
         let mut fields = BTreeMap::new();
         fields.insert("metadata.name".to_string(), name.clone());
         fields.insert("metadata.namespace".to_string(), ns.clone());
@@ -353,9 +382,12 @@ impl Agent {
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_else(|| "default".into());
         fields.insert("spec.serviceAccountName".to_string(), sa);
-        let resolved = self.resolve_env_refs(pod, c).await?;
-        let env =
-            bundle::environment(c, &img.config, &fields, &resolved).map_err(|e| e.to_string())?;
+        let resolved = self
+            .resolve_env_refs(pod, c)
+            .await
+            .map_err(LaunchError::Config)?;
+        let env = bundle::environment(c, &img.config, &fields, &resolved)
+            .map_err(|e| LaunchError::Config(e.to_string()))?;
         let read = |f: &'static str| {
             let path = img.rootfs.join(f);
             async move {
@@ -365,15 +397,16 @@ impl Agent {
         };
         let passwd = read("etc/passwd").await;
         let group = read("etc/group").await;
-        let (mut uid_n, mut gid_n) = bundle::resolve_user(&img.config.user, &passwd, &group);
-        if let Some(sc) = &c.security_context {
-            if let Some(u) = sc.run_as_user {
-                uid_n = u as u32;
-            }
-            if let Some(g) = sc.run_as_group {
-                gid_n = g as u32;
-            }
-        }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let security = security::resolve(
+            &spec,
+            c,
+            &security::pod_ref(&name, &ns, uid),
+            &img.config.user,
+            &passwd,
+            &group,
+        )
+        .map_err(LaunchError::Config)?;
         let etc = self.pod_dir(uid).join("etc");
         let etc_files: Vec<(String, String)> = ["hostname", "hosts", "resolv.conf"]
             .iter()
@@ -394,31 +427,30 @@ impl Agent {
             etc_files: &etc_files,
             field_values: &fields,
             cgroups_path: &cgroups_path,
-            uid: uid_n,
-            gid: gid_n,
+            security: &security,
             annotations,
         };
-        let config =
-            bundle::runtime_config(c, &img.config, &env, &ctx).map_err(|e| e.to_string())?;
-        let body = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+        let config = bundle::runtime_config(c, &img.config, &env, &ctx)
+            .map_err(|e| LaunchError::Start(e.to_string()))?;
+        let body =
+            serde_json::to_vec_pretty(&config).map_err(|e| LaunchError::Start(e.to_string()))?;
         self.host
             .write_file(&bundle_dir.join("config.json"), &body)
             .await
-            .map_err(|e| format!("writing the bundle: {e}"))?;
+            .map_err(|e| LaunchError::Start(format!("writing the bundle: {e}")))?;
         let log = self.log_path(&ns, &name, uid, &c.name, n);
         if let Some(parent) = log.parent() {
             self.host
                 .create_dir_all(parent)
                 .await
-                .map_err(|e| format!("creating the log dir: {e}"))?;
+                .map_err(|e| LaunchError::Start(format!("creating the log dir: {e}")))?;
         }
-        self.host
-            .run(id, &bundle_dir, &log)
-            .await
-            .map_err(|e| match e {
+        self.host.run(id, &bundle_dir, &log).await.map_err(|e| {
+            LaunchError::Start(match e {
                 crate::host::HostError::Command { message, .. } => message,
                 other => other.to_string(),
             })
+        })
     }
 
     /// Values of `valueFrom` configMapKeyRef/secretKeyRef, by variable name.
@@ -566,29 +598,61 @@ impl Agent {
     }
 
     async fn ensure_network(&self, pod: &Pod, run: &mut PodRun) -> Result<(), String> {
+        let (netns, veth) = net_names(&run.uid);
         let ip = match run.saved.ip {
             Some(ip) => ip,
             None => {
-                let ip = self.allocate_ip().ok_or_else(|| {
-                    format!("no free address in the pod CIDR {}", self.opts.pod_cidr)
-                })?;
+                // A namespace left from an earlier run whose state was lost keeps its address,
+                // unless another pod holds it.
+                let kept = match self.host.pod_address(&netns).await {
+                    Some(a) if self.reserve_ip(a, &run.uid) => Some(a),
+                    _ => None,
+                };
+                let ip = match kept {
+                    Some(a) => a,
+                    None => self.allocate_ip(&run.uid).ok_or_else(|| {
+                        format!("no free address in the pod CIDR {}", self.opts.pod_cidr)
+                    })?,
+                };
                 run.saved.ip = Some(ip);
                 saved::save(&*self.host, &run.dir, &run.to_saved()).await;
                 ip
             }
         };
-        let (netns, veth) = net_names(&run.uid);
+        let net = PodNet {
+            netns: &netns,
+            veth: &veth,
+            bridge: &self.opts.bridge,
+            ip,
+            prefix: self.opts.pod_cidr.prefix,
+            gateway: self.opts.pod_cidr.gateway(),
+        };
         self.host
-            .create_pod_network(&PodNet {
-                netns: &netns,
-                veth: &veth,
-                bridge: &self.opts.bridge,
-                ip,
-                prefix: self.opts.pod_cidr.prefix,
-                gateway: self.opts.pod_cidr.gateway(),
-            })
+            .create_pod_network(&net)
             .await
             .map_err(|e| e.to_string())?;
+        // The namespace may predate this run: it must have the pod's address, or the pod
+        // would answer on an address the agent may give to another pod.
+        let actual = self.host.pod_address(&netns).await;
+        if actual != Some(ip) {
+            if !run.running().is_empty() {
+                return Err(format!(
+                    "the pod's network namespace has address {}, not its own {ip}",
+                    actual
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "none".into())
+                ));
+            }
+            tracing::warn!(pod = %run.saved.name, ?actual, %ip, "recreating a network namespace with the wrong address");
+            self.host
+                .delete_pod_network(&netns)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.host
+                .create_pod_network(&net)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let name = pod.metadata.name.clone().unwrap_or_default();
         let etc = run.dir.join("etc");
         let hosts = format!(
@@ -677,7 +741,7 @@ impl Agent {
             } else {
                 Signal::Term
             };
-            for (id, _) in &running {
+            for (id, _, _) in &running {
                 if let Err(e) = self.host.kill(id, sig).await {
                     tracing::debug!(container = %id, error = %e, "kill failed");
                 }
@@ -687,13 +751,16 @@ impl Agent {
             loop {
                 let alive = running
                     .iter()
-                    .filter(|(_, pid)| self.host.try_exit(*pid).is_none())
+                    .filter(|(_, name, pid)| {
+                        let bundle = bundle_dir(&run.dir, name);
+                        self.host.try_exit(*pid, &bundle).is_none()
+                    })
                     .count();
                 if alive == 0 {
                     break;
                 }
                 if !killed && (Instant::now() >= deadline || rx.borrow().is_none()) {
-                    for (id, _) in &running {
+                    for (id, _, _) in &running {
                         let _ = self.host.kill(id, Signal::Kill).await;
                     }
                     killed = true;
@@ -733,8 +800,8 @@ impl Agent {
         }
         if let Some(ip) = saved.ip {
             self.host.forget_connections(ip).await;
-            self.release_ip(ip);
         }
+        self.release_ips(uid);
         // Everything is unmounted: the directory can go (never follow into a live mount).
         let mut mounted = false;
         for name in &names {
@@ -776,6 +843,16 @@ impl Agent {
             Err(e) => tracing::debug!(pod = %name, error = %e, "status update failed"),
         }
     }
+}
+
+/// Why a container did not start.
+#[derive(Debug)]
+enum LaunchError {
+    /// Its configuration cannot be run as asked (the kubelet's `CreateContainerConfigError`:
+    /// a missing ConfigMap key, a root user under `runAsNonRoot`); nothing was started.
+    Config(String),
+    /// The runtime failed to start it (`StartError`).
+    Start(String),
 }
 
 /// How long a container without a readiness probe may take to accept connections on the TCP

@@ -1,5 +1,7 @@
 //! `ValidatePodSpec` and `ValidatePodTemplateSpec`: containers, ports, volumes and the pod-level
-//! policies, for pods (`spec`) and controllers' templates (`spec.template.spec`).
+//! policies, for pods (`spec`) and controllers' templates (`spec.template.spec`) — and the
+//! fields Baton's node agent does not implement ([`unsupported`]), refused here with a 422
+//! naming them rather than accepted and silently ignored.
 
 use serde_json::{Value, json};
 
@@ -29,7 +31,7 @@ pub(super) fn template(t: &Value, path: &str) -> Vec<FieldError> {
 }
 
 pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
-    let mut errs = Vec::new();
+    let mut errs = unsupported(spec, path);
     errs.extend(volumes(spec.get("volumes"), &format!("{path}.volumes")));
     let containers = spec.get("containers").and_then(Value::as_array);
     let mut names_seen: Vec<String> = Vec::new();
@@ -83,6 +85,127 @@ pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
                     detail,
                 ));
             }
+        }
+    }
+    errs
+}
+
+/// What Baton does not implement, and why that matters: `Forbidden` on every such field set
+/// (to anything but its default) in the pod spec at `path` or one of its containers.
+fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
+    const DETAIL: &str = "not supported by Baton";
+    let mut errs = Vec::new();
+    let set = |v: Option<&Value>| match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    };
+    for field in [
+        "hostNetwork",
+        "hostPID",
+        "hostIPC",
+        "shareProcessNamespace",
+        "volumes",
+        "initContainers",
+        "ephemeralContainers",
+        "hostAliases",
+        "dnsConfig",
+        "setHostnameAsFQDN",
+        "activeDeadlineSeconds",
+        "readinessGates",
+        "runtimeClassName",
+        "resourceClaims",
+    ] {
+        if set(spec.get(field)) {
+            errs.push(FieldError::forbidden(format!("{path}.{field}"), DETAIL));
+        }
+    }
+    // User namespaces (hostUsers: false) are not made.
+    if spec.get("hostUsers") == Some(&Value::Bool(false)) {
+        errs.push(FieldError::forbidden(format!("{path}.hostUsers"), DETAIL));
+    }
+    let psc = format!("{path}.securityContext");
+    if set(spec.pointer("/securityContext/sysctls")) {
+        errs.push(FieldError::forbidden(format!("{psc}.sysctls"), DETAIL));
+    }
+    errs.extend(profiles(spec.get("securityContext"), &psc));
+    for (i, c) in spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}.containers[{i}]");
+        for field in ["volumeMounts", "volumeDevices", "envFrom"] {
+            if set(c.get(field)) {
+                errs.push(FieldError::forbidden(format!("{at}.{field}"), DETAIL));
+            }
+        }
+        for hook in ["postStart", "preStop"] {
+            if set(c.pointer(&format!("/lifecycle/{hook}"))) {
+                errs.push(FieldError::forbidden(
+                    format!("{at}.lifecycle.{hook}"),
+                    DETAIL,
+                ));
+            }
+        }
+        for (j, e) in c
+            .get("env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if set(e.pointer("/valueFrom/resourceFieldRef")) {
+                errs.push(FieldError::forbidden(
+                    format!("{at}.env[{j}].valueFrom.resourceFieldRef"),
+                    DETAIL,
+                ));
+            }
+        }
+        for (j, p) in c
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if p.get("hostPort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+                errs.push(FieldError::forbidden(
+                    format!("{at}.ports[{j}].hostPort"),
+                    DETAIL,
+                ));
+            }
+        }
+        let sc = format!("{at}.securityContext");
+        if c.pointer("/securityContext/procMount")
+            .and_then(Value::as_str)
+            == Some("Unmasked")
+        {
+            errs.push(FieldError::forbidden(format!("{sc}.procMount"), DETAIL));
+        }
+        errs.extend(profiles(c.get("securityContext"), &sc));
+    }
+    errs
+}
+
+/// Seccomp and AppArmor profiles from files on the node (`Localhost`) are not loaded.
+fn profiles(sc: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for field in ["seccompProfile", "appArmorProfile"] {
+        if sc
+            .and_then(|s| s.pointer(&format!("/{field}/type")))
+            .and_then(Value::as_str)
+            == Some("Localhost")
+        {
+            errs.push(FieldError::not_supported(
+                format!("{path}.{field}.type"),
+                json!("Localhost"),
+                &["RuntimeDefault", "Unconfined"],
+            ));
         }
     }
     errs

@@ -500,3 +500,83 @@ fn endpoint_slice_errors() {
         vec!["addressType: Invalid value: \"IPv6\": field is immutable"]
     );
 }
+
+#[test]
+fn fields_baton_does_not_run_are_refused_by_name() {
+    let d = def("", "v1", "pods");
+    let pod = |spec: Value| {
+        let mut p = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "namespace": "default" },
+            "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                      "containers": [{ "name": "c", "image": "nginx" }] }
+        });
+        if let (Some(s), Value::Object(extra)) = (p["spec"].as_object_mut(), spec) {
+            s.extend(extra);
+        }
+        p
+    };
+    // Defaults and explicit "off" values pass.
+    let off = pod(
+        json!({"hostNetwork": false, "hostPID": false, "volumes": [],
+        "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}}),
+    );
+    assert_eq!(messages(d, &off, None), Vec::<String>::new());
+    let cases = [
+        (
+            json!({"hostNetwork": true}),
+            "spec.hostNetwork: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"hostPID": true}),
+            "spec.hostPID: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"hostIPC": true}),
+            "spec.hostIPC: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"volumes": [{"name": "v", "emptyDir": {}}]}),
+            "spec.volumes: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"initContainers": [{"name": "i", "image": "busybox"}]}),
+            "spec.initContainers: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"hostUsers": false}),
+            "spec.hostUsers: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]}}),
+            "spec.securityContext.sysctls: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "x.json"}}}),
+            "spec.securityContext.seccompProfile.type: Unsupported value: \"Localhost\": supported values: \"RuntimeDefault\", \"Unconfined\"",
+        ),
+        (
+            json!({"containers": [{"name": "c", "image": "nginx", "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}}]}),
+            "spec.containers[0].lifecycle.preStop: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}]}),
+            "spec.containers[0].ports[0].hostPort: Forbidden: not supported by Baton",
+        ),
+        (
+            json!({"containers": [{"name": "c", "image": "nginx", "envFrom": [{"configMapRef": {"name": "x"}}]}]}),
+            "spec.containers[0].envFrom: Forbidden: not supported by Baton",
+        ),
+    ];
+    for (spec, want) in cases {
+        let got = messages(d, &pod(spec.clone()), None);
+        assert!(got.iter().any(|m| m == want), "{spec}: {got:?}");
+    }
+    // In a Deployment's template too, where the user sees it at once.
+    let mut dep = deployment();
+    dep["spec"]["template"]["spec"]["hostNetwork"] = json!(true);
+    assert_eq!(
+        messages(def("apps", "v1", "deployments"), &dep, None),
+        vec!["spec.template.spec.hostNetwork: Forbidden: not supported by Baton".to_string()]
+    );
+}

@@ -59,7 +59,8 @@ struct State {
     calls: Vec<(Instant, Call)>,
     files: BTreeMap<PathBuf, Vec<u8>>,
     mounts: BTreeSet<PathBuf>,
-    netns: BTreeSet<String>,
+    /// Network namespaces and the address of their eth0.
+    netns: BTreeMap<String, Option<Ipv4Addr>>,
     /// By container name (the part of the id after the pod uid).
     behaviours: HashMap<String, Behaviour>,
     /// Addresses that accept connections, with the status their HTTP GETs answer.
@@ -168,13 +169,13 @@ impl FakeHost {
         self.lock().files.keys().any(|p| p.starts_with(dir))
     }
 
-    /// A network namespace left by an earlier run.
-    pub fn add_netns(&self, name: &str) {
-        self.lock().netns.insert(name.to_string());
+    /// A network namespace left by an earlier run (with `ip` on its eth0).
+    pub fn add_netns(&self, name: &str, ip: Option<Ipv4Addr>) {
+        self.lock().netns.insert(name.to_string(), ip);
     }
 
     pub fn netns(&self) -> Vec<String> {
-        self.lock().netns.iter().cloned().collect()
+        self.lock().netns.keys().cloned().collect()
     }
 }
 
@@ -186,7 +187,11 @@ impl Host for FakeHost {
 
     async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError> {
         self.log(Call::CreateNetwork(net.netns.to_string()));
-        self.lock().netns.insert(net.netns.to_string());
+        // Like the real one: an existing namespace is left as it is.
+        self.lock()
+            .netns
+            .entry(net.netns.to_string())
+            .or_insert(Some(net.ip));
         Ok(())
     }
 
@@ -202,6 +207,10 @@ impl Host for FakeHost {
 
     async fn list_netns(&self) -> Result<Vec<String>, HostError> {
         Ok(self.netns())
+    }
+
+    async fn pod_address(&self, netns: &str) -> Option<Ipv4Addr> {
+        self.lock().netns.get(netns).copied().flatten()
     }
 
     async fn mount_overlay(
@@ -289,7 +298,7 @@ impl Host for FakeHost {
             .collect())
     }
 
-    fn try_exit(&self, pid: i32) -> Option<Exit> {
+    fn try_exit(&self, pid: i32, _bundle: &Path) -> Option<Exit> {
         match self.lock().containers.values().find(|c| c.pid == pid) {
             Some(c) => c.exit,
             None => Some(Exit::Unknown),

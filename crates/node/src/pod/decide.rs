@@ -31,6 +31,10 @@ pub(crate) fn backoff(restarts: u32) -> Duration {
 /// on its next sync after the failure).
 pub(crate) const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
 
+/// How soon a container whose configuration was refused is tried again (the kubelet's pod
+/// worker back-off after a failed sync).
+pub(crate) const CONFIG_RETRY: Duration = Duration::from_secs(10);
+
 /// How long a SIGTERM sent for a failed liveness or startup probe has before SIGKILL.
 pub(crate) const PROBE_KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -70,8 +74,9 @@ pub(crate) enum State {
     Terminated(Terminated),
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Terminated {
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Terminated {
     pub exit_code: i32,
     pub reason: String,
     pub message: String,
@@ -246,6 +251,17 @@ impl ContainerRun {
         self.state = State::Waiting { reason, message };
     }
 
+    /// The container's configuration cannot be run (`CreateContainerConfigError`): it waits,
+    /// saying why, and is tried again after [`CONFIG_RETRY`] (the spec or a ConfigMap may
+    /// change meanwhile).
+    pub fn config_failed(&mut self, message: String, now: Instant) {
+        self.start_after = Some(now + CONFIG_RETRY);
+        self.state = State::Waiting {
+            reason: "CreateContainerConfigError".into(),
+            message,
+        };
+    }
+
     /// The image is there.
     pub fn pulled(&mut self) {
         self.pull_failures = 0;
@@ -324,22 +340,35 @@ impl PodRun {
         }
     }
 
-    /// The containers' saved records, for state.json.
+    /// The containers' saved records, for state.json: with the last termination and, for a
+    /// container that will not run again, its end, so that a restarted agent neither starts
+    /// it again nor forgets how it ended.
     pub fn to_saved(&self) -> SavedPod {
         let mut saved = self.saved.clone();
         saved.containers = self
             .containers
             .iter()
-            .map(|(k, c)| (k.clone(), c.saved.clone()))
+            .map(|(k, c)| {
+                let mut s = c.saved.clone();
+                s.last = c.last.clone();
+                s.finished = match &c.state {
+                    State::Terminated(t) if c.done => Some(t.clone()),
+                    _ => None,
+                };
+                (k.clone(), s)
+            })
             .collect();
         saved
     }
 
-    /// The containers that run, as (id, pid).
-    pub fn running(&self) -> Vec<(String, i32)> {
+    /// The containers that run, as (id, name, pid).
+    pub fn running(&self) -> Vec<(String, String, i32)> {
         self.containers
-            .values()
-            .filter_map(|c| c.running_pid().map(|p| (c.saved.id.clone(), p)))
+            .iter()
+            .filter_map(|(name, c)| {
+                c.running_pid()
+                    .map(|p| (c.saved.id.clone(), name.clone(), p))
+            })
             .collect()
     }
 

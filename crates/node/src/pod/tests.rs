@@ -130,6 +130,14 @@ fn pod_dir() -> PathBuf {
     PathBuf::from("/data/node/pods").join(UID)
 }
 
+/// An agent on `host` whose pod workers talk to `api`.
+fn agent_on(host: Arc<FakeHost>, api: Arc<FakeApi>, opts: AgentOptions) -> Arc<Agent> {
+    // Never called: the worker reaches the API only through `api`.
+    let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a valid URL"));
+    let client = kube::Client::try_from(config).expect("a client that connects lazily");
+    Agent::with_api(client, host, Arc::new(FakeImages), api, opts)
+}
+
 /// One pod worker on a fake machine.
 struct Harness {
     agent: Arc<Agent>,
@@ -151,21 +159,24 @@ impl Harness {
         opts: AgentOptions,
         leases: Option<kube::runtime::reflector::Store<Lease>>,
     ) -> Self {
-        let host = Arc::new(host);
+        Self::start_on(Arc::new(host), pod, opts, leases)
+    }
+
+    fn start_on(
+        host: Arc<FakeHost>,
+        pod: Pod,
+        opts: AgentOptions,
+        leases: Option<kube::runtime::reflector::Store<Lease>>,
+    ) -> Self {
         let api = Arc::new(FakeApi::default());
-        // Never called: the worker reaches the API only through `api`.
-        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a valid URL"));
-        let client = kube::Client::try_from(config).expect("a client that connects lazily");
-        let agent = Agent::with_api(
-            client,
-            host.clone(),
-            Arc::new(FakeImages),
-            api.clone(),
-            opts,
-        );
+        let agent = agent_on(host.clone(), api.clone(), opts);
         if let Some(leases) = leases {
             assert!(agent.traffic_leases.set(leases).is_ok());
         }
+        Self::start_worker(agent, host, api, pod)
+    }
+
+    fn start_worker(agent: Arc<Agent>, host: Arc<FakeHost>, api: Arc<FakeApi>, pod: Pod) -> Self {
         let (tx, rx) = watch::channel(Some(pod.clone()));
         let worker = tokio::spawn(super::worker(agent.clone(), UID.into(), rx));
         Harness {
@@ -176,6 +187,17 @@ impl Harness {
             tx,
             worker,
         }
+    }
+
+    /// The agent dies (its worker stops where it is, as with `kill -9`: nothing is cleaned up,
+    /// the containers run on) and a new agent starts on the same machine with the same pod.
+    async fn restart(self) -> Self {
+        self.worker.abort();
+        let _ = self.worker.await;
+        let api = Arc::new(FakeApi::default());
+        let agent = agent_on(self.host.clone(), api.clone(), options(None));
+        agent.recover_addresses().await;
+        Self::start_worker(agent, self.host, api, self.pod)
     }
 
     fn status(&self) -> Value {
@@ -333,6 +355,7 @@ async fn a_restarted_agent_adopts_the_containers_runc_still_runs() {
                     started_at: Some("2026-01-01T00:00:01Z".into()),
                     restart_count: 2,
                     image_id: "app:v1@sha256:0".into(),
+                    ..Default::default()
                 },
             ),
             (
@@ -343,6 +366,7 @@ async fn a_restarted_agent_adopts_the_containers_runc_still_runs() {
                     started_at: Some("2026-01-01T00:00:01Z".into()),
                     restart_count: 0,
                     image_id: "app:v1@sha256:0".into(),
+                    ..Default::default()
                 },
             ),
         ]),
@@ -372,7 +396,10 @@ async fn a_restarted_agent_adopts_the_containers_runc_still_runs() {
     assert_eq!(side["lastState"]["terminated"]["exitCode"], 137);
 
     // The saved address stays this pod's: a new pod gets another one.
-    assert_ne!(h.agent.allocate_ip(), Some(Ipv4Addr::new(10, 244, 0, 7)));
+    assert_ne!(
+        h.agent.allocate_ip("other"),
+        Some(Ipv4Addr::new(10, 244, 0, 7))
+    );
     // The adopted process is watched like one of ours: its third restart backs off 20 s.
     h.host.exit(&id("app"), Exit::Unknown);
     advance(19.0).await;
@@ -762,7 +789,7 @@ async fn a_restarted_agent_removes_what_pods_no_longer_in_the_api_left() {
         &serde_json::to_vec(&saved).expect("serializable"),
     );
     host.add_running(&super::container_id(gone, "c"), 777);
-    host.add_netns(&format!("baton-{gone}"));
+    host.add_netns(&format!("baton-{gone}"), Some(Ipv4Addr::new(10, 244, 0, 9)));
     // And this one is live: its worker runs.
     let h = Harness::start(host, pod("Always", vec![container("app")]));
     advance(1.0).await;
@@ -788,4 +815,142 @@ async fn a_restarted_agent_removes_what_pods_no_longer_in_the_api_left() {
     // The live pod keeps its container, network and files.
     assert!(h.host.running(&id("app")));
     assert!(h.host.has_files_under(&pod_dir()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completed_never_pod_stays_succeeded_across_an_agent_restart() {
+    let host = FakeHost::new();
+    host.behave("app", crashing(0));
+    let h = Harness::start(host, pod("Never", vec![container("app")]));
+    advance(2.0).await;
+    assert_eq!(h.status()["phase"], "Succeeded");
+    let finished = h.container_status("app")["state"]["terminated"].clone();
+    assert_eq!(finished["exitCode"], 0);
+
+    let h = h.restart().await;
+    advance(30.0).await;
+    assert_eq!(
+        h.runs("app").len(),
+        1,
+        "the completed container is not started again"
+    );
+    assert_eq!(h.status()["phase"], "Succeeded");
+    assert_eq!(h.container_status("app")["state"]["terminated"], finished);
+    assert_eq!(h.container_status("app")["restartCount"], 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_while_the_agent_is_down_is_reported_with_its_code() {
+    for (policy, phase, runs) in [("Never", "Failed", 1), ("OnFailure", "Running", 2)] {
+        let host = FakeHost::new();
+        host.behave("app", Behaviour::default());
+        let h = Harness::start(host, pod(policy, vec![container("app")]));
+        advance(1.0).await;
+        assert_eq!(h.status()["phase"], "Running");
+        // The agent dies; meanwhile the container exits with 3 (its monitor records it).
+        h.worker.abort();
+        h.host.exit(&id("app"), Exit::Code(3));
+        let h = h.restart().await;
+        advance(2.0).await;
+        assert_eq!(h.runs("app").len(), runs, "{policy}");
+        assert_eq!(h.status()["phase"], phase, "{policy}");
+        let c = h.container_status("app");
+        let end = if policy == "Never" {
+            &c["state"]["terminated"]
+        } else {
+            &c["lastState"]["terminated"]
+        };
+        assert_eq!(end["exitCode"], 3, "{policy}: {c}");
+        assert_eq!(end["reason"], "Error", "{policy}: {c}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn saved_and_live_addresses_are_never_handed_out_again() {
+    let host = Arc::new(FakeHost::new());
+    let mut taken = std::collections::BTreeSet::new();
+    // Twenty pods ran before the restart: ten with saved state, ten more whose state was
+    // lost but whose network namespaces remain.
+    for i in 0..20u8 {
+        let uid = format!("7f0a1c2d-0000-4000-8000-0000000000{i:02}");
+        let ip = Ipv4Addr::new(10, 244, 0, 100 + i);
+        taken.insert(ip);
+        if i < 10 {
+            let saved = SavedPod {
+                name: format!("old-{i}"),
+                ip: Some(ip),
+                ..Default::default()
+            };
+            let body = serde_json::to_vec(&saved).expect("serializable");
+            host.put_file(
+                &PathBuf::from("/data/node/pods")
+                    .join(&uid)
+                    .join("state.json"),
+                &body,
+            );
+        } else {
+            host.add_netns(&format!("baton-{uid}"), Some(ip));
+        }
+    }
+    let agent = agent_on(host.clone(), Arc::new(FakeApi::default()), options(None));
+    agent.recover_addresses().await;
+    // The whole rest of the /24 goes to new pods, none of it twice or taken.
+    let mut fresh = std::collections::BTreeSet::new();
+    while let Some(ip) = agent.allocate_ip(&format!("new-{}", fresh.len())) {
+        assert!(!taken.contains(&ip), "{ip} handed out again");
+        assert!(fresh.insert(ip), "{ip} handed out twice");
+    }
+    assert_eq!(fresh.len() + taken.len(), 253);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_network_namespace_with_another_address_is_rebuilt() {
+    let host = FakeHost::new();
+    let saved = SavedPod {
+        namespace: "default".into(),
+        name: "web".into(),
+        ip: Some(Ipv4Addr::new(10, 244, 0, 7)),
+        ..Default::default()
+    };
+    host.put_file(
+        &pod_dir().join("state.json"),
+        &serde_json::to_vec(&saved).expect("serializable"),
+    );
+    host.add_netns(&format!("baton-{UID}"), Some(Ipv4Addr::new(10, 244, 0, 9)));
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    assert_eq!(h.pod_ip(), Ipv4Addr::new(10, 244, 0, 7));
+    assert_eq!(
+        h.host
+            .times_of(&Call::DeleteNetwork(format!("baton-{UID}")))
+            .len(),
+        1
+    );
+    assert_eq!(
+        h.agent.host.pod_address(&format!("baton-{UID}")).await,
+        Some(Ipv4Addr::new(10, 244, 0, 7))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_as_non_root_with_a_root_image_is_a_config_error() {
+    use k8s_openapi::api::core::v1::SecurityContext;
+    let mut c = container("app");
+    c.security_context = Some(SecurityContext {
+        run_as_non_root: Some(true),
+        ..Default::default()
+    });
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c]));
+    advance(1.0).await;
+    assert!(h.runs("app").is_empty());
+    let w = h.container_status("app")["state"]["waiting"].clone();
+    assert_eq!(w["reason"], "CreateContainerConfigError");
+    assert_eq!(
+        w["message"],
+        format!(
+            "container has runAsNonRoot and image will run as root (pod: \"web_default({UID})\", container: app)"
+        )
+    );
+    assert_eq!(h.status()["phase"], "Pending");
+    assert!(h.events("Failed")[0].starts_with("Error: container has runAsNonRoot"));
 }
