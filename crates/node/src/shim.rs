@@ -156,7 +156,11 @@ fn watch(bundle: &Path, pid: i32) -> i32 {
             _ => continue,
         };
         if child.as_raw() == pid {
-            if let Ok(body) = serde_json::to_vec(&record) {
+            // A pod removed meanwhile (a force deletion, `baton reset`) gets no record: the
+            // write would create its directory again.
+            if bundle.is_dir()
+                && let Ok(body) = serde_json::to_vec(&record)
+            {
                 let _ = crate::host::write_durably(&bundle.join(EXIT_FILE), &body);
             }
             let _ = waitpid(Pid::from_raw(pid), None);
