@@ -45,6 +45,9 @@ pub mod registry;
 pub mod store;
 pub mod unpack;
 
+#[cfg(test)]
+mod properties;
+
 pub use auth::{Credentials, RegistryAuth};
 pub use error::{ImageError, PullError, StoreError};
 pub use policy::PullPolicy;

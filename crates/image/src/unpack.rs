@@ -109,6 +109,10 @@ impl Applier<'_> {
             if name_str == OPAQUE {
                 prune(&dir, &self.written)
                     .map_err(|e| format!("{}: opaque whiteout: {e}", dir.display()))?;
+            } else if hidden == "." || hidden == ".." {
+                // `.wh..` and `.wh...` would delete the directory itself or its parent (the
+                // root's parent, for one at the top): no layer names either.
+                return Err(format!("{}: whiteout of {hidden:?}", raw.display()));
             } else if !hidden.is_empty() {
                 remove_any(&dir.join(hidden))
                     .map_err(|e| format!("{}: whiteout: {e}", raw.display()))?;
@@ -644,5 +648,23 @@ pub(crate) mod tests {
         let bytes = Layer::new().file("x", "1").bytes();
         let d = apply_layer(tmp.path(), &bytes[..], "t").expect("apply");
         assert_eq!(d, Digest::of(&bytes));
+    }
+
+    /// Found by `properties::hostile_layers_stay_inside_the_root`: `.wh...` named the
+    /// parent of its directory, so a top-level one removed the root's parent (every other
+    /// image's rootfs with it), and `.wh..` the directory itself.
+    #[test]
+    fn whiteouts_of_dot_and_dot_dot_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).expect("root");
+        fs::write(tmp.path().join("sibling"), "keep").expect("sibling");
+        apply(&root, Layer::new().dir("a/", 0o755).file("a/f", "1")).expect("layer 1");
+        for name in [".wh...", ".wh..", "a/.wh...", "a/.wh.."] {
+            let err = apply(&root, Layer::new().file(name, "")).expect_err(name);
+            assert!(err.to_string().contains("whiteout of"), "{name}: {err}");
+            assert_eq!(read(tmp.path().join("sibling")), "keep", "{name}");
+            assert_eq!(read(root.join("a/f")), "1", "{name}");
+        }
     }
 }
