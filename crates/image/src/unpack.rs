@@ -651,8 +651,9 @@ pub(crate) mod tests {
     }
 
     /// Found by `properties::hostile_layers_stay_inside_the_root`: `.wh...` named the
-    /// parent of its directory, so a top-level one removed the root's parent (every other
-    /// image's rootfs with it), and `.wh..` the directory itself.
+    /// parent of its directory, so a top-level one emptied the root's parent (the store's
+    /// `tmp/`: other pulls' downloads and unpacks in progress), and `.wh..` the directory
+    /// itself.
     #[test]
     fn whiteouts_of_dot_and_dot_dot_are_refused() {
         let tmp = tempfile::tempdir().expect("tempdir");
