@@ -243,6 +243,12 @@ impl Collector {
     /// owner's deletion), so the decision is made on the object as it is now, and the delete
     /// carries its uid and resourceVersion as preconditions.
     async fn collect_if_ownerless(&self, node: &Node) -> Result<(), Error> {
+        // An owner the graph holds is not gone (its deletion, when it comes, brings its
+        // dependents back here): nothing to read. Only objects with an owner the graph lacks
+        // are looked at on the server, as Kubernetes' collector queues only those.
+        if node.owners.iter().any(|o| self.graph.get(&o.uid).is_some()) {
+            return Ok(());
+        }
         let api = self.api(node.kind, node.namespace.as_deref());
         let current = match api.get_metadata_opt(&node.name).await {
             Ok(Some(o)) if o.metadata.uid.as_deref() == Some(node.uid.as_str()) => o.metadata,
