@@ -1,12 +1,14 @@
-//! The bodies the proxy streams: the request body sent upstream and the answer to the client.
-//! Neither is ever buffered whole; frames are passed on as they arrive.
+//! The answers the proxy streams to clients, never buffered whole: a local one (404, 502, 503)
+//! or a backend's, whose body is read from the upstream connection as the client's connection
+//! pulls it (`upstream::Message`).
 //!
-//! An upstream answer carries its [`Lease`] (the connection and the in-flight count) until
-//! the upstream body ends: then the connection goes back to its endpoint's pool and the request
-//! stops counting as in flight. A body dropped early (client gone, backend failed) closes the
-//! connection instead, since it is in the middle of a message. [`Finish`] records metrics and
-//! the access-log line when the answer is done.
+//! A backend's answer holds the request's in-flight count until its body ends: then the
+//! connection goes back to its endpoint's pool (when it can carry another request) and the
+//! request stops counting as in flight. A body dropped early (client gone, backend failed)
+//! closes the connection instead, since it is in the middle of a message. [`Finish`] records
+//! metrics and the access-log line when the answer is done.
 
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,61 +16,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Method;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
 use super::metrics::ServiceMetrics;
-use super::pool::{InFlight, Sender};
-
-/// The body of a request sent upstream.
-pub(crate) enum RequestBody {
-    Empty,
-    Client(Incoming),
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            RequestBody::Empty => Poll::Ready(None),
-            RequestBody::Client(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Empty => true,
-            RequestBody::Client(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Empty => SizeHint::with_exact(0),
-            RequestBody::Client(b) => b.size_hint(),
-        }
-    }
-}
-
-/// An upstream connection in use by one exchange, and the request's in-flight count.
-pub(crate) struct Lease {
-    pub(crate) sender: Sender,
-    pub(crate) inflight: InFlight,
-}
-
-impl Lease {
-    /// The exchange finished cleanly: the connection may serve another request.
-    fn release(self) {
-        let Lease { sender, inflight } = self;
-        inflight.endpoint().checkin(sender);
-        drop(inflight);
-    }
-}
+use super::pool::InFlight;
+use super::upstream::Message;
 
 /// What the access log says about a request.
 pub(crate) struct Access {
@@ -114,8 +67,9 @@ impl Drop for Finish {
 enum Kind {
     Full(Option<Bytes>),
     Upstream {
-        body: Incoming,
-        lease: Option<Lease>,
+        message: Message,
+        /// Until the body ends.
+        inflight: Option<InFlight>,
     },
 }
 
@@ -133,44 +87,50 @@ impl ResponseBody {
         }
     }
 
-    pub(crate) fn upstream(body: Incoming, lease: Option<Lease>, finish: Finish) -> ResponseBody {
+    pub(crate) fn upstream(message: Message, inflight: InFlight, finish: Finish) -> ResponseBody {
         ResponseBody {
-            kind: Kind::Upstream { body, lease },
+            kind: Kind::Upstream {
+                message,
+                inflight: Some(inflight),
+            },
             _finish: Some(finish),
         }
     }
 }
 
+/// The exchange finished cleanly: the connection may serve another request.
+fn release(message: &mut Message, inflight: &mut Option<InFlight>) {
+    if let Some(inflight) = inflight.take() {
+        if let Some(conn) = message.take_reusable() {
+            inflight.endpoint().checkin(conn);
+        }
+        drop(inflight);
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut self.get_mut().kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream { body, lease } => {
-                let polled = Pin::new(&mut *body).poll_frame(cx);
+            Kind::Upstream { message, inflight } => {
+                let polled = message.poll_data(cx);
                 match &polled {
-                    Poll::Ready(None) => {
-                        if let Some(l) = lease.take() {
-                            l.release();
-                        }
-                    }
-                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => {
-                        if let Some(l) = lease.take() {
-                            l.release();
-                        }
-                    }
+                    Poll::Ready(None) => release(message, inflight),
+                    Poll::Ready(Some(Ok(_))) if message.is_end() => release(message, inflight),
                     Poll::Ready(Some(Err(_))) => {
                         // The connection broke mid-message: never reuse it.
-                        lease.take();
+                        message.abandon();
+                        inflight.take();
                     }
                     _ => {}
                 }
-                polled
+                polled.map(|o| o.map(|r| r.map(Frame::data)))
             }
         }
     }
@@ -178,7 +138,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
-            Kind::Upstream { body, .. } => body.is_end_stream(),
+            Kind::Upstream { message, .. } => message.is_end(),
         }
     }
 
@@ -186,7 +146,7 @@ impl Body for ResponseBody {
         match &self.kind {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
-            Kind::Upstream { body, .. } => body.size_hint(),
+            Kind::Upstream { message, .. } => message.size_hint(),
         }
     }
 }
@@ -194,11 +154,10 @@ impl Body for ResponseBody {
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         // An empty answer (HEAD, 204, Content-Length: 0) may never be polled.
-        if let Kind::Upstream { body, lease } = &mut self.kind
-            && body.is_end_stream()
-            && let Some(l) = lease.take()
+        if let Kind::Upstream { message, inflight } = &mut self.kind
+            && message.is_end()
         {
-            l.release();
+            release(message, inflight);
         }
     }
 }

@@ -13,8 +13,9 @@
 //! - `table`: the route table resolved against a snapshot's endpoints; the live table.
 //! - `drain`: puts snapshots live, retires endpoints, reports `applied`.
 //! - `pool`: per-endpoint keep-alive pools and in-flight counts.
+//! - `upstream`: HTTP/1.1 to an endpoint, written and read by the request's own task.
 //! - `proxy`: one request: routing, headers, retries, upgrades.
-//! - `body`: streamed request and answer bodies, connection leases, access log.
+//! - `body`: streamed answers, in-flight leases until their body ends, access log.
 //! - `metrics`: Prometheus counters and histograms per backend Service.
 //! - [`status`]: `status.loadBalancer` and Events for Ingresses naming missing Services or ports.
 //! - [`tls`]: the TLS listener's certificates from `spec.tls` Secrets, chosen by SNI.
@@ -28,6 +29,7 @@ pub mod routes;
 pub mod status;
 mod table;
 pub mod tls;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

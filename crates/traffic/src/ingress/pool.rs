@@ -9,38 +9,36 @@
 //! for it). A retired endpoint keeps no idle connection and takes none back.
 //!
 //! Idle connections are kept per worker thread of the proxy (see [`set_worker`]): a worker
-//! reuses the connections its own runtime drives, so a request and its upstream connection's
-//! task wake each other on one thread, as nginx's per-worker keepalive caches do.
+//! reuses the connections its own runtime registered, so a request reads and writes its
+//! upstream socket on the thread that polls it, as nginx's per-worker keepalive caches do.
+//! Threads that are not workers (the TLS listener's) share one more pool.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::body::RequestBody;
-
-/// A connection's request side, as kept in the pool.
-pub(crate) type Sender = http1::SendRequest<RequestBody>;
+use super::upstream::Conn;
 
 /// Idle connections kept per endpoint and worker (ingress-nginx keeps 320 per upstream).
 const MAX_IDLE: usize = 320;
-/// Pools per endpoint: one per worker thread (threads beyond this share).
-const SHARDS: usize = 8;
+/// Pools per endpoint: one per worker thread (workers beyond `SHARDS - 1` share) and the last
+/// for every other thread.
+const SHARDS: usize = 9;
 
 thread_local! {
-    static WORKER: Cell<usize> = const { Cell::new(0) };
+    static WORKER: Cell<usize> = const { Cell::new(SHARDS - 1) };
 }
 
 /// Marks the current thread as the proxy's worker `i`: its requests use pool shard `i`.
 pub(crate) fn set_worker(i: usize) {
-    WORKER.with(|w| w.set(i % SHARDS));
+    WORKER.with(|w| w.set(i % (SHARDS - 1)));
 }
 
 fn shard() -> usize {
@@ -59,11 +57,6 @@ pub(crate) enum ConnectError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("HTTP handshake with {addr}: {source}")]
-    Handshake {
-        addr: SocketAddr,
-        source: hyper::Error,
-    },
 }
 
 impl ConnectError {
@@ -73,7 +66,7 @@ impl ConnectError {
 }
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
@@ -84,7 +77,7 @@ pub(crate) struct Endpoint {
     pub(crate) pod: Option<String>,
     inflight: AtomicUsize,
     retired: AtomicBool,
-    idle: [Mutex<Vec<Idle>>; SHARDS],
+    idle: [Mutex<VecDeque<Idle>>; SHARDS],
     /// Woken when a retired endpoint's last request finishes (shared with the drainer).
     drained: Arc<Notify>,
 }
@@ -130,36 +123,38 @@ impl Endpoint {
         }
     }
 
-    /// An idle pooled connection, if one is still open.
-    pub(crate) fn checkout(&self) -> Option<Sender> {
+    /// An idle pooled connection that can still carry a request (newest first).
+    pub(crate) fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(c) = idle.pop() {
-            if !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
-                return Some(c.sender);
+        while let Some(mut c) = idle.pop_back() {
+            if c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_reusable() {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    /// Returns a connection whose exchange finished to the pool (dropped when retired or full).
-    pub(crate) fn checkin(&self, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Returns a connection whose exchange finished to the pool (dropped when retired or
+    /// full); connections idle for too long are closed on the way.
+    pub(crate) fn checkin(&self, conn: Conn) {
+        let now = Instant::now();
         let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the shard's lock: `retire` sets the flag before it empties the shards,
         // so a connection pushed after the check is taken by `retire`.
         if self.retired.load(Ordering::SeqCst) || idle.len() >= MAX_IDLE {
             return;
         }
-        idle.push(Idle {
-            sender,
-            since: Instant::now(),
-        });
+        while idle
+            .front()
+            .is_some_and(|c| now.duration_since(c.since) >= IDLE_TIMEOUT)
+        {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { conn, since: now });
     }
 
-    /// Opens a new HTTP/1.1 connection (its driver runs as its own task, upgrades allowed).
-    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Sender, ConnectError> {
+    /// Opens a new connection.
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<Conn, ConnectError> {
         let addr = self.addr;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Err(_) => return Err(ConnectError::Timeout { addr, timeout }),
@@ -167,16 +162,7 @@ impl Endpoint {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| ConnectError::Handshake { addr, source })?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(upstream = %addr, error = %e, "upstream connection ended");
-            }
-        });
-        Ok(sender)
+        Ok(Conn::new(stream))
     }
 }
 

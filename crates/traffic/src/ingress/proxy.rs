@@ -22,13 +22,15 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::Options;
-use super::body::{Access, Finish, Lease, RequestBody, ResponseBody};
+use super::body::{Access, Finish, ResponseBody};
 use super::metrics::{Metrics, ServiceMetrics};
-use super::pool::{ConnectError, InFlight, Sender};
+use super::pool::{ConnectError, InFlight};
 use super::table::{Backend, Live, Table, Target};
+use super::upstream::{Conn, Failed, Head, Message};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -165,6 +167,18 @@ fn host_of<B>(req: &Request<B>) -> &str {
         .unwrap_or("")
 }
 
+/// [`host_of`] for a request taken apart.
+fn host_of_parts(parts: &http::request::Parts) -> &str {
+    if let Some(a) = parts.uri.authority() {
+        return a.as_str();
+    }
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+}
+
 fn answer_locally(
     shared: &Shared,
     routed: Routed,
@@ -216,28 +230,10 @@ fn plain(status: StatusCode, body: Bytes, finish: Option<Finish>) -> Response<Re
     resp
 }
 
-/// The parts of a bodiless idempotent request, kept to send it again if the connection breaks
-/// after it was written.
-struct Replay {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-}
-
-impl Replay {
-    fn request(&self) -> Request<RequestBody> {
-        let mut req = Request::new(RequestBody::Empty);
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-}
-
 /// Why the last try failed.
 enum Failure {
     Connect(ConnectError),
-    Send(hyper::Error),
+    Send(Failed),
 }
 
 async fn forward(
@@ -255,20 +251,10 @@ async fn forward(
     let host_header = req.headers().get(header::HOST).cloned();
     rewrite_request(&mut req, &client_ip, scheme, upgrade, host_header);
     let (parts, body) = req.into_parts();
-    let body = if body.is_end_stream() {
-        RequestBody::Empty
-    } else {
-        RequestBody::Client(body)
-    };
-    let replay = (matches!(body, RequestBody::Empty)
-        && on_client_upgrade.is_none()
-        && is_idempotent(&parts.method))
-    .then(|| Replay {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-    });
-    let mut pending = Some(Request::from_parts(parts, body));
+    let mut body = (!body.is_end_stream()).then_some(body);
+    // A bodiless idempotent request may go again when its connection broke before any answer
+    // (the keep-alive race of a backend closing an idle connection).
+    let replayable = body.is_none() && on_client_upgrade.is_none() && is_idempotent(&parts.method);
     let mut current = Some((backend, inflight));
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut last: Option<Failure> = None;
@@ -281,8 +267,13 @@ async fn forward(
             None => {
                 let table = shared.live.load();
                 // The request (still unsent, or its replay) keeps the Host and path it had.
-                let Some(r) = pending.as_ref() else { break };
-                match route(&shared, &table, host_of(r), r.uri().path(), &tried) {
+                match route(
+                    &shared,
+                    &table,
+                    host_of_parts(&parts),
+                    parts.uri.path(),
+                    &tried,
+                ) {
                     Routed::Ready(b, i) => (b, i),
                     // The table changed under the retry: answer what it says now.
                     Routed::NotFound => {
@@ -312,7 +303,7 @@ async fn forward(
         }
         metrics = Some(backend.metrics.clone());
         let ep = inflight.endpoint().clone();
-        let (mut sender, reused) = match connection(&ep, shared.opts.connect_timeout).await {
+        let (mut conn, reused) = match connection(&ep, shared.opts.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 backend.metrics.connect_failed();
@@ -322,15 +313,14 @@ async fn forward(
                 continue;
             }
         };
-        let Some(req) = pending.take() else { break };
-        match sender.try_send_request(req).await {
-            Ok(resp) => {
+        match conn.exchange(&parts, &mut body).await {
+            Ok(head) => {
                 if let Some(a) = access_line.as_mut() {
                     a.backend = Some(ep.addr);
                 }
                 return respond(
-                    resp,
-                    sender,
+                    head,
+                    conn,
                     inflight,
                     on_client_upgrade,
                     &backend,
@@ -338,33 +328,26 @@ async fn forward(
                     access_line,
                 );
             }
-            Err(mut e) => {
-                let unsent = e.take_message();
-                let error = e.into_error();
-                tracing::debug!(upstream = %ep, error = %error, attempt, reused, "sending to the backend failed");
+            Err(failed) => {
+                tracing::debug!(upstream = %ep, error = %failed.error, attempt, reused, "sending to the backend failed");
                 tried.push(ep.addr);
-                match (unsent, &replay) {
-                    (Some(r), _) => pending = Some(r),
-                    (None, Some(replay)) if broke_before_answer(&error) => {
-                        pending = Some(replay.request())
-                    }
-                    _ => {
-                        last = Some(Failure::Send(error));
-                        break;
-                    }
+                let again = failed.unsent || (replayable && failed.broke_before_answer());
+                last = Some(Failure::Send(failed));
+                if !again {
+                    break;
                 }
-                last = Some(Failure::Send(error));
             }
         }
     }
     let (status, why) = match &last {
         Some(Failure::Connect(e)) if e.is_timeout() => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         Some(Failure::Connect(e)) => (StatusCode::BAD_GATEWAY, e.to_string()),
-        Some(Failure::Send(e)) => (
+        Some(Failure::Send(f)) => (
             StatusCode::BAD_GATEWAY,
             format!(
-                "backend {}: {e}",
-                tried.last().map(|a| a.to_string()).unwrap_or_default()
+                "backend {}: {}",
+                tried.last().map(|a| a.to_string()).unwrap_or_default(),
+                f.error
             ),
         ),
         None => (StatusCode::BAD_GATEWAY, "no backend answered".to_string()),
@@ -396,40 +379,16 @@ fn finish_plain(
     plain(status, body, Some(finish))
 }
 
-/// A ready connection to the endpoint: an idle pooled one, else a new one. The flag says
-/// whether it was reused.
+/// A connection to the endpoint: an idle pooled one, else a new one. The flag says whether it
+/// was reused.
 async fn connection(
     ep: &Arc<super::pool::Endpoint>,
     timeout: std::time::Duration,
-) -> Result<(Sender, bool), ConnectError> {
-    while let Some(mut s) = ep.checkout() {
-        if s.is_ready() || s.ready().await.is_ok() {
-            return Ok((s, true));
-        }
+) -> Result<(Conn, bool), ConnectError> {
+    if let Some(c) = ep.checkout() {
+        return Ok((c, true));
     }
-    ep.connect(timeout).await.map(|s| (s, false))
-}
-
-/// Whether a send error means the connection went away before any answer (so a replayable
-/// request may go again), as opposed to a malformed answer.
-fn broke_before_answer(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return true;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            );
-        }
-        source = s.source();
-    }
-    false
+    ep.connect(timeout).await.map(|c| (c, false))
 }
 
 fn is_idempotent(m: &Method) -> bool {
@@ -548,67 +507,76 @@ fn rewrite_request(
     }
 }
 
-/// Turns the backend's answer into the client's: streamed body holding the connection's
-/// lease, or a protocol switch spliced in both directions.
+/// Turns the backend's answer into the client's: its body read from the connection as the
+/// client takes it, or a protocol switch spliced in both directions.
 fn respond(
-    mut resp: Response<Incoming>,
-    sender: Sender,
+    head: Head,
+    conn: Conn,
     inflight: InFlight,
     on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     backend: &Backend,
     start: Instant,
     access: Option<Box<Access>>,
 ) -> Response<ResponseBody> {
-    let status = resp.status();
+    let status = head.status;
     let finish = Finish {
         metrics: Some(backend.metrics.clone()),
         status: status.as_u16(),
         start,
         access,
     };
+    let mut resp = Response::new(ResponseBody::full(Bytes::new(), None));
+    *resp.status_mut() = status;
+    if let Some(reason) = head.reason.as_ref()
+        && let Ok(r) = hyper::ext::ReasonPhrase::try_from(reason.clone())
+    {
+        resp.extensions_mut().insert(r);
+    }
     if status == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client) = on_client_upgrade
     {
-        let upstream = hyper::upgrade::on(&mut resp);
         let addr = inflight.endpoint().addr;
         // A switched connection is a tunnel, not a request: it no longer counts as in flight
         // (the backend's own shutdown closes it), so a long WebSocket does not hold a drain.
         drop(inflight);
-        tokio::spawn(tunnel(client, upstream, sender, addr));
-        let (mut parts, _) = resp.into_parts();
-        let upgrade = parts.headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop(&mut parts.headers);
+        tokio::spawn(tunnel(client, conn, addr));
+        let mut headers = head.headers;
+        let upgrade = headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut headers);
         if let Some(u) = upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, u);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, u);
         }
-        return Response::from_parts(parts, ResponseBody::full(Bytes::new(), Some(finish)));
+        *resp.headers_mut() = headers;
+        *resp.body_mut() = ResponseBody::full(Bytes::new(), Some(finish));
+        return resp;
     }
-    let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    let lease = Lease { sender, inflight };
-    Response::from_parts(parts, ResponseBody::upstream(body, Some(lease), finish))
+    let message = Message::new(conn, &head);
+    let mut headers = head.headers;
+    strip_hop_by_hop(&mut headers);
+    *resp.headers_mut() = headers;
+    *resp.body_mut() = ResponseBody::upstream(message, inflight, finish);
+    resp
 }
 
 /// Copies bytes both ways between a switched client connection and the backend's.
-async fn tunnel(
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    sender: Sender,
-    addr: SocketAddr,
-) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
+async fn tunnel(client: hyper::upgrade::OnUpgrade, conn: Conn, addr: SocketAddr) {
+    let client = match client.await {
+        Ok(c) => c,
         Err(e) => {
             tracing::debug!(upstream = %addr, error = %e, "protocol switch failed");
             return;
         }
     };
-    drop(sender);
+    let (mut upstream, early) = conn.into_parts();
     let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
+    // Bytes the backend sent right after its 101 belong to the new protocol.
+    if !early.is_empty()
+        && let Err(e) = client.write_all(&early).await
+    {
+        tracing::debug!(upstream = %addr, error = %e, "upgraded connection ended");
+        return;
+    }
     if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         tracing::debug!(upstream = %addr, error = %e, "upgraded connection ended");
     }
