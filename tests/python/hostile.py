@@ -93,8 +93,11 @@ def half_open():
 
 
 def watches():
-    """1,000 concurrent watches: each is served or refused with a Status, none breaks the server."""
+    """1,000 concurrent watches from one client: each is served or refused with a 429 Status
+    (the per-client bound, --max-watches-per-client, 500 by default), none breaks the server,
+    and another client's watch is still served."""
     results = {"200": 0, "429": 0, "other": []}
+    refusals = []
     lock = threading.Lock()
     held = []
 
@@ -110,6 +113,7 @@ def watches():
                     held.append((c, r))
                 elif r.status == 429:
                     results["429"] += 1
+                    refusals.append((r.getheader("Retry-After"), r.read()))
                     c.close()
                 else:
                     results["other"].append(r.status)
@@ -125,7 +129,35 @@ def watches():
         t.join()
     check(not results["other"], f"1,000 watches: {results['200']} served, {results['429']} refused with 429, others: {results['other'][:5]}")
     check(results["200"] + results["429"] == 1000, "every watch answered 200 or 429")
+    check(results["200"] > 0 and results["429"] > 0,
+          f"one client's watches are bounded: {results['200']} served, {results['429']} refused")
+    bad = []
+    for retry_after, body in refusals:
+        try:
+            st = json.loads(body)
+            ok = (st.get("kind") == "Status" and st.get("code") == 429
+                  and st.get("reason") == "TooManyRequests"
+                  and st.get("details", {}).get("retryAfterSeconds", 0) > 0
+                  and retry_after is not None and int(retry_after) > 0)
+        except ValueError:
+            ok = False
+        if not ok:
+            bad.append((retry_after, body[:200]))
+    check(not bad, f"every refusal is a 429 TooManyRequests Status with Retry-After (bad: {bad[:2]})")
+    if refusals:
+        print(f"     refusal: Retry-After {refusals[0][0]}: {json.loads(refusals[0][1]).get('message')}", flush=True)
     served("while 1,000 watches are open")
+    # Another client (its own User-Agent) still gets a watch.
+    try:
+        c = conn(20)
+        c.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+                  headers={"Authorization": "Bearer " + TOKEN, "User-Agent": "another-client/1.0"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        check(r.status == 200, f"another client's watch is served while one client holds its maximum (got {r.status})")
+    except Exception as e:  # noqa: BLE001
+        check(False, f"another client's watch is served while one client holds its maximum ({e!r})")
     # The watches see a change.
     code, _ = request("POST", "/api/v1/namespaces/default/configmaps",
                       json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w"}}))
@@ -168,8 +200,9 @@ def big_updates():
         if i % 10 == 0:
             peak = max(peak, rss_mib())
     peak = max(peak, rss_mib())
-    # Issue 13 asks for under 500 MiB; not met yet (845-1034 MiB measured), so the figure is
-    # printed for the record rather than asserted until the cause is found.
+    # Issue 13 asks for under 500 MiB: 336-364 MiB measured (845-1034 MiB before each watch's
+    # response stopped buffering 256 encoded events and stored values lost their spare
+    # capacity). A figure, printed and not asserted, as speed and memory targets are.
     print(f"figure: peak RSS over 300 updates of a 2.5 MB object: {peak:.0f} MiB (target < 500)", flush=True)
     stuck.close()
     served("after 300 large updates")

@@ -187,6 +187,34 @@ impl ApiError {
         }
     }
 
+    /// 429, as Kubernetes' `NewTooManyRequests`: `details.retryAfterSeconds`, and a
+    /// `Retry-After` header on the response.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            details: Some(json!({"retryAfterSeconds": retry_after_secs})),
+            ..Self::new(429, "TooManyRequests", message)
+        }
+    }
+
+    /// 507 for a write the store has no disk space for (Kubernetes has no reason of its own
+    /// for it; the message names the file).
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        Self::new(507, "InsufficientStorage", message)
+    }
+
+    /// A store error not about one object: a full disk is 507, a full write queue 429, the
+    /// rest 500.
+    pub fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSpace(m) => Self::insufficient_storage(m),
+            StoreError::Overloaded(m) => Self::too_many_requests(m, 1),
+            StoreError::Compacted { requested, oldest } => {
+                Self::gone(format!("too old resource version: {requested} ({oldest})"))
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             500,
@@ -201,10 +229,7 @@ impl ApiError {
             StoreError::NotFound { .. } => Self::not_found(def, name),
             StoreError::AlreadyExists { .. } => Self::already_exists(def, name),
             StoreError::Conflict { .. } => Self::stale(def, name),
-            StoreError::Compacted { requested, oldest } => {
-                Self::gone(format!("too old resource version: {requested} ({oldest})"))
-            }
-            other => Self::internal(other.to_string()),
+            other => Self::store(other),
         }
     }
 
@@ -237,12 +262,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = crate::json::encode(&self.status());
-        (
+        let mut resp = (
             code,
             [(http::header::CONTENT_TYPE, "application/json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retryAfterSeconds"))
+            .and_then(Value::as_u64)
+        {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        resp
     }
 }
 

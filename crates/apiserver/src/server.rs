@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use baton_store::Store;
 use futures::FutureExt;
@@ -16,6 +16,7 @@ use http::StatusCode;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::errors::ApiError;
 use crate::request::Query;
@@ -28,6 +29,8 @@ use crate::{bootstrap, discovery, handlers, pki};
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Watches open at once, overall and per client (`429` beyond).
+    pub watch_limits: crate::watch::WatchLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,7 @@ pub async fn start(
         server_address: format!("{}:{}", pki::client_host(&addr), addr.port()),
         metrics: Default::default(),
         service_allocation: Default::default(),
+        watches: crate::watch::Slots::new(cfg.watch_limits),
     });
     bootstrap::ensure_defaults(&state)
         .await
@@ -169,6 +173,11 @@ async fn serve(
                     return;
                 }
             };
+            // The client's address, for the per-client watch bound.
+            let app = app.map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
             let svc = TowerToHyperService::new(app);
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
@@ -287,13 +296,22 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
         Ok(b) => b,
         Err(_) => return ApiError::too_large(MAX_BODY_BYTES).into_response(),
     };
+    // A watch takes one of the bounded places for watches, held until its body ends.
+    let slot = match (&route, verb) {
+        (Route::Resource(_), "WATCH") => match st.watches.take(&client_of(&parts)) {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                let resp = e.into_response();
+                st.metrics
+                    .observe(verb, &resource, resp.status().as_u16(), started.elapsed());
+                return resp;
+            }
+        },
+        _ => None,
+    };
     let resp = match &route {
         Route::Version => response::json(StatusCode::OK, &discovery::version()),
-        Route::Health(_) => (
-            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "ok",
-        )
-            .into_response(),
+        Route::Health(check) => health(&st, check, &q),
         Route::Metrics => (
             [(
                 http::header::CONTENT_TYPE,
@@ -330,8 +348,56 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
         st.metrics
             .observe(verb, &resource, resp.status().as_u16(), started.elapsed());
     }
+    let resp = match slot {
+        Some(slot) if resp.status().is_success() => crate::watch::hold(resp, slot),
+        _ => resp,
+    };
     tracing::debug!(method = %parts.method, %path, status = resp.status().as_u16(), took_us = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Who a request comes from, for the per-client watch bound: its address and `User-Agent`.
+fn client_of(parts: &http::request::Parts) -> String {
+    let addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_default();
+    let agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    format!("{addr} {agent:?}")
+}
+
+/// `/healthz`, `/livez` (the process serves) and `/readyz` (the store can also take writes),
+/// worded as Kubernetes' checks: `500` with the failed check on its own line.
+fn health(st: &AppState, check: &str, q: &Query) -> Response {
+    let store = if check == "readyz" {
+        st.store.health()
+    } else {
+        Ok(())
+    };
+    let text = |code: StatusCode, body: String| {
+        (
+            code,
+            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    };
+    match store {
+        Ok(()) if q.get("verbose").is_some() => text(
+            StatusCode::OK,
+            format!("[+]ping ok\n[+]store ok\n{check} check passed\n"),
+        ),
+        Ok(()) => text(StatusCode::OK, "ok".into()),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[+]ping ok\n[-]store failed: {e}\n{check} check failed\n"),
+        ),
+    }
 }
 
 fn openapi_v2(headers: &http::HeaderMap) -> Response {

@@ -24,4 +24,6 @@ pub struct AppState {
     /// Held by Service writes from allocation to store, so cluster IPs and node ports stay
     /// unique under concurrent writes (see `services`).
     pub service_allocation: tokio::sync::Mutex<()>,
+    /// The watches open now, bounded overall and per client.
+    pub watches: Arc<crate::watch::Slots>,
 }

@@ -6,18 +6,22 @@
 //! matching ADDED, as the Kubernetes watch cache does. A resourceVersion older than the
 //! store's history gets an ERROR event carrying `410 Expired`, which clients answer by
 //! re-listing.
+//!
+//! The body pulls each event from the store only when the connection has taken the last one,
+//! so a client that stops reading costs no more than the store's bound on its queue. How many
+//! watches may be open at once, overall and per client, is bounded by [`Slots`] (`429` beyond).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
 use baton_api::registry::ResourceDef;
-use baton_store::{EventType, StoreError, WatchEvent};
+use baton_store::{EventType, KeyValue, Revision, StoreError, WatchEvent, WatchStream};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::errors::{ApiError, ApiResult};
 use crate::objects;
@@ -84,15 +88,9 @@ pub async fn watch(st: Arc<AppState>, t: &Target, q: &Query, format: Format) -> 
         .min(MAX_WATCH);
     let from =
         objects::parse_resource_version(q.get("resourceVersion")).map_err(ApiError::bad_request)?;
-    let mut enc = Encoder {
-        def,
-        format,
-        q: q.clone(),
-        first: true,
-    };
 
     // "" or "0": start with the current state as ADDED events, then changes after it.
-    let mut initial: Vec<Bytes> = Vec::new();
+    let mut initial = Vec::new();
     let start_rev = match from {
         Some(rev) if rev > 0 => rev,
         _ => {
@@ -100,86 +98,136 @@ pub async fn watch(st: Arc<AppState>, t: &Target, q: &Query, format: Format) -> 
                 .store
                 .list(&prefix, None, None)
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-            for kv in &page.items {
-                if !key_matches(t, &kv.key) {
-                    continue;
-                }
-                let obj = decode_stored(kv)?;
-                if sel.matches(def, &obj) {
-                    initial.push(enc.event("ADDED", obj)?);
-                }
-            }
+                .map_err(ApiError::store)?;
+            initial = page.items;
             page.revision
         }
     };
 
-    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut gone = None;
     let stream = match st.store.watch(&prefix, start_rev).await {
         Ok(s) => Some(s),
         Err(StoreError::Compacted { requested, oldest }) => {
-            let _ = tx
-                .send(error_event(&ApiError::gone(format!(
-                    "too old resource version: {requested} ({oldest})"
-                ))))
-                .await;
+            gone = Some(error_event(&ApiError::gone(format!(
+                "too old resource version: {requested} ({oldest})"
+            ))));
             None
         }
-        Err(e) => return Err(ApiError::internal(e.to_string())),
+        Err(e) => return Err(ApiError::store(e)),
     };
-    let target = t.clone();
-    tokio::spawn(async move {
-        for b in initial {
-            if tx.send(b).await.is_err() {
-                return;
+    let feed = Feed {
+        enc: Encoder {
+            def,
+            format,
+            q: q.clone(),
+            first: true,
+        },
+        sel,
+        target: t.clone(),
+        initial: initial.into_iter(),
+        gone,
+        stream,
+        bookmarks,
+        deadline: tokio::time::Instant::now() + timeout,
+        last_rev: start_rev,
+    };
+    // The body pulls one event at a time as the connection takes it: nothing is buffered here
+    // for a client that does not read (the store bounds what waits for it, by bytes).
+    let body = Body::from_stream(futures::stream::unfold(feed, |mut feed| async move {
+        feed.next()
+            .await
+            .map(|b| (Ok::<_, std::io::Error>(b), feed))
+    }));
+    let resp = Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Reply::Raw(resp))
+}
+
+/// One watch's state: the initial objects still to send, then the store's changes until the
+/// deadline.
+struct Feed {
+    enc: Encoder,
+    sel: Selectors,
+    target: Target,
+    initial: std::vec::IntoIter<KeyValue>,
+    /// The `410` ERROR event of a watch from a compacted revision.
+    gone: Option<Bytes>,
+    stream: Option<WatchStream>,
+    bookmarks: bool,
+    deadline: tokio::time::Instant,
+    last_rev: Revision,
+}
+
+impl Feed {
+    /// The next line of the body; `None` ends the watch.
+    async fn next(&mut self) -> Option<Bytes> {
+        let def = self.enc.def;
+        for kv in self.initial.by_ref() {
+            if !key_matches(&self.target, &kv.key) {
+                continue;
+            }
+            let Ok(obj) = decode_stored(&kv) else {
+                continue;
+            };
+            if self.sel.matches(def, &obj)
+                && let Ok(b) = self.enc.event("ADDED", obj)
+            {
+                return Some(b);
             }
         }
-        let Some(mut stream) = stream else { return };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last_rev = start_rev;
+        if let Some(b) = self.gone.take() {
+            return Some(b);
+        }
+        let stream = self.stream.as_mut()?;
         loop {
             let next = tokio::time::timeout(BOOKMARK_EVERY, stream.next());
             let ev = tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return,
-                _ = tx.closed() => return,
-                r = next => r,
+                _ = tokio::time::sleep_until(self.deadline) => None,
+                r = next => Some(r),
             };
             let ev: WatchEvent = match ev {
-                Err(_) => {
-                    if bookmarks {
+                None | Some(Ok(None)) => {
+                    self.stream = None;
+                    return None;
+                }
+                Some(Err(_)) => {
+                    if self.bookmarks {
                         let bm = json!({"type": "BOOKMARK", "object": {
                             "kind": def.kind, "apiVersion": def.api_version(),
-                            "metadata": {"resourceVersion": last_rev.to_string()}}});
-                        if let Ok(b) = line(&bm)
-                            && tx.send(b).await.is_err()
-                        {
-                            return;
+                            "metadata": {"resourceVersion": self.last_rev.to_string()}}});
+                        if let Ok(b) = line(&bm) {
+                            return Some(b);
                         }
                     }
                     continue;
                 }
-                Ok(None) => return,
-                Ok(Some(Err(e))) => {
-                    let _ = tx
-                        .send(error_event(&ApiError::gone(format!("watch ended: {e}"))))
-                        .await;
-                    return;
+                Some(Ok(Some(Err(e)))) => {
+                    self.stream = None;
+                    return Some(error_event(&ApiError::gone(format!("watch ended: {e}"))));
                 }
-                Ok(Some(Ok(ev))) => ev,
+                Some(Ok(Some(Ok(ev)))) => ev,
             };
-            last_rev = ev.kv.mod_revision;
-            if !key_matches(&target, &ev.kv.key) {
+            self.last_rev = ev.kv.mod_revision;
+            if !key_matches(&self.target, &ev.kv.key) {
                 continue;
             }
             let Ok(obj) = decode_stored(&ev.kv) else {
                 continue;
             };
-            let now_matches = sel.matches(def, &obj);
-            let was_matching = ev
-                .prev_value
-                .as_deref()
-                .and_then(|p| serde_json::from_slice::<Value>(p).ok())
-                .map(|p| sel.matches(def, &p));
+            let now_matches = self.sel.matches(def, &obj);
+            // Without selectors every object matches: the previous value need not be decoded
+            // (a large object would be parsed once more per watcher for nothing).
+            let was_matching = match ev.prev_value.as_deref() {
+                None => None,
+                Some(_) if self.sel.is_empty() => Some(true),
+                Some(p) => serde_json::from_slice::<Value>(p)
+                    .ok()
+                    .map(|p| self.sel.matches(def, &p)),
+            };
             let kind = match (ev.kind, was_matching, now_matches) {
                 (EventType::Deleted, _, true) => "DELETED",
                 (EventType::Deleted, _, false) => continue,
@@ -189,22 +237,144 @@ pub async fn watch(st: Arc<AppState>, t: &Target, q: &Query, format: Format) -> 
                 (EventType::Modified, _, true) => "ADDED",
                 _ => continue,
             };
-            let Ok(b) = enc.event(kind, obj) else {
-                continue;
-            };
-            if tx.send(b).await.is_err() {
-                return;
+            if let Ok(b) = self.enc.event(kind, obj) {
+                return Some(b);
             }
         }
-    });
-    let body = Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>),
-    );
-    let resp = Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CACHE_CONTROL, "no-cache, private")
-        .body(body)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Reply::Raw(resp))
+    }
+}
+
+/// How many watches may be open at once (`--max-watches`, `--max-watches-per-client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchLimits {
+    pub total: usize,
+    /// Per client: its address and `User-Agent` (every client holds the one admin token, so
+    /// this protects from a runaway client, not from a determined one, which `total` bounds).
+    pub per_client: usize,
+}
+
+impl Default for WatchLimits {
+    fn default() -> Self {
+        Self {
+            total: 8192,
+            per_client: 500,
+        }
+    }
+}
+
+/// How long a refused client is asked to wait (`Retry-After`).
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// The watches open now, overall and per client.
+pub struct Slots {
+    limits: WatchLimits,
+    open: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// One open watch's place; given back when dropped.
+pub struct Slot {
+    slots: Arc<Slots>,
+    client: String,
+}
+
+impl Slots {
+    pub fn new(limits: WatchLimits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A place for one more watch of `client`, or `429 TooManyRequests` with `Retry-After`.
+    pub fn take(self: &Arc<Self>, client: &str) -> ApiResult<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per_client) = &mut *open;
+        if *total >= self.limits.total {
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "too many watches open: the server serves at most {} at once (--max-watches); please try again later",
+                    self.limits.total
+                ),
+                RETRY_AFTER_SECS,
+            ));
+        }
+        let mine = per_client.entry(client.to_owned()).or_insert(0);
+        if *mine >= self.limits.per_client {
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "too many watches open by this client ({client}): at most {} at once (--max-watches-per-client); please try again later",
+                    self.limits.per_client
+                ),
+                RETRY_AFTER_SECS,
+            ));
+        }
+        *mine += 1;
+        *total += 1;
+        Ok(Slot {
+            slots: self.clone(),
+            client: client.to_owned(),
+        })
+    }
+
+    /// Watches open now.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per_client) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_client.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// `resp` with `slot` held until its body ends (the watch's stream is dropped).
+pub fn hold(resp: Response, slot: Slot) -> Response {
+    resp.map(|body| {
+        Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &slot;
+            chunk
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_bound_each_client_and_the_total_and_are_given_back() {
+        let slots = Slots::new(WatchLimits {
+            total: 3,
+            per_client: 2,
+        });
+        let a1 = slots.take("a").expect("a's first");
+        let _a2 = slots.take("a").expect("a's second");
+        let refused = slots.take("a").err().expect("a's third is refused");
+        assert_eq!((refused.code, refused.reason), (429, "TooManyRequests"));
+        assert!(
+            refused.message.contains("--max-watches-per-client"),
+            "{}",
+            refused.message
+        );
+        let _b1 = slots.take("b").expect("b's first");
+        let refused = slots.take("c").err().expect("the fourth in all is refused");
+        assert!(
+            refused.message.contains("--max-watches)"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(refused.status()["details"]["retryAfterSeconds"], 1);
+        drop(a1);
+        assert_eq!(slots.open(), 2);
+        let _c1 = slots.take("c").expect("a place was given back");
+    }
 }

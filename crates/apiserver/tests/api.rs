@@ -27,6 +27,7 @@ async fn start_server() -> Server {
     let cfg = baton_apiserver::Config {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("an address"),
+        watch_limits: Default::default(),
     };
     let running = baton_apiserver::start(cfg, Arc::new(store), rx)
         .await

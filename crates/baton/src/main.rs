@@ -85,6 +85,13 @@ struct ServerArgs {
     /// older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// Watches served at once; more are refused with 429 TooManyRequests and Retry-After.
+    #[arg(long, default_value_t = baton_apiserver::watch::WatchLimits::default().total)]
+    max_watches: usize,
+    /// Watches served at once to one client (its address and User-Agent); more are refused
+    /// with 429 TooManyRequests and Retry-After.
+    #[arg(long, default_value_t = baton_apiserver::watch::WatchLimits::default().per_client)]
+    max_watches_per_client: usize,
     /// Register this many simulated nodes that run pods without containers (kwok-like).
     #[arg(long, default_value_t = 0)]
     simulated_nodes: u32,
@@ -211,6 +218,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         baton_apiserver::Config {
             data_dir: args.data_dir.clone(),
             listen: args.listen,
+            watch_limits: baton_apiserver::watch::WatchLimits {
+                total: args.max_watches,
+                per_client: args.max_watches_per_client,
+            },
         },
         Arc::new(store),
         rx,
@@ -219,8 +230,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %running.addr, took_ms = started.elapsed().as_millis() as u64, "baton server ready");
     let kubeconfig = kube::config::Kubeconfig::read_from(&running.kubeconfig)
         .context("reading the kubeconfig the server wrote")?;
-    let client_config =
+    let mut client_config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    // The controllers, node agent and proxies are one client to the API server (its per-client
+    // watch bound), told apart from clients that send no User-Agent.
+    client_config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("baton-server/", env!("CARGO_PKG_VERSION"))),
+    ));
     let client = kube::Client::try_from(client_config)?;
     let sim = baton_controllers::SimOptions {
         nodes: args.simulated_nodes,

@@ -187,6 +187,7 @@ async fn cluster() -> Cluster {
         baton_apiserver::Config {
             data_dir: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse().expect("listen"),
+            watch_limits: Default::default(),
         },
         Arc::new(store),
         rx,

@@ -13,9 +13,10 @@
 //!
 //! A failed commit (a full disk, an I/O error) fails every write of its batch and advances
 //! nothing. redb refuses every later write on a handle that saw a failed I/O, so the writer
-//! reopens the file at once (reads go on, on the new handle); until a commit succeeds again the
-//! store reports the failure through [`Store::health`], and the writer probes with an empty
-//! commit every [`PROBE_EVERY`], so once space is freed writes work again with no restart.
+//! reopens the file at once (reads go on, on the new handle) and each write is tried afresh.
+//! Until a probe (every [`PROBE_EVERY`]: [`PROBE_BYTES`] committed to a table of its own, then
+//! removed) succeeds, the store reports the failure through [`Store::health`]; so once space
+//! is freed the store is ready again with no restart.
 //!
 //! Watches are served from memory: a ring buffer of the last `history` events for resuming, plus a
 //! bounded channel per watcher for live events. The writer publishes a batch's events while
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -43,6 +44,8 @@ const KV_TABLE: TableDefinition<&str, (u64, u64, &[u8])> = TableDefinition::new(
 /// Store-wide facts that must survive restarts; today only the current revision.
 const META_TABLE: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_REVISION: &str = "revision";
+/// Where the writer probes for room after a failed commit; empty otherwise.
+const PROBE_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
 
 /// Upper bound on requests folded into one transaction, so one huge burst cannot delay every
 /// caller's acknowledgement until all of it is applied.
@@ -63,9 +66,10 @@ const MIN_WRITE_COST: usize = 4 * 1024;
 /// How long a write waits for room in the queue before it fails with
 /// [`StoreError::Overloaded`].
 pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
-/// While commits fail, how often the idle writer tries an empty commit to learn whether the
-/// disk has room again.
+/// While the store is faulted, how often the writer probes whether the disk has room again.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// What a probe writes: room for the largest object the API server stores (3 MiB) and more.
+const PROBE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,7 +225,12 @@ impl EmbeddedStore {
         self.repaired_on_open
     }
 
-    async fn write(&self, op: WriteOp) -> Result<WriteOutcome> {
+    async fn write(&self, mut op: WriteOp) -> Result<WriteOutcome> {
+        // The value lives on in the watch history and watchers' queues, which count its length:
+        // spare capacity (a serializer's doubling leaves up to half) would be memory uncounted.
+        if let WriteOp::Create { value, .. } | WriteOp::Update { value, .. } = &mut op {
+            value.shrink_to_fit();
+        }
         let stopped = || {
             StoreError::Backend(format!(
                 "writer of store file {} has stopped",
@@ -260,12 +269,7 @@ impl EmbeddedStore {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let db = shared.db.read().unwrap_or_else(|p| p.into_inner());
-            let db = db.as_ref().ok_or_else(|| {
-                StoreError::Backend(format!(
-                    "store file {} is not open: reopening it after a disk error failed",
-                    shared.path.display()
-                ))
-            })?;
+            let db = db.as_ref().ok_or_else(|| not_open(&shared.path))?;
             let txn = db
                 .begin_read()
                 .map_err(|e| backend(&shared.path, what, e))?;
@@ -574,30 +578,44 @@ fn init_tables(db: &Database, path: &Path) -> Result<Revision> {
 }
 
 /// The writer thread: group-commits everything queued, publishes the events, answers callers.
-/// While commits fail it wakes every [`PROBE_EVERY`] to try an empty one.
+/// While the store is faulted it probes every [`PROBE_EVERY`], busy or idle.
 fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revision: Revision) {
+    let mut last_probe = Instant::now();
     loop {
         let faulted = lock(&shared.fault).is_some();
+        if faulted && last_probe.elapsed() >= PROBE_EVERY {
+            last_probe = Instant::now();
+            match probe(shared) {
+                Ok(()) => {
+                    if let Some(fault) = lock(&shared.fault).take() {
+                        tracing::info!(path = %shared.path.display(), was = %fault, "store has room for writes again");
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(path = %shared.path.display(), %error, "store probe failed");
+                    revision = reopen(shared, revision);
+                }
+            }
+            continue;
+        }
         let first = if faulted {
-            match inbox.recv_timeout(PROBE_EVERY) {
-                Ok(request) => Some(request),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
+            let wait = PROBE_EVERY.saturating_sub(last_probe.elapsed());
+            match inbox.recv_timeout(wait) {
+                Ok(request) => request,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         } else {
             match inbox.recv() {
-                Ok(request) => Some(request),
+                Ok(request) => request,
                 Err(_) => break,
             }
         };
-        let mut batch = Vec::new();
-        if let Some(first) = first {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match inbox.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
-                }
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
             }
         }
         let mut ops = Vec::with_capacity(batch.len());
@@ -610,9 +628,6 @@ fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revisi
         }
         match commit_batch(shared, ops, revision) {
             Ok((new_revision, results, events)) => {
-                if let Some(fault) = lock(&shared.fault).take() {
-                    tracing::info!(path = %shared.path.display(), was = %fault, "store takes writes again");
-                }
                 revision = new_revision;
                 shared.committed.store(revision, Ordering::Release);
                 publish(shared, events, revision);
@@ -622,9 +637,9 @@ fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revisi
                 }
             }
             Err(error) => {
-                let first_failure = lock(&shared.fault).replace(error.clone()).is_none();
-                if first_failure || !replies.is_empty() {
-                    tracing::error!(path = %shared.path.display(), %error, writes = replies.len(), "store write batch failed");
+                tracing::error!(path = %shared.path.display(), %error, writes = replies.len(), "store write batch failed");
+                if lock(&shared.fault).replace(error.clone()).is_none() {
+                    last_probe = Instant::now();
                 }
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
@@ -635,6 +650,46 @@ fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revisi
         drop(rooms);
     }
     tracing::debug!(path = %shared.path.display(), "store writer stopped");
+}
+
+/// Whether the store has room again after a failed commit: [`PROBE_BYTES`] committed to a
+/// table of its own (no revision, no watch event), then removed. Writes alone do not clear a
+/// fault, since a small one may fit in the file's free pages while larger ones still fail.
+fn probe(shared: &Shared) -> Result<()> {
+    let path = &shared.path;
+    let db = shared.db.read().unwrap_or_else(|p| p.into_inner());
+    let Some(db) = db.as_ref() else {
+        return Err(not_open(path));
+    };
+    let room = vec![0u8; PROBE_BYTES];
+    for insert in [true, false] {
+        let mut txn = db
+            .begin_write()
+            .map_err(|e| db_error(path, "begin a write transaction on", e))?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(|e| db_error(path, "set durability on", e))?;
+        txn.set_quick_repair(true);
+        {
+            let mut table = txn
+                .open_table(PROBE_TABLE)
+                .map_err(|e| db_error(path, "open the probe table of", e))?;
+            if insert {
+                table.insert("room", room.as_slice())
+            } else {
+                table.remove("room").map(|_| None)
+            }
+            .map_err(|e| db_error(path, "write to", e))?;
+        }
+        txn.commit().map_err(|e| db_error(path, "commit to", e))?;
+    }
+    Ok(())
+}
+
+fn not_open(path: &Path) -> StoreError {
+    StoreError::Backend(format!(
+        "store file {} is not open: reopening it after a disk error failed",
+        path.display()
+    ))
 }
 
 /// Closes the handle a failed commit left refusing writes and opens the file again (recovering
@@ -699,11 +754,8 @@ fn commit_batch(
     let path = &shared.path;
     let db = shared.db.read().unwrap_or_else(|p| p.into_inner());
     let Some(db) = db.as_ref() else {
-        // The last reopen failed: try again (the writer thread is the only one that reopens).
-        return Err(StoreError::Backend(format!(
-            "store file {} is not open: reopening it after a disk error failed",
-            path.display()
-        )));
+        // The last reopen failed: the caller tries again.
+        return Err(not_open(path));
     };
     let mut txn = db
         .begin_write()

@@ -81,6 +81,11 @@ impl Selectors {
         Ok(Self { labels, fields })
     }
 
+    /// True when no selector was given (everything matches).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     /// `obj` is in its storage version.
     pub fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
         let labels = objects::metadata(obj)
