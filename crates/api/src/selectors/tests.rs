@@ -243,3 +243,133 @@ fn typed_label_map_matches_like_json() {
     assert!(!sel.matches_map(&map(&[("app", "web"), ("tier", "a"), ("canary", "1")])));
     assert!(!sel.matches_map(&map(&[])));
 }
+
+/// Property tests (issue 13's fuzzing): any text given as a selector parses or fails, never
+/// panics, and a parsed label selector printed and parsed again is the same selector. A
+/// bounded number of cases runs in the ordinary `cargo test` (`PROPTEST_CASES` asks for more);
+/// failures are saved under `proptest-regressions/`.
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use serde_json::{Map, Value, json};
+
+    use super::super::{FieldSelector, LabelSelector, label_selector_from_object};
+    use crate::registry::find;
+
+    fn config(cases: u32) -> Config {
+        let mut c = Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            c.cases = cases;
+        }
+        c
+    }
+
+    /// Text made mostly of the selector grammar's tokens, so that many cases parse.
+    fn selector_text() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            6 => "[a-z0-9]{1,6}",
+            1 => "[a-z]{1,4}\\.[a-z]{1,4}/[a-z]{1,4}",
+            1 => "-?[0-9]{1,20}",
+            4 => prop::sample::select(&[
+                "=", "==", "!=", "!", ",", " in ", " notin ", "(", ")", ">", "<", " ", "\\",
+                "-", "_", ".", "/", "é", "\u{0}", "\u{202e}",
+            ][..])
+            .prop_map(String::from),
+        ];
+        prop::collection::vec(token, 0..16).prop_map(|t| t.concat())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![selector_text(), any::<String>(), "\\PC{0,40}"]
+    }
+
+    fn labels() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::btree_map("[a-z0-9]{1,3}", "[a-z0-9]{0,3}|-?[0-9]{1,3}", 0..4)
+            .prop_map(|m| m.into_iter().map(|(k, v)| (k, json!(v))).collect())
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            text().prop_map(Value::String),
+            prop::sample::select(&["In", "NotIn", "Exists", "DoesNotExist", "Gt", "key"][..])
+                .prop_map(Value::from),
+        ];
+        let key = prop::sample::select(
+            &[
+                "matchLabels",
+                "matchExpressions",
+                "key",
+                "operator",
+                "values",
+                "app",
+                "a.b/c",
+            ][..],
+        )
+        .prop_map(String::from);
+        leaf.prop_recursive(4, 32, 5, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(4_000))]
+
+        #[test]
+        fn label_selectors_parse_or_fail_and_print_back(s in text(), l in labels()) {
+            if let Ok(sel) = LabelSelector::parse(&s) {
+                let printed = sel.to_string();
+                let again = LabelSelector::parse(&printed);
+                prop_assert_eq!(again.as_ref().ok(), Some(&sel), "{:?} printed as {:?}", s, printed);
+                let _ = sel.matches(Some(&l));
+                prop_assert_eq!(sel.matches(None), sel.matches(Some(&Map::new())));
+            }
+        }
+
+        #[test]
+        fn label_selector_objects_convert_or_fail_and_print_back(v in json_value()) {
+            if let Ok(sel) = label_selector_from_object(&v) {
+                let printed = sel.to_string();
+                let again = LabelSelector::parse(&printed);
+                prop_assert_eq!(again.as_ref().ok(), Some(&sel), "{} printed as {:?}", v, printed);
+            }
+        }
+
+        #[test]
+        fn field_selectors_parse_or_fail_and_match_without_panicking(
+            s in text(),
+            name in text(),
+            node in text(),
+        ) {
+            let pods = find("", "v1", "pods").expect("pods");
+            let pod = json!({"metadata": {"name": name}, "spec": {"nodeName": node}});
+            if let Ok(sel) = FieldSelector::parse(pods, &s) {
+                let _ = sel.matches(pods, &pod);
+                let _ = sel.matches(pods, &Value::Null);
+            }
+        }
+
+        /// A value escaped as `fields.EscapeValue` escapes it selects exactly that value.
+        #[test]
+        fn escaped_field_values_select_exactly_that_value(name in text(), other in text()) {
+            let pods = find("", "v1", "pods").expect("pods");
+            let escape = |v: &str| v.replace('\\', "\\\\").replace(',', "\\,").replace('=', "\\=");
+            let pod = json!({"metadata": {"name": name}});
+            let eq = FieldSelector::parse(pods, &format!("metadata.name={}", escape(&name)))
+                .expect("parses");
+            prop_assert!(eq.matches(pods, &pod));
+            let ne = FieldSelector::parse(pods, &format!("metadata.name!={}", escape(&name)))
+                .expect("parses");
+            prop_assert!(!ne.matches(pods, &pod));
+            let sel = FieldSelector::parse(pods, &format!("metadata.name={}", escape(&other)))
+                .expect("parses");
+            prop_assert_eq!(sel.matches(pods, &pod), name == other);
+        }
+    }
+}
