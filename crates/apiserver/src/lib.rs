@@ -55,4 +55,7 @@ pub mod tables;
 pub mod watch;
 pub mod yaml;
 
+#[cfg(test)]
+mod properties;
+
 pub use server::{Config, Running, ServerError, start};
