@@ -480,8 +480,7 @@ fn framing(
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .next_back();
+            .rfind(|t| !t.is_empty());
         return Ok(match last {
             Some(t) if t.eq_ignore_ascii_case("chunked") => Framing::Chunked,
             _ => Framing::Close,
