@@ -183,11 +183,11 @@ fn join(parts: &[&str]) -> String {
     parts.join("\u{1f}")
 }
 
-/// Source, object and type: what the spam filter counts per.
-fn spam_key(e: &Event) -> String {
+/// Source, object and type: what the spam filter counts per, and what the other keys extend.
+fn object_parts(e: &Event) -> Vec<&str> {
     let (component, host) = source(e);
     let o = &e.involved_object;
-    join(&[
+    vec![
         component,
         host,
         o.kind.as_deref().unwrap_or(""),
@@ -196,45 +196,33 @@ fn spam_key(e: &Event) -> String {
         o.uid.as_deref().unwrap_or(""),
         o.api_version.as_deref().unwrap_or(""),
         e.type_.as_deref().unwrap_or(""),
-    ])
+    ]
+}
+
+fn spam_key(e: &Event) -> String {
+    join(&object_parts(e))
 }
 
 /// Everything but the message (and field path): what similar events share.
 fn similar_key(e: &Event) -> String {
-    let (component, host) = source(e);
-    let o = &e.involved_object;
-    join(&[
-        component,
-        host,
-        o.kind.as_deref().unwrap_or(""),
-        o.namespace.as_deref().unwrap_or(""),
-        o.name.as_deref().unwrap_or(""),
-        o.uid.as_deref().unwrap_or(""),
-        o.api_version.as_deref().unwrap_or(""),
-        e.type_.as_deref().unwrap_or(""),
+    let mut parts = object_parts(e);
+    parts.extend([
         e.reason.as_deref().unwrap_or(""),
         e.reporting_component.as_deref().unwrap_or(""),
         e.reporting_instance.as_deref().unwrap_or(""),
-    ])
+    ]);
+    join(&parts)
 }
 
 /// What makes two events the same event.
 fn event_key(e: &Event) -> String {
-    let (component, host) = source(e);
-    let o = &e.involved_object;
-    join(&[
-        component,
-        host,
-        o.kind.as_deref().unwrap_or(""),
-        o.namespace.as_deref().unwrap_or(""),
-        o.name.as_deref().unwrap_or(""),
-        o.field_path.as_deref().unwrap_or(""),
-        o.uid.as_deref().unwrap_or(""),
-        o.api_version.as_deref().unwrap_or(""),
-        e.type_.as_deref().unwrap_or(""),
+    let mut parts = object_parts(e);
+    parts.extend([
+        e.involved_object.field_path.as_deref().unwrap_or(""),
         e.reason.as_deref().unwrap_or(""),
         e.message.as_deref().unwrap_or(""),
-    ])
+    ]);
+    join(&parts)
 }
 
 fn source(e: &Event) -> (&str, &str) {
