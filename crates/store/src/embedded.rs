@@ -652,6 +652,18 @@ fn writer_loop(shared: &Shared, inbox: &mpsc::Receiver<WriteRequest>, mut revisi
     tracing::debug!(path = %shared.path.display(), "store writer stopped");
 }
 
+/// A write transaction whose commit is on disk when it returns, recording the allocator
+/// state so that a crash never forces a full-file repair on open.
+fn begin_durable(db: &Database, path: &Path) -> Result<redb::WriteTransaction> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| db_error(path, "begin a write transaction on", e))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| db_error(path, "set durability on", e))?;
+    txn.set_quick_repair(true);
+    Ok(txn)
+}
+
 /// Whether the store has room again after a failed commit: [`PROBE_BYTES`] committed to a
 /// table of its own (no revision, no watch event), then removed. Writes alone do not clear a
 /// fault, since a small one may fit in the file's free pages while larger ones still fail.
@@ -663,12 +675,7 @@ fn probe(shared: &Shared) -> Result<()> {
     };
     let room = vec![0u8; PROBE_BYTES];
     for insert in [true, false] {
-        let mut txn = db
-            .begin_write()
-            .map_err(|e| db_error(path, "begin a write transaction on", e))?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|e| db_error(path, "set durability on", e))?;
-        txn.set_quick_repair(true);
+        let txn = begin_durable(db, path)?;
         {
             let mut table = txn
                 .open_table(PROBE_TABLE)
@@ -757,13 +764,7 @@ fn commit_batch(
         // The last reopen failed: the caller tries again.
         return Err(not_open(path));
     };
-    let mut txn = db
-        .begin_write()
-        .map_err(|e| db_error(path, "begin a write transaction on", e))?;
-    txn.set_durability(redb::Durability::Immediate)
-        .map_err(|e| db_error(path, "set durability on", e))?;
-    // Record allocator state on each commit so a crash never forces a full-file repair on open.
-    txn.set_quick_repair(true);
+    let txn = begin_durable(db, path)?;
     let mut results = Vec::with_capacity(ops.len());
     let mut events = Vec::new();
     {
