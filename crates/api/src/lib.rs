@@ -19,7 +19,6 @@
 //! - [`selectors`]: label and field selectors (`label`, `field`).
 //! - [`quantity`]: Kubernetes' resource quantities (parse, compare, canonical form), the one
 //!   reading of every CPU, memory and count amount.
-//! - [`resolv`]: `resolv.conf` read and written (pods' DNS files, the cluster DNS's upstreams).
 
 pub mod clock;
 pub mod convert;
@@ -29,7 +28,6 @@ pub mod events;
 mod json;
 pub mod quantity;
 pub mod registry;
-pub mod resolv;
 pub mod selectors;
 pub mod table;
 pub mod validation;
