@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use baton_api::quantity::Quantity;
 use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
@@ -56,6 +57,14 @@ pub enum BundleError {
     },
     #[error("unsupported fieldRef {0}")]
     UnsupportedField(String),
+    /// A resource amount the API would have refused (it validates them; this guards objects
+    /// stored before it did).
+    #[error("{field}: Invalid value: {value:?}: {detail}")]
+    Resource {
+        field: String,
+        value: String,
+        detail: String,
+    },
 }
 
 /// The process's argv: Kubernetes' rules for `command`/`args` against Entrypoint/Cmd.
@@ -164,81 +173,103 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// Bytes from a Kubernetes quantity (`64Mi`, `1G`, `1e6`, `500k`); None when unparsable.
+/// Bytes from a Kubernetes quantity (`64Mi`, `1G`, `512974848m`), rounded up as the kubelet's
+/// `Value()`; None when it is not a quantity or is negative.
 pub fn quantity_bytes(q: &str) -> Option<i64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: f64 = match suffix {
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0f64.powi(4),
-        _ => return None,
-    };
-    let v = (n * mult).ceil();
-    (v.is_finite() && v >= 0.0).then_some(v as i64)
+    Quantity::parse(q.trim())
+        .ok()
+        .filter(|q| !q.is_negative())
+        .map(|q| q.value())
 }
 
-/// Millicores from a CPU quantity (`500m`, `1`, `0.25`).
-pub fn quantity_millicores(q: &str) -> Option<i64> {
-    let q = q.trim();
-    if let Some(m) = q.strip_suffix('m') {
-        return m.parse::<i64>().ok().filter(|v| *v >= 0);
+/// The kubelet's CPU constants (`pkg/kubelet/cm/helpers_linux.go`): shares per core and the
+/// kernel's bounds, the CFS period and the smallest quota.
+const SHARES_PER_CPU: i128 = 1024;
+const MIN_SHARES: i128 = 2;
+const MAX_SHARES: i128 = 262_144;
+const QUOTA_PERIOD: i128 = 100_000;
+const MIN_QUOTA_PERIOD: i128 = 1_000;
+
+/// The kubelet's `MilliCPUToShares`: 1024 per core, within the kernel's [2, 262144].
+pub fn milli_cpu_to_shares(milli: i128) -> i64 {
+    ((milli * SHARES_PER_CPU) / 1000).clamp(MIN_SHARES, MAX_SHARES) as i64
+}
+
+/// The kubelet's `MilliCPUToQuota` over a 100 ms period (at least 1 ms; 0 for no limit), or
+/// None when the quota does not fit the kernel's 64-bit microseconds.
+pub fn milli_cpu_to_quota(milli: i128) -> Option<i64> {
+    if milli == 0 {
+        return Some(0);
     }
-    let v: f64 = q.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * 1000.0).ceil() as i64)
+    i64::try_from((milli * QUOTA_PERIOD / 1000).max(MIN_QUOTA_PERIOD)).ok()
 }
 
 /// The cgroup resources block for the container's limits and requests, the pids limit, and
 /// the device rule (none but runc's defaults; every device for a privileged container).
-pub fn resources(c: &Container, privileged: bool) -> Value {
+/// Amounts are read with [`Quantity`] as the kubelet reads them: memory in bytes (`Value()`,
+/// rounded up), CPU in millicores (`MilliValue()`, rounded up). runc writes the same numbers
+/// to cgroup v2 as `memory.max`, `cpu.max` ("quota period") and `cpu.weight` (from the shares).
+pub fn resources(c: &Container, privileged: bool) -> Result<Value, BundleError> {
     let res = c.resources.as_ref();
-    let limit = |name: &str| {
-        res.and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get(name))
-            .map(|q| q.0.clone())
+    let amount = |kind: &'static str, name: &str| -> Result<Quantity, BundleError> {
+        let list = match kind {
+            "limits" => res.and_then(|r| r.limits.as_ref()),
+            _ => res.and_then(|r| r.requests.as_ref()),
+        };
+        let Some(q) = list.and_then(|l| l.get(name)) else {
+            return Ok(Quantity::ZERO);
+        };
+        let field = format!("resources.{kind}[{name}]");
+        match Quantity::try_from(q) {
+            Ok(q) if q.is_negative() => Err(BundleError::Resource {
+                field,
+                value: q.to_string(),
+                detail: "must be greater than or equal to 0".into(),
+            }),
+            Ok(q) => Ok(q),
+            Err(e) => Err(BundleError::Resource {
+                field,
+                value: q.0.clone(),
+                detail: e.to_string(),
+            }),
+        }
     };
-    let request = |name: &str| {
-        res.and_then(|r| r.requests.as_ref())
-            .and_then(|l| l.get(name))
-            .map(|q| q.0.clone())
-    };
+    let memory = amount("limits", "memory")?.value();
+    let cpu_limit = amount("limits", "cpu")?;
+    let cpu_request = amount("requests", "cpu")?;
     let mut out = serde_json::Map::new();
-    if let Some(bytes) = limit("memory").as_deref().and_then(quantity_bytes) {
-        out.insert("memory".into(), json!({ "limit": bytes, "swap": bytes }));
+    if memory > 0 {
+        // No swap beyond the limit (the kubelet's NoSwap).
+        out.insert("memory".into(), json!({ "limit": memory, "swap": memory }));
     }
+    // Shares from the request, or the limit when only that is set; 2 for neither.
+    let shares_from = if cpu_request.is_zero() {
+        &cpu_limit
+    } else {
+        &cpu_request
+    };
     let mut cpu = serde_json::Map::new();
-    // Shares from the request (or the limit when only that is set), as the kubelet does:
-    // 1024 per core, at least 2.
-    if let Some(m) = request("cpu")
-        .or_else(|| limit("cpu"))
-        .as_deref()
-        .and_then(quantity_millicores)
-    {
-        cpu.insert("shares".into(), json!((m * 1024 / 1000).max(2)));
+    cpu.insert(
+        "shares".into(),
+        json!(milli_cpu_to_shares(shares_from.milli_value())),
+    );
+    if !cpu_limit.is_zero() {
+        let quota =
+            milli_cpu_to_quota(cpu_limit.milli_value()).ok_or_else(|| BundleError::Resource {
+                field: "resources.limits[cpu]".into(),
+                value: cpu_limit.to_string(),
+                detail: "the CFS quota it needs does not fit in 64 bits".into(),
+            })?;
+        cpu.insert("quota".into(), json!(quota));
+        cpu.insert("period".into(), json!(QUOTA_PERIOD as i64));
     }
-    if let Some(m) = limit("cpu").as_deref().and_then(quantity_millicores) {
-        cpu.insert("quota".into(), json!((m * 100).max(1000)));
-        cpu.insert("period".into(), json!(100_000));
-    }
-    if !cpu.is_empty() {
-        out.insert("cpu".into(), Value::Object(cpu));
-    }
+    out.insert("cpu".into(), Value::Object(cpu));
     out.insert("pids".into(), json!({ "limit": PIDS_LIMIT }));
     out.insert(
         "devices".into(),
         json!([{ "allow": privileged, "access": "rwm" }]),
     );
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
 /// The whole `config.json` for `runc run`.
@@ -287,7 +318,7 @@ pub fn runtime_config(
     let caps = &sec.capabilities;
     let mut linux = json!({
         "cgroupsPath": ctx.cgroups_path,
-        "resources": resources(c, sec.privileged),
+        "resources": resources(c, sec.privileged)?,
         "namespaces": [
             { "type": "pid" },
             { "type": "ipc" },
@@ -395,13 +426,83 @@ mod tests {
         );
     }
 
+    fn with_resources(limits: &[(&str, &str)], requests: &[(&str, &str)]) -> Container {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
+        let map = |kv: &[(&str, &str)]| {
+            (!kv.is_empty()).then(|| {
+                kv.iter()
+                    .map(|(k, v)| (k.to_string(), Q(v.to_string())))
+                    .collect()
+            })
+        };
+        Container {
+            resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
+                limits: map(limits),
+                requests: map(requests),
+                ..Default::default()
+            }),
+            ..container(&["/x"], &[])
+        }
+    }
+
+    /// What runc gets (and writes to cgroup v1, or v2's memory.max / cpu.max / cpu.weight) for
+    /// amounts the old parsers dropped or misread: `1Pi` and `512974848m` of memory, `0.5m` and
+    /// `1k` of CPU.
     #[test]
-    fn quantities() {
+    fn resources_are_the_kubelets_values() {
+        let r = |limits, requests| {
+            resources(&with_resources(limits, requests), false).expect("valid amounts")
+        };
+        let one_pi = r(&[("memory", "1Pi"), ("cpu", "0.5m")], &[]);
+        assert_eq!(
+            one_pi["memory"],
+            json!({"limit": 1i64 << 50, "swap": 1i64 << 50})
+        );
+        // 0.5m is one millicore (MilliValue rounds up): 1 share → the kernel's minimum 2, a
+        // 100 µs quota → the 1 ms minimum.
+        assert_eq!(
+            one_pi["cpu"],
+            json!({"shares": 2, "quota": 1000, "period": 100_000})
+        );
+        let milli_bytes = r(
+            &[("memory", "512974848m"), ("cpu", "1k")],
+            &[("cpu", "250m")],
+        );
+        assert_eq!(
+            milli_bytes["memory"],
+            json!({"limit": 512_975, "swap": 512_975})
+        );
+        // 1k cores: quota 1000 × 100 ms; shares from the 250m request.
+        assert_eq!(
+            milli_bytes["cpu"],
+            json!({"shares": 256, "quota": 100_000_000, "period": 100_000})
+        );
+        // Shares from a limit alone, capped at the kernel's 262144; none asked: 2.
+        assert_eq!(r(&[("cpu", "1k")], &[])["cpu"]["shares"], json!(262_144));
+        assert_eq!(r(&[], &[])["cpu"], json!({"shares": 2}));
+        assert_eq!(r(&[], &[])["memory"], Value::Null);
+        assert_eq!(
+            r(&[("memory", "1Ei"), ("cpu", "1.5")], &[])["cpu"],
+            json!({"shares": 1536, "quota": 150_000, "period": 100_000})
+        );
+        assert_eq!(
+            r(&[("memory", "1Ei")], &[])["memory"]["limit"],
+            json!(1i64 << 60)
+        );
+        // Amounts the API refuses are never dropped: the container does not start.
+        for (limits, field) in [
+            (&[("memory", "1x")][..], "resources.limits[memory]"),
+            (&[("memory", "-1")][..], "resources.limits[memory]"),
+            (&[("cpu", "9E")][..], "resources.limits[cpu]"),
+        ] {
+            match resources(&with_resources(limits, &[]), false) {
+                Err(BundleError::Resource { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{limits:?}: {other:?}"),
+            }
+        }
         assert_eq!(quantity_bytes("64Mi"), Some(64 << 20));
-        assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
-        assert_eq!(quantity_bytes("1e3"), Some(1000));
+        assert_eq!(quantity_bytes("1Pi"), Some(1 << 50));
         assert_eq!(quantity_bytes("x"), None);
-        assert_eq!(quantity_millicores("250m"), Some(250));
-        assert_eq!(quantity_millicores("1.5"), Some(1500));
+        assert_eq!(quantity_bytes("-1"), None);
     }
 }
