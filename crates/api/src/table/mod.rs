@@ -306,25 +306,92 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     }
 }
 
+/// The STATUS, READY and RESTARTS of a pod as kubectl's `printPod` computes them: the first
+/// init container not done says `Init:N/M`, `Init:<waiting reason>` or `Init:<terminated
+/// reason>`; once initialized the app containers' states speak; sidecars (init containers
+/// with `restartPolicy: Always`) count among the containers and their restarts.
 fn pod_cells(obj: &Value, name: Value, age: Value, now: DateTime<Utc>) -> Vec<Value> {
     let statuses = list(obj, "/status/containerStatuses");
-    let total = list(obj, "/spec/containers").len();
+    let init_specs = list(obj, "/spec/initContainers");
+    let sidecar = |name: &str| {
+        init_specs
+            .iter()
+            .any(|c| s(c, "/name") == name && s(c, "/restartPolicy") == "Always")
+    };
+    let total = list(obj, "/spec/containers").len()
+        + init_specs
+            .iter()
+            .filter(|c| s(c, "/restartPolicy") == "Always")
+            .count();
     let mut ready = 0;
     let mut restarts = 0;
     let mut last_restart: Option<String> = None;
+    let mut sidecar_restarts = 0;
+    let mut sidecar_last_restart: Option<String> = None;
     let mut reason = s(obj, "/status/phase").to_string();
     if !s(obj, "/status/reason").is_empty() {
         reason = s(obj, "/status/reason").to_string();
     }
-    let mut has_running = false;
-    for c in statuses.iter().rev() {
-        restarts += n(c, "/restartCount");
+    let later = |last: &mut Option<String>, c: &Value| {
         let finished = c
             .pointer("/lastState/terminated/finishedAt")
             .and_then(Value::as_str);
-        if let Some(t) = finished.filter(|t| last_restart.as_deref().is_none_or(|l| *t > l)) {
-            last_restart = Some(t.to_string());
+        if let Some(t) = finished.filter(|t| last.as_deref().is_none_or(|l| *t > l)) {
+            *last = Some(t.to_string());
         }
+    };
+    let mut initializing = false;
+    for (i, c) in list(obj, "/status/initContainerStatuses")
+        .iter()
+        .enumerate()
+    {
+        restarts += n(c, "/restartCount");
+        later(&mut last_restart, c);
+        let is_sidecar = sidecar(s(c, "/name"));
+        if is_sidecar {
+            sidecar_restarts += n(c, "/restartCount");
+            later(&mut sidecar_last_restart, c);
+        }
+        let terminated = c.pointer("/state/terminated");
+        let waiting = s(c, "/state/waiting/reason");
+        if terminated.is_some_and(|t| n(t, "/exitCode") == 0) {
+            continue;
+        }
+        if is_sidecar && c.get("started") == Some(&json!(true)) {
+            if c.get("ready") == Some(&json!(true)) {
+                ready += 1;
+            }
+            continue;
+        }
+        reason = if let Some(t) = terminated {
+            match (s(t, "/reason"), n(t, "/signal")) {
+                (r, _) if !r.is_empty() => format!("Init:{r}"),
+                (_, sig) if sig != 0 => format!("Init:Signal:{sig}"),
+                _ => format!("Init:ExitCode:{}", n(t, "/exitCode")),
+            }
+        } else if !waiting.is_empty() && waiting != "PodInitializing" {
+            format!("Init:{waiting}")
+        } else {
+            format!("Init:{i}/{}", init_specs.len())
+        };
+        initializing = true;
+        break;
+    }
+    let initialized = list(obj, "/status/conditions")
+        .iter()
+        .any(|c| s(c, "/type") == "Initialized" && s(c, "/status") == "True");
+    let mut has_running = false;
+    // While initializing, the app containers have nothing to say.
+    let app_statuses: &[Value] = if !initializing || initialized {
+        restarts = sidecar_restarts;
+        last_restart = sidecar_last_restart;
+        &statuses
+    } else {
+        &[]
+    };
+    for c in app_statuses.iter().rev() {
+        restarts += n(c, "/restartCount");
+        later(&mut last_restart, c);
         let waiting = s(c, "/state/waiting/reason");
         let terminated = c.pointer("/state/terminated");
         if !waiting.is_empty() {

@@ -428,3 +428,85 @@ fn ingress_cells() {
         json!("IngressParameters.k8s.example.com/p")
     );
 }
+
+#[test]
+fn pod_status_column_follows_the_init_containers_as_kubectl_prints_it() {
+    let init = json!([{"name": "a"}, {"name": "b"}, {"name": "proxy", "restartPolicy": "Always"}]);
+    let pod = |inits: Value, apps: Value, initialized: &str| {
+        json!({
+            "metadata": {"name": "p", "creationTimestamp": "2024-01-01T11:00:00Z"},
+            "spec": {"initContainers": init, "containers": [{"name": "app"}]},
+            "status": {"phase": "Pending", "initContainerStatuses": inits, "containerStatuses": apps,
+                       "conditions": [{"type": "Initialized", "status": initialized}]}
+        })
+    };
+    let waiting = |r: &str| json!({"waiting": {"reason": r}});
+    let done = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+    let app = json!([{"name": "app", "ready": false, "restartCount": 0, "state": waiting("PodInitializing")}]);
+    let st = |name: &str, state: Value, restarts: i64| json!({"name": name, "ready": false, "started": false, "restartCount": restarts, "state": state});
+    let cases = [
+        (
+            json!([
+                st("a", json!({"running": {}}), 0),
+                st("b", waiting("PodInitializing"), 0),
+                st("proxy", waiting("PodInitializing"), 0)
+            ]),
+            "False",
+            "Init:0/3",
+            "0",
+        ),
+        (
+            json!([
+                st("a", done.clone(), 0),
+                st("b", waiting("CrashLoopBackOff"), 2),
+                st("proxy", waiting("PodInitializing"), 0)
+            ]),
+            "False",
+            "Init:CrashLoopBackOff",
+            "2",
+        ),
+        (
+            json!([
+                st("a", done.clone(), 0),
+                st(
+                    "b",
+                    json!({"terminated": {"exitCode": 3, "reason": "Error"}}),
+                    0
+                ),
+                st("proxy", waiting("PodInitializing"), 0)
+            ]),
+            "False",
+            "Init:Error",
+            "0",
+        ),
+        (
+            json!([
+                st("a", done.clone(), 0),
+                st("b", done.clone(), 0),
+                st("proxy", json!({"running": {}}), 0)
+            ]),
+            "False",
+            "Init:2/3",
+            "0",
+        ),
+        (
+            json!([st("a", done.clone(), 0), st("b", done.clone(), 0),
+                   {"name": "proxy", "ready": true, "started": true, "restartCount": 1, "state": {"running": {}}}]),
+            "True",
+            "PodInitializing",
+            "1",
+        ),
+    ];
+    for (inits, initialized, status, restarts) in cases {
+        let c = row(
+            "",
+            "v1",
+            "pods",
+            pod(inits.clone(), app.clone(), initialized),
+        );
+        assert_eq!(c[2], json!(status), "{inits}");
+        assert_eq!(c[3], json!(restarts), "{inits}");
+        // The sidecar counts among the containers.
+        assert!(c[1].as_str().is_some_and(|r| r.ends_with("/2")), "{}", c[1]);
+    }
+}
