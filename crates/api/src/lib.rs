@@ -19,6 +19,7 @@
 //! - [`selectors`]: label and field selectors (`label`, `field`).
 //! - [`quantity`]: Kubernetes' resource quantities (parse, compare, canonical form), the one
 //!   reading of every CPU, memory and count amount.
+//! - [`resolv`]: `resolv.conf` read and written (pods' DNS files, the cluster DNS's upstreams).
 
 pub mod clock;
 pub mod convert;
@@ -28,6 +29,7 @@ pub mod events;
 mod json;
 pub mod quantity;
 pub mod registry;
+pub mod resolv;
 pub mod selectors;
 pub mod table;
 pub mod validation;
