@@ -3,7 +3,7 @@
 //!
 //! - [`names`]: the apimachinery string checks (DNS names, qualified names, label values, ports).
 //! - `meta`: object metadata (name, namespace, labels, annotations).
-//! - `pod`: pod specs and pod templates.
+//! - `pod`: pod specs and pod templates; `resources`: a container's requests and limits.
 //! - `workloads`: Deployments, ReplicaSets, ReplicationControllers.
 //! - `core`: Services, Namespaces, ConfigMaps, Secrets.
 //! - `discovery`: EndpointSlices.
@@ -15,6 +15,7 @@ pub mod go;
 mod meta;
 pub mod names;
 mod pod;
+mod resources;
 mod workloads;
 
 use serde_json::Value;

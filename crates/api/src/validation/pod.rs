@@ -250,6 +250,10 @@ fn container(c: &Value, path: &str, seen: &mut Vec<String>) -> Vec<FieldError> {
         ));
     }
     errs.extend(ports(c.get("ports"), &format!("{path}.ports")));
+    errs.extend(super::resources::container(
+        c.get("resources"),
+        &format!("{path}.resources"),
+    ));
     if let Some(policy) = c.get("imagePullPolicy") {
         errs.extend(one_of(
             Some(policy),
