@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
 use crate::security::{MASKED_PATHS, PIDS_LIMIT, READONLY_PATHS, Security};
+use crate::volume::BindMount;
 
 /// What the image says about how to run it (from its config blob).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,6 +34,8 @@ pub struct BundleContext<'a> {
     pub netns_path: &'a str,
     /// Files of the pod bind-mounted over the image's (`/etc/hostname`, hosts, resolv.conf).
     pub etc_files: &'a [(String, String)],
+    /// The container's volumeMounts, resolved to host paths ([`crate::volume`]).
+    pub volume_mounts: &'a [BindMount],
     /// Pod-level environment for `fieldRef`s: metadata.name, metadata.namespace, status.podIP …
     pub field_values: &'a BTreeMap<String, String>,
     /// cgroup path (cgroupfs driver), e.g. `/baton/<pod uid>/<container>`.
@@ -272,6 +275,37 @@ pub fn resources(c: &Container, privileged: bool) -> Result<Value, BundleError> 
     Ok(Value::Object(out))
 }
 
+/// The bind mounts of the pod's `/etc` files and the container's volumes, as containerd
+/// orders them: a volume mounted at one of those files replaces it, and parents come before
+/// what is mounted inside them (sorted by depth, stable).
+fn bind_mounts(etc_files: &[(String, String)], volumes: &[BindMount]) -> Vec<Value> {
+    let clean = |d: &str| d.trim_end_matches('/').to_string();
+    let mut binds: Vec<(String, Value)> = etc_files
+        .iter()
+        .filter(|(dest, _)| !volumes.iter().any(|v| clean(&v.destination) == clean(dest)))
+        .map(|(dest, src)| {
+            (
+                clean(dest),
+                json!({"destination": dest, "type": "bind", "source": src,
+                       "options": ["rbind", "rprivate"]}),
+            )
+        })
+        .collect();
+    for v in volumes {
+        let mut options = vec!["rbind", "rprivate"];
+        if v.read_only {
+            options.push("ro");
+        }
+        binds.push((
+            clean(&v.destination),
+            json!({"destination": v.destination, "type": "bind",
+                   "source": v.source.display().to_string(), "options": options}),
+        ));
+    }
+    binds.sort_by_key(|(d, _)| d.split('/').filter(|p| !p.is_empty()).count());
+    binds.into_iter().map(|(_, m)| m).collect()
+}
+
 /// The whole `config.json` for `runc run`.
 pub fn runtime_config(
     c: &Container,
@@ -304,10 +338,13 @@ pub fn runtime_config(
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
-    for (dest, src) in ctx.etc_files {
-        mounts.push(json!({"destination": dest, "type": "bind", "source": src,
-                           "options": ["rbind", "rprivate"]}));
-    }
+    // A volume mounted where a default mount is (e.g. /dev/shm) replaces it.
+    mounts.retain(|m| {
+        !ctx.volume_mounts
+            .iter()
+            .any(|v| m["destination"] == v.destination.trim_end_matches('/'))
+    });
+    mounts.extend(bind_mounts(ctx.etc_files, ctx.volume_mounts));
     let sec = ctx.security;
     if sec.privileged {
         // /sys as the host has it, writable.
@@ -424,6 +461,39 @@ mod tests {
                 ("B".into(), "a=2".into())
             ]
         );
+    }
+
+    #[test]
+    fn volumes_are_bound_parents_first_and_replace_what_they_cover() {
+        let etc = [
+            ("/etc/hosts".to_string(), "/pod/etc/hosts".to_string()),
+            (
+                "/etc/resolv.conf".to_string(),
+                "/pod/etc/resolv.conf".to_string(),
+            ),
+        ];
+        let vol = |dest: &str, src: &str, ro: bool| BindMount {
+            destination: dest.into(),
+            source: src.into(),
+            read_only: ro,
+        };
+        let volumes = [
+            vol("/data/cache", "/pod/volumes/cache", false),
+            vol("/data", "/pod/volumes/data", false),
+            vol("/etc/resolv.conf", "/pod/volumes/cfg/resolv", true),
+        ];
+        let got = bind_mounts(&etc, &volumes);
+        let dests: Vec<&str> = got
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            dests,
+            ["/data", "/etc/hosts", "/data/cache", "/etc/resolv.conf"]
+        );
+        assert_eq!(got[3]["source"], "/pod/volumes/cfg/resolv");
+        assert_eq!(got[3]["options"], json!(["rbind", "rprivate", "ro"]));
+        assert_eq!(got[0]["options"], json!(["rbind", "rprivate"]));
     }
 
     fn with_resources(limits: &[(&str, &str)], requests: &[(&str, &str)]) -> Container {

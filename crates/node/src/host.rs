@@ -179,6 +179,32 @@ pub trait Host: Send + Sync + 'static {
     async fn remove_dir_all(&self, path: &Path);
     /// Whether something is mounted at `path`.
     async fn is_mounted(&self, path: &Path) -> bool;
+    /// Mounts a tmpfs of at most `size` bytes (the kernel's default without) at `target`,
+    /// unless something is mounted there already.
+    async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError>;
+    /// Creates a volume's directory (and its parents) with `mode`, group-owned by `gid` with
+    /// the set-group-id bit when set; an existing one gets the mode and group.
+    async fn create_volume_dir(
+        &self,
+        path: &Path,
+        mode: u32,
+        gid: Option<u32>,
+    ) -> Result<(), HostError>;
+    /// Writes the files of a configMap, secret, downwardAPI or projected volume into `dir` as
+    /// the kubelet's atomic writer does ([`crate::volume::fs::write_atomic`]); returns whether
+    /// anything changed.
+    async fn write_projection(
+        &self,
+        dir: &Path,
+        files: &crate::volume::Payload,
+        gid: Option<u32>,
+    ) -> Result<bool, HostError>;
+    /// The kubelet's hostPath `type` check (creating what an `…OrCreate` type asks for); the
+    /// error is the kubelet's message.
+    async fn check_host_path(&self, path: &Path, kind: &str) -> Result<(), String>;
+    /// The host path a `subPath` of the volume at `volume` is bound from, refused when it
+    /// resolves outside the volume ([`crate::volume::fs::resolve_subpath`]).
+    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String>;
 }
 
 /// The real machine: runc with its state under `runc_root`.
@@ -617,6 +643,72 @@ impl Host for LinuxHost {
 
     async fn is_mounted(&self, path: &Path) -> bool {
         is_mountpoint(path)
+    }
+
+    async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError> {
+        if is_mountpoint(target) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(target)
+            .map_err(|e| HostError::io(format!("mkdir {}", target.display()), e))?;
+        // The volume's root is world-writable as an emptyDir on disk (the kubelet's 0777).
+        let mut opts = "mode=0777".to_string();
+        if let Some(size) = size {
+            opts.push_str(&format!(",size={size}"));
+        }
+        nix::mount::mount(
+            Some("tmpfs"),
+            target,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(opts.as_str()),
+        )
+        .map_err(|e| HostError::Command {
+            what: format!("mounting a tmpfs at {}", target.display()),
+            message: e.desc().to_string(),
+        })
+    }
+
+    async fn create_volume_dir(
+        &self,
+        path: &Path,
+        mode: u32,
+        gid: Option<u32>,
+    ) -> Result<(), HostError> {
+        use std::os::unix::fs::PermissionsExt;
+        let what = || format!("creating {}", path.display());
+        std::fs::create_dir_all(path).map_err(|e| HostError::io(what(), e))?;
+        let mut mode = mode;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(|e| HostError::io(what(), e))?;
+            mode |= 0o2000;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| HostError::io(what(), e))
+    }
+
+    async fn write_projection(
+        &self,
+        dir: &Path,
+        files: &crate::volume::Payload,
+        gid: Option<u32>,
+    ) -> Result<bool, HostError> {
+        let (dir, files) = (dir.to_path_buf(), files.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::volume::fs::write_atomic(&dir, &files, gid)
+                .map_err(|e| HostError::io(format!("writing the files of {}", dir.display()), e))
+        })
+        .await
+        .map_err(|e| HostError::io("writing a volume", std::io::Error::other(e)))?
+    }
+
+    async fn check_host_path(&self, path: &Path, kind: &str) -> Result<(), String> {
+        crate::volume::fs::check_host_path(path, kind)
+    }
+
+    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
+        crate::volume::fs::resolve_subpath(volume, sub)
     }
 }
 

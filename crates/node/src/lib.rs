@@ -19,6 +19,8 @@
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
 //! - [`reset`]: `baton reset`, removing what the agent made on this machine.
+//! - [`volume`]: pod volumes (emptyDir, configMap, secret, downwardAPI, projected, hostPath)
+//!   and the containers' bind mounts of them.
 
 pub mod bundle;
 pub mod host;
@@ -34,6 +36,7 @@ pub mod security;
 pub mod server;
 pub mod shim;
 pub mod stats;
+pub mod volume;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};

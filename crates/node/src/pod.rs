@@ -125,6 +125,7 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
         containers,
         transitions: BTreeMap::new(),
         last_status: None,
+        volumes: Default::default(),
     };
     loop {
         let pod = rx.borrow_and_update().clone();
@@ -204,8 +205,14 @@ impl Agent {
             self.backoff_event(pod, &c.name, r).await;
         }
 
+        // Volumes: containers start once every volume was set up.
+        let volumes_ready = self.sync_volumes(pod, &run.dir, &mut run.volumes).await;
+
         // Decide, then act.
-        let actions = compute_pod_actions(&spec, run, Instant::now());
+        let mut actions = compute_pod_actions(&spec, run, Instant::now());
+        if !volumes_ready {
+            actions.start.clear();
+        }
         for name in &actions.kill {
             if let Some(r) = run.containers.get(name) {
                 let _ = self.host.kill(&r.saved.id, Signal::Kill).await;
@@ -421,10 +428,15 @@ impl Agent {
             ("io.kubernetes.container.name".to_string(), c.name.clone()),
         ]);
         let netns_path = format!("/run/netns/{netns}");
+        let volume_mounts = self
+            .bind_mounts(&spec, c, &self.pod_dir(uid))
+            .await
+            .map_err(LaunchError::Config)?;
         let ctx = BundleContext {
             hostname: &name,
             netns_path: &netns_path,
             etc_files: &etc_files,
+            volume_mounts: &volume_mounts,
             field_values: &fields,
             cgroups_path: &cgroups_path,
             security: &security,
@@ -803,7 +815,7 @@ impl Agent {
         }
         self.release_ips(uid);
         // Everything is unmounted: the directory can go (never follow into a live mount).
-        let mut mounted = false;
+        let mut mounted = self.unmount_volumes(&dir).await;
         for name in &names {
             mounted |= self.host.is_mounted(&rootfs(name)).await;
         }

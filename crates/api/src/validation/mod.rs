@@ -16,6 +16,7 @@ mod meta;
 pub mod names;
 mod pod;
 mod resources;
+mod volumes;
 mod workloads;
 
 use serde_json::Value;
@@ -32,6 +33,7 @@ pub enum FieldErrorKind {
     Forbidden,
     TooLong,
     TooMany,
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,7 @@ impl FieldError {
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::TooLong => "FieldValueTooLong",
             FieldErrorKind::TooMany => "FieldValueTooMany",
+            FieldErrorKind::NotFound => "FieldValueNotFound",
         }
     }
 
@@ -68,6 +71,7 @@ impl FieldError {
             FieldErrorKind::Forbidden => "Forbidden",
             FieldErrorKind::TooLong => "Too long",
             FieldErrorKind::TooMany => "Too many",
+            FieldErrorKind::NotFound => "Not found",
         };
         let mut s = what.to_string();
         // Like Go's `ErrorBody`, these kinds never print the value.
@@ -127,6 +131,16 @@ impl FieldError {
             field: field.into(),
             value: None,
             detail: detail.into(),
+        }
+    }
+
+    /// `Not found: "x"`: a reference to something that does not exist.
+    pub fn not_found(field: impl Into<String>, value: Value) -> Self {
+        Self {
+            kind: FieldErrorKind::NotFound,
+            field: field.into(),
+            value: Some(value),
+            detail: String::new(),
         }
     }
 

@@ -32,25 +32,31 @@ pub(super) fn template(t: &Value, path: &str) -> Vec<FieldError> {
 
 pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = unsupported(spec, path);
-    errs.extend(volumes(spec.get("volumes"), &format!("{path}.volumes")));
+    let (volume_errs, volume_names) =
+        super::volumes::volumes(spec.get("volumes"), &format!("{path}.volumes"));
+    errs.extend(volume_errs);
     let containers = spec.get("containers").and_then(Value::as_array);
     let mut names_seen: Vec<String> = Vec::new();
     if let Some(init) = spec.get("initContainers").and_then(Value::as_array) {
         for (i, c) in init.iter().enumerate() {
-            errs.extend(container(
+            let at = format!("{path}.initContainers[{i}]");
+            errs.extend(container(c, &at, &mut names_seen));
+            errs.extend(super::volumes::volume_mounts(
                 c,
-                &format!("{path}.initContainers[{i}]"),
-                &mut names_seen,
+                &format!("{at}.volumeMounts"),
+                &volume_names,
             ));
         }
     }
     match containers {
         Some(list) if !list.is_empty() => {
             for (i, c) in list.iter().enumerate() {
-                errs.extend(container(
+                let at = format!("{path}.containers[{i}]");
+                errs.extend(container(c, &at, &mut names_seen));
+                errs.extend(super::volumes::volume_mounts(
                     c,
-                    &format!("{path}.containers[{i}]"),
-                    &mut names_seen,
+                    &format!("{at}.volumeMounts"),
+                    &volume_names,
                 ));
             }
         }
@@ -107,7 +113,6 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         "hostPID",
         "hostIPC",
         "shareProcessNamespace",
-        "volumes",
         "initContainers",
         "ephemeralContainers",
         "hostAliases",
@@ -139,7 +144,7 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         .enumerate()
     {
         let at = format!("{path}.containers[{i}]");
-        for field in ["volumeMounts", "volumeDevices", "envFrom"] {
+        for field in ["volumeDevices", "envFrom"] {
             if set(c.get(field)) {
                 errs.push(FieldError::forbidden(format!("{at}.{field}"), DETAIL));
             }
@@ -325,29 +330,4 @@ fn ports(ports: Option<&Value>, path: &str) -> Vec<FieldError> {
 /// A port protocol: required, one of SCTP, TCP, UDP.
 pub(super) fn protocol(v: Option<&Value>, path: &str) -> Vec<FieldError> {
     one_of(v, path, PROTOCOLS)
-}
-
-fn volumes(volumes: Option<&Value>, path: &str) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    let Some(list) = volumes.and_then(Value::as_array) else {
-        return errs;
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for (i, v) in list.iter().enumerate() {
-        let at = format!("{path}[{i}].name");
-        let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-        if name.is_empty() {
-            errs.push(FieldError::required(at, ""));
-            continue;
-        }
-        for msg in names::dns1123_label(name) {
-            errs.push(FieldError::invalid(at.clone(), json!(name), msg));
-        }
-        if seen.contains(&name) {
-            errs.push(FieldError::duplicate(at, json!(name)));
-        } else {
-            seen.push(name);
-        }
-    }
-    errs
 }

@@ -536,8 +536,8 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             "spec.hostIPC: Forbidden: not supported by Baton",
         ),
         (
-            json!({"volumes": [{"name": "v", "emptyDir": {}}]}),
-            "spec.volumes: Forbidden: not supported by Baton",
+            json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "c"}}]}),
+            "spec.volumes[0].persistentVolumeClaim: Forbidden: not supported by Baton",
         ),
         (
             json!({"initContainers": [{"name": "i", "image": "busybox"}]}),
@@ -580,3 +580,121 @@ fn fields_baton_does_not_run_are_refused_by_name() {
         vec!["spec.template.spec.hostNetwork: Forbidden: not supported by Baton".to_string()]
     );
 }
+
+#[test]
+fn volumes_the_agent_runs_pass_and_the_rest_is_refused_by_name() {
+    let d = def("", "v1", "pods");
+    let pod = |volumes: Value, mounts: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "namespace": "default" },
+            "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                      "volumes": volumes,
+                      "containers": [{ "name": "c", "image": "busybox", "volumeMounts": mounts }] }
+        })
+    };
+    let good = pod(
+        json!([
+            {"name": "a", "emptyDir": {}},
+            {"name": "b", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+            {"name": "c", "configMap": {"name": "cm", "defaultMode": 0o640,
+                "items": [{"key": "k", "path": "dir/k", "mode": 0o400}]}},
+            {"name": "d", "secret": {"secretName": "s", "optional": true}},
+            {"name": "e", "downwardAPI": {"items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "app", "fieldRef": {"fieldPath": "metadata.labels['app']"}}]}},
+            {"name": "f", "projected": {"sources": [
+                {"configMap": {"name": "cm"}}, {"secret": {"name": "s"}},
+                {"downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+            {"name": "g", "hostPath": {"path": "/srv", "type": "DirectoryOrCreate"}}
+        ]),
+        json!([
+            {"name": "a", "mountPath": "/a"},
+            {"name": "b", "mountPath": "/b", "readOnly": true, "subPath": "x/y"},
+            {"name": "g", "mountPath": "/g", "mountPropagation": "None"}
+        ]),
+    );
+    assert_eq!(messages(d, &good, None), Vec::<String>::new());
+    let cases = [
+        (
+            json!([{"name": "v"}]),
+            json!([]),
+            "spec.volumes[0]: Required value: must specify a volume type",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}, "hostPath": {"path": "/x"}}]),
+            json!([]),
+            "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type",
+        ),
+        (
+            json!([{"name": "v", "nfs": {"server": "s", "path": "/"}}]),
+            json!([]),
+            "spec.volumes[0].nfs: Forbidden: not supported by Baton",
+        ),
+        (
+            json!([{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}]),
+            json!([]),
+            "spec.volumes[0].projected.sources[0].serviceAccountToken: Forbidden: not supported by Baton",
+        ),
+        (
+            json!([{"name": "v", "configMap": {"name": "c", "defaultMode": 0o1000}}]),
+            json!([]),
+            "spec.volumes[0].configMap.defaultMode: Invalid value: 512: must be a number between 0 and 0777 (octal), both inclusive",
+        ),
+        (
+            json!([{"name": "v", "configMap": {"name": "c", "items": [{"key": "k", "path": "../k"}]}}]),
+            json!([]),
+            "spec.volumes[0].configMap.items[0].path: Invalid value: \"../k\": must not contain '..'",
+        ),
+        (
+            json!([{"name": "v", "secret": {}}]),
+            json!([]),
+            "spec.volumes[0].secret.secretName: Required value",
+        ),
+        (
+            json!([{"name": "v", "hostPath": {"path": "/x", "type": "Dir"}}]),
+            json!([]),
+            "spec.volumes[0].hostPath.type: Unsupported value: \"Dir\": supported values: \"BlockDevice\", \"CharDevice\", \"Directory\", \"DirectoryOrCreate\", \"File\", \"FileOrCreate\", \"Socket\"",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {"sizeLimit": "lots"}}]),
+            json!([]),
+            "spec.volumes[0].emptyDir.sizeLimit: Invalid value: \"lots\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+        ),
+        (
+            json!([{"name": "v", "downwardAPI": {"items": [{"path": "ip", "fieldRef": {"fieldPath": "status.podIP"}}]}}]),
+            json!([]),
+            "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"status.podIP\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\"",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}}]),
+            json!([{"name": "w", "mountPath": "/w"}]),
+            "spec.containers[0].volumeMounts[0].name: Not found: \"w\"",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}}]),
+            json!([{"name": "v", "mountPath": "/w"}, {"name": "v", "mountPath": "/w"}]),
+            "spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/w\": must be unique",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}}]),
+            json!([{"name": "v", "mountPath": "/w", "subPath": "/etc"}]),
+            "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"/etc\": must be a relative path",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}}]),
+            json!([{"name": "v", "mountPath": "/w", "subPathExpr": "$(POD)"}]),
+            "spec.containers[0].volumeMounts[0].subPathExpr: Forbidden: not supported by Baton",
+        ),
+        (
+            json!([{"name": "v", "emptyDir": {}}]),
+            json!([{"name": "v", "mountPath": "/w", "mountPropagation": "Bidirectional"}]),
+            "spec.containers[0].volumeMounts[0].mountPropagation: Forbidden: not supported by Baton",
+        ),
+    ];
+    for (volumes, mounts, want) in cases {
+        let got = messages(d, &pod(volumes.clone(), mounts.clone()), None);
+        assert!(got.iter().any(|m| m == want), "{volumes} {mounts}: {got:?}");
+    }
+}
+

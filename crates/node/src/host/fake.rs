@@ -59,6 +59,8 @@ struct State {
     calls: Vec<(Instant, Call)>,
     files: BTreeMap<PathBuf, Vec<u8>>,
     mounts: BTreeSet<PathBuf>,
+    /// Volume directories made.
+    dirs: BTreeSet<PathBuf>,
     /// Network namespaces and the address of their eth0.
     netns: BTreeMap<String, Option<Ipv4Addr>>,
     /// By container name (the part of the id after the pod uid).
@@ -372,10 +374,12 @@ impl Host for FakeHost {
     }
 
     async fn list_dir(&self, path: &Path) -> Vec<String> {
-        let names: BTreeSet<String> = self
-            .lock()
+        let s = self.lock();
+        let names: BTreeSet<String> = s
             .files
             .keys()
+            .chain(s.mounts.iter())
+            .chain(s.dirs.iter())
             .filter_map(|p| p.strip_prefix(path).ok()?.iter().next())
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
@@ -383,10 +387,73 @@ impl Host for FakeHost {
     }
 
     async fn remove_dir_all(&self, path: &Path) {
-        self.lock().files.retain(|p, _| !p.starts_with(path));
+        let mut s = self.lock();
+        s.files.retain(|p, _| !p.starts_with(path));
+        s.dirs.retain(|p| !p.starts_with(path));
     }
 
     async fn is_mounted(&self, path: &Path) -> bool {
         self.lock().mounts.contains(path)
+    }
+
+    async fn mount_tmpfs(&self, target: &Path, _size: Option<u64>) -> Result<(), HostError> {
+        if self.lock().mounts.insert(target.to_path_buf()) {
+            self.log(Call::Mount(target.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    async fn create_volume_dir(
+        &self,
+        path: &Path,
+        _: u32,
+        _: Option<u32>,
+    ) -> Result<(), HostError> {
+        self.lock().dirs.insert(path.to_path_buf());
+        Ok(())
+    }
+
+    /// The files land at `<dir>/<path>` (what a reader through the links sees).
+    async fn write_projection(
+        &self,
+        dir: &Path,
+        files: &crate::volume::Payload,
+        _gid: Option<u32>,
+    ) -> Result<bool, HostError> {
+        let mut s = self.lock();
+        let before: BTreeMap<PathBuf, Vec<u8>> = s
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(dir))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect();
+        let after: BTreeMap<PathBuf, Vec<u8>> = files
+            .iter()
+            .map(|(p, f)| (dir.join(p), f.data.clone()))
+            .collect();
+        if before == after {
+            return Ok(false);
+        }
+        s.files.retain(|p, _| !p.starts_with(dir));
+        s.files.extend(after);
+        Ok(true)
+    }
+
+    /// A path exists when a file is there or below it (or a volume dir was made there).
+    async fn check_host_path(&self, path: &Path, kind: &str) -> Result<(), String> {
+        let exists = self.has_files_under(path);
+        let is_file = self.file(path).is_some();
+        let shown = path.display();
+        match kind {
+            "Directory" if !exists || is_file => Err(format!(
+                "hostPath type check failed: {shown} is not a directory"
+            )),
+            "File" if !is_file => Err(format!("hostPath type check failed: {shown} is not a file")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
+        Ok(volume.join(sub))
     }
 }

@@ -306,6 +306,8 @@ pub(crate) struct PodRun {
     pub transitions: BTreeMap<String, (String, String)>,
     pub last_status: Option<Value>,
     pub network_ready: bool,
+    /// The pod's volumes: set up once, kept up to date ([`crate::volume`]).
+    pub volumes: crate::volume::VolumeSync,
 }
 
 pub(crate) fn container_id(uid: &str, name: &str) -> String {
@@ -481,6 +483,7 @@ mod tests {
             transitions: BTreeMap::new(),
             last_status: None,
             network_ready: true,
+            volumes: Default::default(),
         };
         run.track(spec);
         run

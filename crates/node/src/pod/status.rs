@@ -162,6 +162,7 @@ mod tests {
             transitions: BTreeMap::new(),
             last_status: None,
             network_ready: true,
+            volumes: Default::default(),
         };
         run.track(&spec);
         (spec, run)
