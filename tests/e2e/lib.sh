@@ -216,8 +216,12 @@ load_expect_clean() {
   total=$(load_field "$name" "d['total']")
   ok=$(load_field "$name" "d['ok']")
   if [ "$total" != "$ok" ]; then
+    # What the kernel saw, to tell a lost packet from an application's silence: packets
+    # refused for skipping NAT (counter rules of Baton's table) and conntrack's statistics.
     LAST_OUT="$summary
-$(load_field "$name" "json.dumps(d.get('errors_sample', [])[:10], indent=1)")"
+$(load_field "$name" "json.dumps(d.get('errors_sample', [])[:10], indent=1)")
+--- nft counters: $(nft list table ip baton 2>&1 | grep -E 'counter' | tr -s ' \t' ' ')
+--- conntrack -S: $(conntrack -S 2>&1 | tr -s ' \t' ' ')"
     fail "load $name: $((total - ok)) of $total requests failed"
   fi
   [ "$total" -ge "$min" ] || fail "load $name: only $total requests (want at least $min)"

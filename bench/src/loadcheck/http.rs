@@ -100,8 +100,13 @@ pub enum Failure {
     NoResponse(String),
     /// Some of a response arrived, then the connection broke or the response was malformed.
     Broken(String),
-    /// No complete response within the request timeout.
-    Timeout { ms: u128, got_any: bool },
+    /// No complete response within the request timeout; `conn` says which connection (its
+    /// local address and how much it had served), to find it in conntrack or a capture.
+    Timeout {
+        ms: u128,
+        got_any: bool,
+        conn: String,
+    },
 }
 
 impl Failure {
@@ -117,8 +122,8 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Connect(m) | Failure::NoResponse(m) | Failure::Broken(m) => m.clone(),
-            Failure::Timeout { ms, got_any } => format!(
-                "no complete response within {ms} ms ({})",
+            Failure::Timeout { ms, got_any, conn } => format!(
+                "no complete response within {ms} ms ({}) on {conn}",
                 if *got_any {
                     "part of it arrived"
                 } else {
@@ -196,6 +201,18 @@ impl Conn {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(_) => Some("reset by the server while idle"),
         }
+    }
+
+    /// The connection for a failure report: local and peer address, responses served on it.
+    pub fn describe(&self) -> String {
+        let addr =
+            |a: io::Result<SocketAddr>| a.map_or_else(|e| format!("?({e})"), |a| a.to_string());
+        format!(
+            "connection {} -> {} after {} response(s) on it",
+            addr(self.stream.local_addr()),
+            addr(self.stream.peer_addr()),
+            self.served
+        )
     }
 
     /// Whether any byte of the current response has arrived.

@@ -107,6 +107,7 @@ async fn attempt(sh: &Shared, conn: &mut Option<Conn>, keep: bool) -> Result<Res
         Err(_) => Err(Failure::Timeout {
             ms: sh.cfg.timeout.as_millis(),
             got_any: c.got_any(),
+            conn: c.describe(),
         }),
     };
     match &r {

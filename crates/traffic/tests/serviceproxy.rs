@@ -723,3 +723,106 @@ async fn a_client_port_reused_after_a_reset_follows_the_current_rules() {
          that shows this test can see the failure — and with it the new pod"
     );
 }
+
+/// A packet of an existing Service connection that skips NAT (conntrack found it invalid, or
+/// it is untracked) is still addressed to the ClusterIP after the nat hooks. Routed on, it
+/// meets nothing and its sender waits for an answer that never comes; the proxy refuses it
+/// with a reset instead. The test makes the client's non-SYN packets untracked (a `notrack`
+/// rule in a table of its own), so every packet after the handshake skips NAT; with the
+/// refusing rule deleted (the control) the same request goes unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_that_skipped_nat_is_reset_not_lost() {
+    let w = World::new(4, 1);
+    let opts = w.options();
+    serviceproxy::nft::ensure_host(&opts.bridge, opts.service_cidr)
+        .await
+        .expect("service CIDR route");
+    let vip = w.vip(30);
+    let rules = RuleOptions {
+        table: w.table.clone(),
+        pod_cidr: opts.pod_cidr,
+        service_cidr: opts.service_cidr,
+        node_ips: vec![],
+        forget_on_reset: true,
+    };
+    let rs = serviceproxy::rules::ruleset(
+        &snapshot(
+            1,
+            vec![service("web", vip, None, None, vec![w.endpoint(0)])],
+        ),
+        &rules,
+        None,
+    );
+    serviceproxy::nft::apply(&rs.script).await.expect("rules");
+    let to = SocketAddr::new(IpAddr::V4(vip), 80);
+    assert_eq!(get(to).expect("the ClusterIP answers"), "pod0");
+
+    let raw = format!("{}_raw", w.table);
+    let _raw = TableGuard(raw.clone());
+    serviceproxy::nft::apply(&format!(
+        "add table ip {raw}\n\
+         add chain ip {raw} out {{ type filter hook output priority raw ; policy accept ; }}\n\
+         add rule ip {raw} out ip daddr {vip} tcp dport 80 tcp flags & syn == 0 notrack\n"
+    ))
+    .await
+    .expect("notrack rule");
+
+    // What a request on such a connection gets within 3 s: "reset" (at the handshake's last
+    // ACK or at the request) or "silence".
+    let attempt = move || -> String {
+        let kind = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted => "reset".to_string(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "silence".to_string(),
+            _ => format!("{e}"),
+        };
+        let mut s = match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+            Ok(s) => s,
+            Err(e) => return kind(e),
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+        let mut buf = Vec::new();
+        match s
+            .write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            .and_then(|_| s.read_to_end(&mut buf))
+        {
+            Err(e) => kind(e),
+            Ok(_) => format!("answered: {}", String::from_utf8_lossy(&buf)),
+        }
+    };
+    let with_rule = tokio::task::spawn_blocking(attempt).await.expect("join");
+    // The control: the same without the refusing rule.
+    let chain = must(&[
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "ip",
+        &w.table,
+        "filter-output-post-dnat",
+    ]);
+    let handle = chain
+        .lines()
+        .find(|l| l.contains("ct state != new") && l.contains("reject-chain"))
+        .and_then(|l| l.rsplit_once("# handle "))
+        .map(|(_, h)| h.trim().to_string())
+        .unwrap_or_else(|| panic!("no refusing rule in filter-output-post-dnat:\n{chain}"));
+    must(&[
+        "nft",
+        "delete",
+        "rule",
+        "ip",
+        &w.table,
+        "filter-output-post-dnat",
+        "handle",
+        &handle,
+    ]);
+    let without_rule = tokio::task::spawn_blocking(attempt).await.expect("join");
+    assert_eq!(
+        (with_rule.as_str(), without_rule.as_str()),
+        ("reset", "silence"),
+        "with the rule a packet that skipped NAT should be reset; without it (the control) \
+         the request should go unanswered"
+    );
+}

@@ -5,7 +5,9 @@
 //! `meta l4proto . th dport` send the first packet of a connection to a chain per Service
 //! port, which picks an endpoint chain with `numgen random mod N vmap`; endpoint chains DNAT.
 //! Filter chains hooked before DNAT reject connections to Service ports without endpoints and
-//! to unknown ports of a ClusterIP, and drop the rest of the service CIDR. Packets we DNAT get
+//! to unknown ports of a ClusterIP, and drop the rest of the service CIDR; after DNAT, a packet
+//! of an existing connection still addressed to the service CIDR (conntrack found it invalid,
+//! so it skipped NAT) is refused rather than routed off the machine. Packets we DNAT get
 //! a mark so that postrouting masquerades those that come from the pod CIDR or loopback: the
 //! pod's reply then comes back through the host, which undoes the translation (a pod reaching
 //! its own Service, or another pod on the same bridge, would otherwise be answered directly).
@@ -243,6 +245,14 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
         let ips: Vec<String> = opts.node_ips.iter().map(|i| i.to_string()).collect();
         format!("ip daddr {{ {}, 127.0.0.0/8 }}", ips.join(", "))
     };
+    // After DNAT nothing may still be addressed to the service CIDR. A packet that is (one
+    // conntrack marks invalid, e.g. out of its window, skips the nat hooks) would follow the
+    // default route off the machine while its sender waits for an answer that never comes:
+    // it is refused instead (TCP: a reset, so the client knows at once), and counted.
+    let untranslated = format!(
+        "ct state != new ip daddr {} counter goto {REJECT}",
+        opts.service_cidr
+    );
     let skeleton: Vec<(String, Vec<String>)> = vec![
         (
             "filter-input".into(),
@@ -258,6 +268,7 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
             vec![
                 format!("ct state new jump {ENDPOINTS_CHECK}"),
                 format!("ct state new jump {CLUSTER_IPS_CHECK}"),
+                untranslated.clone(),
             ],
         ),
         (
@@ -266,7 +277,10 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
         ),
         (
             "filter-output-post-dnat".into(),
-            vec![format!("ct state new jump {CLUSTER_IPS_CHECK}")],
+            vec![
+                format!("ct state new jump {CLUSTER_IPS_CHECK}"),
+                untranslated,
+            ],
         ),
         ("nat-prerouting".into(), vec![format!("jump {SERVICES}")]),
         ("nat-output".into(), vec![format!("jump {SERVICES}")]),
@@ -815,6 +829,20 @@ mod tests {
             r.script
                 .contains("add rule ip baton cluster-ips-check ip daddr 10.96.0.0/12 drop")
         );
+    }
+
+    #[test]
+    fn packets_still_addressed_to_the_service_cidr_after_dnat_are_refused() {
+        let r = ruleset(&snap(vec![]), &opts(), None);
+        for chain in ["filter-forward", "filter-output-post-dnat"] {
+            assert!(
+                r.script.contains(&format!(
+                    "add rule ip baton {chain} ct state != new ip daddr 10.96.0.0/12 counter goto reject-chain"
+                )),
+                "{chain}: {}",
+                r.script
+            );
+        }
     }
 
     #[test]
