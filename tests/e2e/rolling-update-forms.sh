@@ -3,6 +3,7 @@
 # that one, resume, rollback and timeout): `OLD NEW --image=…`, `OLD -f NEW_RC.yaml`,
 # `OLD -f -` from stdin, `--dry-run` with and without `-o`, and the old command's errors,
 # each checked on stderr with its exit code and with nothing changed in the cluster.
+# kubectl-versions: 1.27 1.33 — kubectl only finds and runs the plugin.
 #
 # The plugin is looked for next to $BATON (same cargo profile):
 # `cargo build --release -p baton -p baton-rolling-update`.

@@ -5,6 +5,8 @@
 # update killed midway resumed by the same command, and one interrupted with Ctrl-C rolled
 # back; pods that never become Ready time out, nothing serving is deleted, --rollback
 # restores; the old command's errors; --progress lines on stderr only.
+# kubectl-versions: 1.27 1.33 — kubectl only finds and runs the plugin (its output is ours),
+# so the oldest and newest kubectl bound the range.
 #
 # The plugin must be built in the same cargo profile as $BATON (it is looked for next to it,
 # in target/debug or target/release): `cargo build -p baton -p baton-rolling-update`.

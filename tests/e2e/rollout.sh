@@ -3,6 +3,8 @@
 # `set image` rolls out and `rollout status` exits 0 with the usual final line, history and
 # undo work, scaling works, a ReplicationController replaces a deleted pod, and repeated
 # events are counted as Kubernetes counts them.
+# kubectl-versions: 1.27 1.33 — controller behaviour; the kubectl-facing rollout output is
+# rollout-kubectl.sh's, which runs with every version.
 source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
 start_server --simulated-nodes 3

@@ -3,6 +3,8 @@
 # errors, the seed's Service switched to NodePort and back with its cluster IP kept,
 # EndpointSlices (columns, YAML), and the default IngressClass `baton` given to the seed's
 # extensions/v1beta1 Ingress.
+# kubectl-versions: 1.27 1.33 — server behaviour (allocation, errors, slices) seen through
+# kubectl's generic commands.
 source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
 start_server
