@@ -179,6 +179,12 @@ pub trait Host: Send + Sync + 'static {
     async fn remove_dir_all(&self, path: &Path);
     /// Whether something is mounted at `path`.
     async fn is_mounted(&self, path: &Path) -> bool;
+    /// Creates (or empties) a file any user may write, with its directory: a container's
+    /// termination message file, bind-mounted at its terminationMessagePath.
+    async fn create_message_file(&self, path: &Path) -> Result<(), HostError>;
+    /// The last `max` bytes of a file (a termination message, the end of a log); absent or
+    /// unreadable is empty.
+    async fn read_tail(&self, path: &Path, max: usize) -> Vec<u8>;
     /// Mounts a tmpfs of at most `size` bytes (the kernel's default without) at `target`,
     /// unless something is mounted there already.
     async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError>;
@@ -643,6 +649,35 @@ impl Host for LinuxHost {
 
     async fn is_mounted(&self, path: &Path) -> bool {
         is_mountpoint(path)
+    }
+
+    async fn create_message_file(&self, path: &Path) -> Result<(), HostError> {
+        use std::os::unix::fs::PermissionsExt;
+        let what = || format!("creating {}", path.display());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| HostError::io(what(), e))?;
+        }
+        std::fs::File::create(path).map_err(|e| HostError::io(what(), e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| HostError::io(what(), e))
+    }
+
+    async fn read_tail(&self, path: &Path, max: usize) -> Vec<u8> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            if let Ok(mut f) = std::fs::File::open(&path) {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                let from = len.saturating_sub(max as u64);
+                if f.seek(SeekFrom::Start(from)).is_ok() {
+                    let _ = f.take(max as u64).read_to_end(&mut out);
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default()
     }
 
     async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError> {

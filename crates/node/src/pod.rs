@@ -26,13 +26,13 @@ pub(crate) mod status;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use baton_api::clock::now_rfc3339;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod, PodSpec};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -44,7 +44,10 @@ use crate::{Agent, PullError, fresh_holders};
 pub use api::PodApi;
 use baton_api::events::Kind;
 pub(crate) use decide::container_id;
-use decide::{ContainerRun, PodRun, RestartPolicy, compute_pod_actions, next_wake};
+use decide::{
+    ContainerRun, PodRun, RestartPolicy, all_containers, compute_pod_actions, find_container,
+    next_wake, stop_order,
+};
 pub use saved::{SavedContainer, SavedPod, load_saved};
 
 /// The network namespace and host-side veth names of a pod (veth names max 15 bytes).
@@ -96,18 +99,17 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
     }
     let mut saved = load_saved(&*host, &dir).await.unwrap_or_default();
     let runc_list = host.list().await.unwrap_or_default();
-    let policy = rx
+    let spec = rx
         .borrow()
         .as_ref()
-        .and_then(|p| p.spec.as_ref())
-        .map(RestartPolicy::of)
-        .unwrap_or(RestartPolicy::Always);
+        .and_then(|p| p.spec.clone())
+        .unwrap_or_default();
     let exit_of = |name: &str, pid| host.try_exit(pid, &bundle_dir(&dir, name));
     let containers = saved::adopt(
         &saved,
         &runc_list,
         exit_of,
-        policy,
+        |name| RestartPolicy::for_container(&spec, name, false),
         Instant::now(),
         &now_rfc3339(),
     );
@@ -127,12 +129,17 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
         last_status: None,
         volumes: Default::default(),
     };
+    // The last object seen: a pod force-deleted meanwhile is stopped by its spec.
+    let mut last: Option<Pod> = None;
     loop {
         let pod = rx.borrow_and_update().clone();
         let Some(pod) = pod else {
-            agent.teardown(&mut run, Duration::ZERO, &mut rx).await;
+            agent
+                .teardown(last.as_ref(), &mut run, Duration::ZERO, &mut rx)
+                .await;
             break;
         };
+        last = Some(pod.clone());
         if pod.metadata.deletion_timestamp.is_some() {
             let grace = pod
                 .metadata
@@ -146,15 +153,15 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
             let left = grace
                 .saturating_sub(waited)
                 .max(grace.min(Duration::from_secs(2)));
-            agent.teardown(&mut run, left, &mut rx).await;
+            agent.teardown(Some(&pod), &mut run, left, &mut rx).await;
             agent.finish_deletion(&pod, &uid).await;
             break;
         }
-        let wait = agent.sync(&pod, &mut run).await;
+        let wait = agent.sync(&pod, &mut run, &rx).await;
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
-                    agent.teardown(&mut run, Duration::ZERO, &mut rx).await;
+                    agent.teardown(Some(&pod), &mut run, Duration::ZERO, &mut rx).await;
                     break;
                 }
             }
@@ -166,8 +173,14 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
 
 impl Agent {
     /// One pass over the pod: network, then observe, decide, act for the containers, probes,
-    /// status. Returns when to look again.
-    async fn sync(&self, pod: &Pod, run: &mut PodRun) -> Duration {
+    /// status. Returns when to look again. `rx` tells a hook in progress that the pod is
+    /// being deleted.
+    async fn sync(
+        &self,
+        pod: &Pod,
+        run: &mut PodRun,
+        rx: &watch::Receiver<Option<Pod>>,
+    ) -> Duration {
         run.saved.namespace = pod.metadata.namespace.clone().unwrap_or_default();
         run.saved.name = pod.metadata.name.clone().unwrap_or_default();
         if run.saved.start_time.is_none() {
@@ -186,11 +199,11 @@ impl Agent {
             }
         }
         let ip = IpAddr::V4(run.ip().unwrap_or(Ipv4Addr::LOCALHOST));
-        let policy = RestartPolicy::of(&spec);
         run.track(&spec);
 
         // Observe: which processes ended.
-        for c in &spec.containers {
+        let finishing = run.finishing(&spec);
+        for c in all_containers(&spec) {
             let Some(r) = run.containers.get_mut(&c.name) else {
                 continue;
             };
@@ -201,7 +214,11 @@ impl Agent {
             let oom = self.host.oom_killed(&cgroup_path(&run.uid, &c.name)).await;
             tracing::info!(container = %r.saved.id, code = exit.code(), oom, "container exited");
             let _ = self.host.delete(&r.saved.id).await;
-            r.exited(exit, oom, policy, Instant::now(), &now_rfc3339());
+            let message = self
+                .termination_message(pod, c, &run.uid, r.saved.restart_count, exit.code())
+                .await;
+            let policy = RestartPolicy::for_container(&spec, &c.name, finishing);
+            r.exited(exit, oom, message, policy, Instant::now(), &now_rfc3339());
             self.backoff_event(pod, &c.name, r).await;
         }
 
@@ -218,14 +235,23 @@ impl Agent {
                 let _ = self.host.kill(&r.saved.id, Signal::Kill).await;
             }
         }
-        for name in &actions.start {
-            let (Some(c), Some(r)) = (
-                spec.containers.iter().find(|c| &c.name == name),
-                run.containers.get_mut(name),
-            ) else {
+        for name in &actions.stop {
+            let (Some(c), Some(r)) = (find_container(&spec, name), run.containers.get_mut(name))
+            else {
                 continue;
             };
-            self.start_container(pod, c, r, &run.uid, ip, policy).await;
+            let grace = grace_period(&spec);
+            let kill_at = self.stop_one(pod, c, r, ip, grace, rx).await;
+            r.stopping(kill_at);
+        }
+        for name in &actions.start {
+            let (Some(c), Some(r)) = (find_container(&spec, name), run.containers.get_mut(name))
+            else {
+                continue;
+            };
+            let policy = RestartPolicy::for_container(&spec, name, false);
+            self.start_container(pod, c, r, &run.uid, ip, policy, rx)
+                .await;
         }
         for (name, next) in actions.pull_backoff {
             let Some(r) = run.containers.get_mut(&name) else {
@@ -233,10 +259,7 @@ impl Agent {
             };
             r.state = next;
             r.pull_error = None;
-            let image = spec
-                .containers
-                .iter()
-                .find(|c| c.name == name)
+            let image = find_container(&spec, &name)
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default();
             let msg = format!("Back-off pulling image \"{image}\"");
@@ -252,7 +275,7 @@ impl Agent {
         }
 
         // Probe what runs.
-        for c in &spec.containers {
+        for c in all_containers(&spec) {
             if let Some(r) = run.containers.get_mut(&c.name)
                 && r.running_pid().is_some()
             {
@@ -265,7 +288,9 @@ impl Agent {
         wake
     }
 
-    /// Pulls the image and starts a container; records how it went.
+    /// Pulls the image and starts a container, then runs its postStart hook (a failed hook
+    /// kills it, as the kubelet does); records how it went.
+    #[allow(clippy::too_many_arguments)]
     async fn start_container(
         &self,
         pod: &Pod,
@@ -274,6 +299,7 @@ impl Agent {
         uid: &str,
         ip: IpAddr,
         policy: RestartPolicy,
+        rx: &watch::Receiver<Option<Pod>>,
     ) {
         let image = c.image.clone().unwrap_or_default();
         let pull_policy = c.image_pull_policy.clone().unwrap_or_default();
@@ -305,6 +331,28 @@ impl Agent {
             Ok(pid) => {
                 r.started(pid, n, &img.image_id, Instant::now(), &now_rfc3339());
                 tracing::info!(container = %r.saved.id, pid, restarts = n, "container started");
+                let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
+                if let Some(h) = post_start {
+                    // The next container waits for the hook; a deletion does not.
+                    let outcome = tokio::select! {
+                        res = self.run_hook(pod, c, &r.saved.id, h, ip) => Some(res),
+                        _ = deleting(rx.clone()) => None,
+                    };
+                    if let Some(Err(message)) = outcome {
+                        tracing::info!(container = %r.saved.id, error = %message, "postStart hook failed");
+                        // The event leaves the hook's output out (it may hold secrets).
+                        self.event(
+                            pod,
+                            &c.name,
+                            Kind::Warning,
+                            "FailedPostStartHook",
+                            "PostStartHook failed",
+                        )
+                        .await;
+                        r.hook_error = Some(message);
+                        self.kill_for_restart(r).await;
+                    }
+                }
             }
             Err(LaunchError::Config(message)) => {
                 tracing::info!(container = %r.saved.id, error = %message, "container config refused");
@@ -415,10 +463,20 @@ impl Agent {
         )
         .map_err(LaunchError::Config)?;
         let etc = self.pod_dir(uid).join("etc");
-        let etc_files: Vec<(String, String)> = ["hostname", "hosts", "resolv.conf"]
+        let mut etc_files: Vec<(String, String)> = ["hostname", "hosts", "resolv.conf"]
             .iter()
             .map(|f| (format!("/etc/{f}"), etc.join(f).display().to_string()))
             .collect();
+        // The termination message file, empty for each run (the kubelet's is world-writable:
+        // any user of the container may write its last words).
+        if let Some(dest) = message_path(c) {
+            let file = cdir.join(TERMINATION_LOG);
+            self.host
+                .create_message_file(&file)
+                .await
+                .map_err(|e| LaunchError::Start(e.to_string()))?;
+            etc_files.push((dest.to_string(), file.display().to_string()));
+        }
         let (netns, _) = net_names(uid);
         let cgroups_path = cgroup_path(uid, &c.name);
         let annotations = BTreeMap::from([
@@ -738,54 +796,24 @@ impl Agent {
         }
     }
 
-    /// Stops every container (SIGTERM, up to `grace`, SIGKILL) and removes all the pod left on
-    /// the machine. A force deletion arriving on `rx` meanwhile cuts the grace short.
+    /// Stops every container and removes all the pod left on the machine. The app containers
+    /// (and an init container still running) stop first, then the sidecars, the last one
+    /// first. Each group runs its preStop hooks, gets SIGTERM, and SIGKILL once the grace
+    /// period is over — the hooks' time counts against it, but SIGTERM is followed by at least
+    /// two seconds (the kubelet's minimum). A force deletion arriving on `rx` meanwhile cuts
+    /// everything short. `pod` is the last object seen (None: never seen).
     async fn teardown(
         &self,
+        pod: Option<&Pod>,
         run: &mut PodRun,
         grace: Duration,
         rx: &mut watch::Receiver<Option<Pod>>,
     ) {
-        let running = run.running();
-        if !running.is_empty() {
-            let sig = if grace.is_zero() {
-                Signal::Kill
-            } else {
-                Signal::Term
-            };
-            for (id, _, _) in &running {
-                if let Err(e) = self.host.kill(id, sig).await {
-                    tracing::debug!(container = %id, error = %e, "kill failed");
-                }
-            }
-            let deadline = Instant::now() + grace;
-            let mut killed = grace.is_zero();
-            loop {
-                let alive = running
-                    .iter()
-                    .filter(|(_, name, pid)| {
-                        let bundle = bundle_dir(&run.dir, name);
-                        self.host.try_exit(*pid, &bundle).is_none()
-                    })
-                    .count();
-                if alive == 0 {
-                    break;
-                }
-                if !killed && (Instant::now() >= deadline || rx.borrow().is_none()) {
-                    for (id, _, _) in &running {
-                        let _ = self.host.kill(id, Signal::Kill).await;
-                    }
-                    killed = true;
-                }
-                if killed && Instant::now() >= deadline + Duration::from_secs(10) {
-                    tracing::warn!(pod = %run.saved.name, "containers did not die after SIGKILL");
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    _ = rx.changed() => {}
-                }
-            }
+        let spec = pod.and_then(|p| p.spec.clone()).unwrap_or_default();
+        let deadline = Instant::now() + grace;
+        for group in stop_order(&spec, run) {
+            self.stop_group(pod, &spec, run, &group, grace, deadline, rx)
+                .await;
         }
         self.remove_pod_files(
             &run.uid,
@@ -793,6 +821,223 @@ impl Agent {
             run.containers.keys().cloned().collect(),
         )
         .await;
+    }
+
+    /// Stops the running containers among `names` (see [`Agent::teardown`]) by `deadline`,
+    /// the end of the pod's grace period `grace`.
+    #[allow(clippy::too_many_arguments)]
+    async fn stop_group(
+        &self,
+        pod: Option<&Pod>,
+        spec: &PodSpec,
+        run: &PodRun,
+        names: &[String],
+        grace: Duration,
+        deadline: Instant,
+        rx: &mut watch::Receiver<Option<Pod>>,
+    ) {
+        let running: Vec<(String, String, i32)> = run
+            .running()
+            .into_iter()
+            .filter(|(_, name, _)| names.contains(name))
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let ip = IpAddr::V4(run.ip().unwrap_or(Ipv4Addr::LOCALHOST));
+        if let Some(pod) = pod
+            && !grace.is_zero()
+            && rx.borrow().is_some()
+        {
+            let hooks = running.iter().filter_map(|(id, name, _)| {
+                let c = find_container(spec, name)?;
+                let h = c.lifecycle.as_ref()?.pre_stop.as_ref()?;
+                Some(self.pre_stop(pod, c, id, h, ip))
+            });
+            let hooks = futures::future::join_all(hooks);
+            let left = deadline.saturating_duration_since(Instant::now());
+            tokio::select! {
+                _ = tokio::time::timeout(left, hooks) => {}
+                _ = gone(rx) => {}
+            }
+        }
+        let sig = if grace.is_zero() || rx.borrow().is_none() {
+            Signal::Kill
+        } else {
+            Signal::Term
+        };
+        for (id, _, _) in &running {
+            if let Err(e) = self.host.kill(id, sig).await {
+                tracing::debug!(container = %id, error = %e, "kill failed");
+            }
+        }
+        let deadline = deadline.max(Instant::now() + grace.min(MIN_GRACE_AFTER_HOOKS));
+        let mut killed = sig == Signal::Kill;
+        loop {
+            let alive = running
+                .iter()
+                .filter(|(_, name, pid)| {
+                    let bundle = bundle_dir(&run.dir, name);
+                    self.host.try_exit(*pid, &bundle).is_none()
+                })
+                .count();
+            if alive == 0 {
+                break;
+            }
+            if !killed && (Instant::now() >= deadline || rx.borrow().is_none()) {
+                for (id, _, _) in &running {
+                    let _ = self.host.kill(id, Signal::Kill).await;
+                }
+                killed = true;
+            }
+            if killed && Instant::now() >= deadline + Duration::from_secs(10) {
+                tracing::warn!(pod = %run.saved.name, "containers did not die after SIGKILL");
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = rx.changed() => {}
+            }
+        }
+    }
+
+    /// Runs container `c`'s preStop hook; a failure is a `FailedPreStopHook` event and the
+    /// container stops all the same.
+    async fn pre_stop(&self, pod: &Pod, c: &Container, id: &str, h: &LifecycleHandler, ip: IpAddr) {
+        if let Err(message) = self.run_hook(pod, c, id, h, ip).await {
+            tracing::info!(container = %id, error = %message, "preStop hook failed");
+            self.event(pod, &c.name, Kind::Warning, "FailedPreStopHook", &message)
+                .await;
+        }
+    }
+
+    /// Stops one sidecar of a pod whose work is over: its preStop hook, SIGTERM. Returns when
+    /// SIGKILL is due (the grace period less the hook's time, at least two seconds).
+    async fn stop_one(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        r: &ContainerRun,
+        ip: IpAddr,
+        grace: Duration,
+        rx: &watch::Receiver<Option<Pod>>,
+    ) -> Instant {
+        let started = Instant::now();
+        let pre_stop = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref());
+        if let Some(h) = pre_stop
+            && !grace.is_zero()
+        {
+            tokio::select! {
+                _ = tokio::time::timeout(grace, self.pre_stop(pod, c, &r.saved.id, h, ip)) => {}
+                _ = deleting(rx.clone()) => {}
+            }
+        }
+        let sig = if grace.is_zero() {
+            Signal::Kill
+        } else {
+            Signal::Term
+        };
+        let _ = self.host.kill(&r.saved.id, sig).await;
+        let left = grace
+            .saturating_sub(started.elapsed())
+            .max(grace.min(MIN_GRACE_AFTER_HOOKS));
+        Instant::now() + left
+    }
+
+    /// Runs lifecycle hook `h` of container `c` (runc id `id`) of `pod` at `ip`; the error is
+    /// the kubelet's message. An httpGet hook fails only when no answer comes (its status
+    /// code does not count, as with the kubelet); a sleep hook sleeps in the agent.
+    async fn run_hook(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        id: &str,
+        h: &LifecycleHandler,
+        ip: IpAddr,
+    ) -> Result<(), String> {
+        let who = format!(
+            "Container {:?} in Pod {:?}",
+            c.name,
+            security::pod_ref(
+                pod.metadata.name.as_deref().unwrap_or_default(),
+                pod.metadata.namespace.as_deref().unwrap_or_default(),
+                pod.metadata.uid.as_deref().unwrap_or_default(),
+            )
+        );
+        if let Some(e) = &h.exec {
+            let cmd = e.command.clone().unwrap_or_default();
+            let shown = cmd.join(" ");
+            return match self.host.exec(id, &cmd).await {
+                Ok(out) if out.success => Ok(()),
+                Ok(out) => Err(format!(
+                    "Exec lifecycle hook ([{shown}]) for {who} failed - error: command '{shown}' exited with a non-zero code: {}, message: {:?}",
+                    out.output, out.output
+                )),
+                Err(e) => Err(format!(
+                    "Exec lifecycle hook ([{shown}]) for {who} failed - error: {e}, message: \"\""
+                )),
+            };
+        }
+        if let Some(g) = &h.http_get {
+            let path = g.path.clone().unwrap_or_default();
+            let Some(port) = probe::port_of(&g.port, c) else {
+                return Err(format!(
+                    "HTTP lifecycle hook ({path}) for {who} failed - error: couldn't find port: {:?}",
+                    g.port
+                ));
+            };
+            let host_ip = g.host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(ip);
+            let addr = SocketAddr::new(host_ip, port);
+            let target = if path.starts_with('/') {
+                path.clone()
+            } else {
+                format!("/{path}")
+            };
+            return match self.host.http_get(addr, &target).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!(
+                    "HTTP lifecycle hook ({path}) for {who} failed - error: Get \"http://{addr}{target}\": {e}"
+                )),
+            };
+        }
+        if let Some(s) = &h.sleep {
+            tokio::time::sleep(Duration::from_secs(s.seconds.max(0) as u64)).await;
+            return Ok(());
+        }
+        Err("Cannot run handler: invalid handler".into())
+    }
+
+    /// The termination message of container `c`'s run `n`, which ended with `code`: the end
+    /// of the file at its terminationMessagePath (4096 bytes), or — with
+    /// `FallbackToLogsOnError`, a failure and an empty file — the end of its log (80 lines,
+    /// at most 2048 bytes), as the kubelet reads them.
+    async fn termination_message(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        uid: &str,
+        n: u32,
+        code: i32,
+    ) -> String {
+        let mut message = Vec::new();
+        if message_path(c).is_some() {
+            let file = self.pod_dir(uid).join(&c.name).join(TERMINATION_LOG);
+            message = self.host.read_tail(&file, MAX_MESSAGE_BYTES).await;
+        }
+        let fallback = c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+        if message.is_empty() && code != 0 && fallback {
+            let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            let log = self.log_path(ns, name, uid, &c.name, n);
+            let tail = self.host.read_tail(&log, 64 * 1024).await;
+            let q = crate::logs::LogQuery {
+                tail_lines: Some(MAX_MESSAGE_LOG_LINES),
+                limit_bytes: Some(MAX_MESSAGE_LOG_BYTES),
+                ..Default::default()
+            };
+            message = crate::logs::cut(&tail, &q);
+        }
+        String::from_utf8_lossy(&message).into_owned()
     }
 
     /// Removes containers, mounts, cgroups, network and files of a pod (also for orphans).
@@ -855,6 +1100,53 @@ impl Agent {
             Err(e) => tracing::debug!(pod = %name, error = %e, "status update failed"),
         }
     }
+}
+
+/// Where the container's termination message is written (None: nowhere).
+fn message_path(c: &Container) -> Option<&str> {
+    let path = c
+        .termination_message_path
+        .as_deref()
+        .unwrap_or("/dev/termination-log");
+    (!path.is_empty()).then_some(path)
+}
+
+/// The host file behind each container's terminationMessagePath (in its directory).
+const TERMINATION_LOG: &str = "termination-log";
+/// How much of the termination message file the status shows (its end), as the kubelet.
+const MAX_MESSAGE_BYTES: usize = 4096;
+/// How much of the log `FallbackToLogsOnError` shows, as the kubelet.
+const MAX_MESSAGE_LOG_LINES: usize = 80;
+const MAX_MESSAGE_LOG_BYTES: usize = 2048;
+/// The least time between SIGTERM and SIGKILL once the hooks are done (the kubelet's
+/// `minimumGracePeriodInSeconds`), unless the grace period itself is shorter.
+const MIN_GRACE_AFTER_HOOKS: Duration = Duration::from_secs(2);
+
+/// Resolves once the pod is being deleted or gone (a hook in progress stops waiting).
+async fn deleting(mut rx: watch::Receiver<Option<Pod>>) {
+    loop {
+        let deleted = rx
+            .borrow_and_update()
+            .as_ref()
+            .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+        if deleted || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves once the pod is gone from the API (force-deleted).
+async fn gone(rx: &mut watch::Receiver<Option<Pod>>) {
+    loop {
+        if rx.borrow_and_update().is_none() || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The pod's `terminationGracePeriodSeconds` (30 s when unset).
+fn grace_period(spec: &PodSpec) -> Duration {
+    Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64)
 }
 
 /// Why a container did not start.

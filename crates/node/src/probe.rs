@@ -56,7 +56,8 @@ impl ProbeState {
     }
 }
 
-fn port_of(port: &IntOrString, c: &Container) -> Option<u16> {
+/// A probe's or hook's port: a number, or the name of one of the container's ports.
+pub(crate) fn port_of(port: &IntOrString, c: &Container) -> Option<u16> {
     match port {
         IntOrString::Int(n) => u16::try_from(*n).ok(),
         IntOrString::String(name) => name.parse().ok().or_else(|| {

@@ -215,11 +215,9 @@ async fn container_logs(
 }
 
 fn waiting_reason(p: &Pod, container: &str) -> Option<String> {
-    p.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
+    let status = p.status.as_ref()?;
+    let init = status.init_container_statuses.iter().flatten();
+    init.chain(status.container_statuses.iter().flatten())
         .find(|s| s.name == container)?
         .state
         .as_ref()?

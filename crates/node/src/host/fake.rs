@@ -396,6 +396,16 @@ impl Host for FakeHost {
         self.lock().mounts.contains(path)
     }
 
+    async fn create_message_file(&self, path: &Path) -> Result<(), HostError> {
+        self.put_file(path, b"");
+        Ok(())
+    }
+
+    async fn read_tail(&self, path: &Path, max: usize) -> Vec<u8> {
+        let body = self.file(path).unwrap_or_default();
+        body[body.len().saturating_sub(max)..].to_vec()
+    }
+
     async fn mount_tmpfs(&self, target: &Path, _size: Option<u64>) -> Result<(), HostError> {
         if self.lock().mounts.insert(target.to_path_buf()) {
             self.log(Call::Mount(target.to_path_buf()));

@@ -1,9 +1,13 @@
 //! The pure half of the pod worker, the kubelet's `computePodActions`: what the worker knows
 //! of each container ([`ContainerRun`]), how an observation changes it (an exit, a start, a
-//! failed pull or start) by the pod's restart policy and the kubelet's back-off, and — given
-//! the spec and that knowledge at an instant — what to do next ([`compute_pod_actions`]) and
-//! when to look again ([`next_wake`]). Nothing here touches the machine or the API; the
-//! worker in [`super`] observes, calls these, and carries out what they return.
+//! failed pull or start) by the container's restart policy and the kubelet's back-off, and —
+//! given the spec and that knowledge at an instant — what to do next ([`compute_pod_actions`])
+//! and when to look again ([`next_wake`]). Init containers run one at a time in order, each to
+//! its successful end, before the app containers; a sidecar (an init container with
+//! `restartPolicy: Always`) starts in its turn, must be started (startup probe) before the
+//! next one, runs alongside the app containers and stops after them, in reverse order.
+//! Nothing here touches the machine or the API; the worker in [`super`] observes, calls these,
+//! and carries out what they return.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -56,6 +60,20 @@ impl RestartPolicy {
         }
     }
 
+    /// The policy container `name` ends by: the pod's for an app container; for an init
+    /// container `OnFailure` (`Never` in a `Never` pod: it runs to a successful end once);
+    /// `Always` for a sidecar, until the pod's work is over (`finishing`).
+    pub fn for_container(spec: &PodSpec, name: &str, finishing: bool) -> Self {
+        let pod = RestartPolicy::of(spec);
+        match role(spec, name) {
+            Role::App => pod,
+            Role::Init if pod == RestartPolicy::Never => RestartPolicy::Never,
+            Role::Init => RestartPolicy::OnFailure,
+            Role::Sidecar if finishing => RestartPolicy::Never,
+            Role::Sidecar => RestartPolicy::Always,
+        }
+    }
+
     /// Whether a container that ended with `exit_code` starts again.
     pub fn restarts(self, exit_code: i32) -> bool {
         match self {
@@ -63,6 +81,46 @@ impl RestartPolicy {
             RestartPolicy::OnFailure => exit_code != 0,
             RestartPolicy::Never => false,
         }
+    }
+}
+
+/// The part a container plays in its pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// An init container: runs to its successful end before the next one.
+    Init,
+    /// An init container with `restartPolicy: Always` (Kubernetes 1.29's sidecars).
+    Sidecar,
+    /// One of `containers`.
+    App,
+}
+
+/// Whether `c`, an init container, is a sidecar.
+pub(crate) fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+/// The init containers of the spec, in order.
+pub(crate) fn init_containers(spec: &PodSpec) -> &[Container] {
+    spec.init_containers.as_deref().unwrap_or_default()
+}
+
+/// Every container of the spec: the init containers in order, then the app containers.
+pub(crate) fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+    init_containers(spec).iter().chain(spec.containers.iter())
+}
+
+/// The container named `name` (names are unique across init and app containers).
+pub(crate) fn find_container<'a>(spec: &'a PodSpec, name: &str) -> Option<&'a Container> {
+    all_containers(spec).find(|c| c.name == name)
+}
+
+/// The part container `name` plays (an unknown name counts as an app container).
+pub(crate) fn role(spec: &PodSpec, name: &str) -> Role {
+    match init_containers(spec).iter().find(|c| c.name == name) {
+        Some(c) if is_sidecar(c) => Role::Sidecar,
+        Some(_) => Role::Init,
+        None => Role::App,
     }
 }
 
@@ -134,6 +192,10 @@ pub(crate) struct ContainerRun {
     pub startup: ProbeState,
     /// A kill is under way (liveness failure): SIGKILL after this instant.
     pub kill_at: Option<Instant>,
+    /// A sidecar being stopped because the pod's work is over (SIGTERM sent).
+    pub stopping: bool,
+    /// Why its postStart hook failed, shown (`PostStartHookError`) until it starts again.
+    pub hook_error: Option<String>,
 }
 
 impl ContainerRun {
@@ -154,7 +216,24 @@ impl ContainerRun {
             readiness: ProbeState::default(),
             startup: ProbeState::default(),
             kill_at: None,
+            stopping: false,
+            hook_error: None,
         }
+    }
+
+    /// Whether it ran to its end with exit code 0 and will not run again.
+    pub fn succeeded(&self) -> bool {
+        self.done && matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
+    }
+
+    /// Whether it failed and will not run again.
+    pub fn failed(&self) -> bool {
+        self.done && matches!(&self.state, State::Terminated(t) if t.exit_code != 0)
+    }
+
+    /// Whether it runs and its startup probe (if any) succeeded: the status's `started`.
+    pub fn is_started(&self) -> bool {
+        self.running_pid().is_some() && self.startup.verdict == Some(true)
     }
 
     pub fn running_pid(&self) -> Option<i32> {
@@ -175,8 +254,16 @@ impl ContainerRun {
     }
 
     /// The process ended with `exit` (`oom`: the OOM killer did it), observed at `now`
-    /// (`at` as the status shows it).
-    pub fn exited(&mut self, exit: Exit, oom: bool, policy: RestartPolicy, now: Instant, at: &str) {
+    /// (`at` as the status shows it); `message` is its termination message.
+    pub fn exited(
+        &mut self,
+        exit: Exit,
+        oom: bool,
+        message: String,
+        policy: RestartPolicy,
+        now: Instant,
+        at: &str,
+    ) {
         let started_at = match &self.state {
             State::Running { started_at } => started_at.clone(),
             _ => String::new(),
@@ -192,17 +279,28 @@ impl ContainerRun {
         let t = Terminated {
             exit_code: code,
             reason: reason.into(),
-            message: String::new(),
+            message,
             started_at,
             finished_at: at.to_string(),
         };
         self.saved.pid = None;
         self.kill_at = None;
+        self.stopping = false;
         self.started = None;
         self.readiness = ProbeState::default();
         self.liveness = ProbeState::default();
         self.startup = ProbeState::default();
         self.terminated(t, policy, now);
+        // The kubelet shows why a postStart hook killed it until the next start.
+        if let Some(message) = self.hook_error.take()
+            && matches!(self.state, State::Terminated(_))
+            && !self.done
+        {
+            self.state = State::Waiting {
+                reason: "PostStartHookError".into(),
+                message,
+            };
+        }
     }
 
     /// runc started run number `n` as `pid` from the image `image_id`.
@@ -268,11 +366,18 @@ impl ContainerRun {
         self.pull_error = None;
     }
 
-    /// A liveness or startup probe failed: SIGTERM went out, SIGKILL follows if needed.
+    /// A liveness or startup probe (or the postStart hook) failed: SIGTERM went out, SIGKILL
+    /// follows if needed.
     pub fn killing_for_probe(&mut self, now: Instant) {
         self.kill_at = Some(now + PROBE_KILL_GRACE);
         self.liveness = ProbeState::default();
         self.startup.verdict = None;
+    }
+
+    /// A sidecar got SIGTERM because the pod's work is over; SIGKILL at `kill_at`.
+    pub fn stopping(&mut self, kill_at: Instant) {
+        self.kill_at = Some(kill_at);
+        self.stopping = true;
     }
 
     /// What follows a termination: a restart (after the back-off) or the end.
@@ -317,7 +422,7 @@ pub(crate) fn container_id(uid: &str, name: &str) -> String {
 impl PodRun {
     /// Starts tracking every container of the spec not tracked yet.
     pub fn track(&mut self, spec: &PodSpec) {
-        for c in &spec.containers {
+        for c in all_containers(spec) {
             let id = container_id(&self.uid, &c.name);
             let r = self
                 .containers
@@ -332,7 +437,7 @@ impl PodRun {
     /// The pod network could not be set up: every container waits, saying why.
     pub fn network_failed(&mut self, spec: &PodSpec, message: &str) {
         self.track(spec);
-        for c in &spec.containers {
+        for c in all_containers(spec) {
             if let Some(r) = self.containers.get_mut(&c.name) {
                 r.state = State::Waiting {
                     reason: "ContainerCreating".into(),
@@ -377,6 +482,53 @@ impl PodRun {
     pub fn ip(&self) -> Option<Ipv4Addr> {
         self.saved.ip
     }
+
+    /// Whether the pod is initialized (the `Initialized` condition): every init container
+    /// ended successfully and every sidecar started — or an app container has run already
+    /// (init containers do not run again once they have, as with the kubelet).
+    pub fn initialized(&self, spec: &PodSpec) -> bool {
+        let app_started = spec.containers.iter().any(|c| {
+            self.containers
+                .get(&c.name)
+                .is_some_and(|r| r.saved.started_at.is_some())
+        });
+        app_started || self.incomplete_init(spec).is_empty()
+    }
+
+    /// The init containers that keep the pod from being initialized, in order.
+    pub fn incomplete_init<'a>(&self, spec: &'a PodSpec) -> Vec<&'a str> {
+        init_containers(spec)
+            .iter()
+            .filter(|c| {
+                let r = self.containers.get(&c.name);
+                if is_sidecar(c) {
+                    !r.is_some_and(ContainerRun::is_started)
+                } else {
+                    !r.is_some_and(ContainerRun::succeeded)
+                }
+            })
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    /// Whether an init container failed for good (a `Never` pod): the pod failed.
+    pub fn init_failed(&self, spec: &PodSpec) -> bool {
+        init_containers(spec)
+            .iter()
+            .filter(|c| !is_sidecar(c))
+            .any(|c| self.containers.get(&c.name).is_some_and(|r| r.failed()))
+    }
+
+    /// Whether the pod's work is over: its initialization failed, or every app container
+    /// ended and will not run again. Its sidecars then stop.
+    pub fn finishing(&self, spec: &PodSpec) -> bool {
+        self.init_failed(spec)
+            || (!spec.containers.is_empty()
+                && spec
+                    .containers
+                    .iter()
+                    .all(|c| self.containers.get(&c.name).is_some_and(|r| r.done)))
+    }
 }
 
 /// What the worker does next for its pod (containers by name, in spec order).
@@ -384,23 +536,51 @@ impl PodRun {
 pub(crate) struct PodActions {
     /// Pull the image and start: a first start, or a restart whose back-off is over.
     pub start: Vec<String>,
-    /// SIGKILL: the SIGTERM of a failed probe did not end it in time.
+    /// SIGKILL: the SIGTERM of a failed probe (or of a stop) did not end it in time.
     pub kill: Vec<String>,
     /// ErrImagePull showed long enough: show this ImagePullBackOff state.
     pub pull_backoff: Vec<(String, State)>,
+    /// Stop this sidecar (preStop, SIGTERM, SIGKILL after the grace period): the pod's work is
+    /// over and every sidecar after it has stopped.
+    pub stop: Vec<String>,
 }
 
 /// Given the spec and what is known of the containers at `now`, what to do next. Exits
 /// observed in this pass are already recorded (see [`ContainerRun::exited`]).
+///
+/// Until the pod is initialized only the init containers move, one at a time: the first that
+/// has not ended successfully (or, for a sidecar, has not started) is started when due and
+/// everything after it waits. Then sidecars and app containers start and restart by their
+/// policies. Once the pod's work is over the sidecars stop, the last one first.
 pub(crate) fn compute_pod_actions(spec: &PodSpec, run: &PodRun, now: Instant) -> PodActions {
     let mut actions = PodActions::default();
-    for c in &spec.containers {
-        let Some(r) = run.containers.get(&c.name) else {
-            continue;
-        };
-        if r.running_pid().is_some() && r.kill_at.is_some_and(|at| now >= at) {
+    for c in all_containers(spec) {
+        if let Some(r) = run.containers.get(&c.name)
+            && r.running_pid().is_some()
+            && r.kill_at.is_some_and(|at| now >= at)
+        {
             actions.kill.push(c.name.clone());
         }
+    }
+    if run.finishing(spec) {
+        // The last sidecar that still runs stops first; the ones before it wait for it.
+        let last = init_containers(spec)
+            .iter()
+            .rev()
+            .filter(|c| is_sidecar(c))
+            .find(|c| {
+                run.containers
+                    .get(&c.name)
+                    .is_some_and(|r| r.running_pid().is_some())
+            });
+        if let Some(c) = last
+            && run.containers.get(&c.name).is_some_and(|r| !r.stopping)
+        {
+            actions.stop.push(c.name.clone());
+        }
+        return actions;
+    }
+    let mut consider = |c: &Container, r: &ContainerRun| {
         let due = r.start_after.is_none_or(|t| now >= t);
         if !r.done && r.running_pid().is_none() && due {
             actions.start.push(c.name.clone());
@@ -415,8 +595,60 @@ pub(crate) fn compute_pod_actions(spec: &PodSpec, run: &PodRun, now: Instant) ->
         {
             actions.pull_backoff.push((c.name.clone(), next));
         }
+    };
+    if !run.initialized(spec) {
+        for c in init_containers(spec) {
+            let Some(r) = run.containers.get(&c.name) else {
+                break;
+            };
+            let complete = if is_sidecar(c) {
+                r.is_started()
+            } else {
+                r.succeeded()
+            };
+            if complete {
+                continue;
+            }
+            consider(c, r);
+            break;
+        }
+        return actions;
+    }
+    for c in all_containers(spec) {
+        if role(spec, &c.name) == Role::Init {
+            continue;
+        }
+        if let Some(r) = run.containers.get(&c.name) {
+            consider(c, r);
+        }
     }
     actions
+}
+
+/// The order a deleted pod's running containers stop in: all but the sidecars together,
+/// then each sidecar, the last one first (names; a group may be empty of running ones by
+/// the time it stops).
+pub(crate) fn stop_order(spec: &PodSpec, run: &PodRun) -> Vec<Vec<String>> {
+    let running: Vec<String> = run.running().into_iter().map(|(_, n, _)| n).collect();
+    let sidecars: Vec<&str> = init_containers(spec)
+        .iter()
+        .filter(|c| is_sidecar(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut groups = vec![
+        running
+            .iter()
+            .filter(|n| !sidecars.contains(&n.as_str()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ];
+    for s in sidecars.iter().rev() {
+        if running.iter().any(|n| n == s) {
+            groups.push(vec![s.to_string()]);
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
 }
 
 /// When the worker looks at the pod again: soon while containers start or wait for
@@ -424,7 +656,7 @@ pub(crate) fn compute_pod_actions(spec: &PodSpec, run: &PodRun, now: Instant) ->
 /// are noticed by looking).
 pub(crate) fn next_wake(spec: &PodSpec, run: &PodRun, now: Instant) -> Duration {
     let mut wake = Duration::from_millis(500);
-    for c in &spec.containers {
+    for c in all_containers(spec) {
         let Some(r) = run.containers.get(&c.name) else {
             continue;
         };
@@ -536,7 +768,7 @@ mod tests {
         assert!(compute_pod_actions(&s, &run, t0).start.is_empty());
         // The first exit restarts at once, showing Terminated meanwhile.
         let r = run.containers.get_mut("a").expect("tracked");
-        r.exited(Exit::Code(1), false, policy, t0, "t1");
+        r.exited(Exit::Code(1), false, String::new(), policy, t0, "t1");
         assert!(
             matches!(&r.state, State::Terminated(t) if t.exit_code == 1 && t.reason == "Error")
         );
@@ -546,7 +778,7 @@ mod tests {
         let n = r.next_run();
         assert_eq!(n, 1);
         r.started(101, n, "img@sha256:1", t0, "t2");
-        r.exited(Exit::Signal(9), false, policy, t0, "t3");
+        r.exited(Exit::Signal(9), false, String::new(), policy, t0, "t3");
         assert!(r.in_crash_loop());
         assert_eq!(r.last.as_ref().map(|t| t.exit_code), Some(137));
         let before = t0 + Duration::from_millis(9_999);
@@ -572,7 +804,14 @@ mod tests {
             let t0 = Instant::now();
             let r = run.containers.get_mut("a").expect("tracked");
             r.started(100, 0, "i", t0, "t0");
-            r.exited(Exit::Code(code), false, RestartPolicy::of(&s), t0, "t1");
+            r.exited(
+                Exit::Code(code),
+                false,
+                String::new(),
+                RestartPolicy::of(&s),
+                t0,
+                "t1",
+            );
             assert_eq!(r.done, done, "{policy} exit {code}");
             let later = t0 + Duration::from_secs(600);
             let starts = compute_pod_actions(&s, &run, later).start;
@@ -589,6 +828,7 @@ mod tests {
         r.exited(
             Exit::Signal(9),
             true,
+            String::new(),
             RestartPolicy::Never,
             Instant::now(),
             "t1",

@@ -60,13 +60,13 @@ pub(crate) async fn save(host: &dyn Host, dir: &Path, saved: &SavedPod) {
 /// stays finished. One that runc still runs as the saved pid (`exit_of(name, pid)` is None: the
 /// process has not ended) is Running again. One that ended while the agent was down is
 /// terminated with the exit its monitor recorded (unknown, 137, when there is no record) and
-/// goes through `policy` like any exit: restarted, or finished. `now`/`at` are the instant and
-/// its RFC 3339 form.
+/// goes through its `policy` (by container name) like any exit: restarted, or finished.
+/// `now`/`at` are the instant and its RFC 3339 form.
 pub(crate) fn adopt(
     saved: &SavedPod,
     runc: &[RuncContainer],
     exit_of: impl Fn(&str, i32) -> Option<Exit>,
-    policy: RestartPolicy,
+    policy: impl Fn(&str) -> RestartPolicy,
     now: Instant,
     at: &str,
 ) -> BTreeMap<String, ContainerRun> {
@@ -103,7 +103,7 @@ pub(crate) fn adopt(
                 _ => {
                     let exit = exit.unwrap_or(Exit::Unknown);
                     tracing::info!(container = %s.id, pid, code = exit.code(), "container ended while the agent was down");
-                    run.exited(exit, false, policy, now, at);
+                    run.exited(exit, false, String::new(), policy(name), now, at);
                     if exit == Exit::Unknown {
                         let why = "the container ended while the node agent was down";
                         for t in [run.last.as_mut(), terminated(&mut run.state)]
@@ -181,7 +181,7 @@ mod tests {
                 &saved(Some(42)),
                 &runc,
                 |_, _| exit,
-                RestartPolicy::Always,
+                move |_| RestartPolicy::Always,
                 now,
                 "t",
             );
@@ -224,7 +224,7 @@ mod tests {
                 &saved(Some(42)),
                 &runc,
                 |_, _| Some(Exit::Code(code)),
-                policy,
+                |_| policy,
                 now,
                 "t",
             );
@@ -259,7 +259,7 @@ mod tests {
             &s,
             &[],
             |_, _| None,
-            RestartPolicy::Never,
+            |_| RestartPolicy::Never,
             Instant::now(),
             "t",
         );

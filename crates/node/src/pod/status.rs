@@ -4,14 +4,16 @@
 
 use std::net::Ipv4Addr;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::{Value, json};
 
-use super::decide::{PodRun, State};
+use super::decide::{ContainerRun, PodRun, State, init_containers, is_sidecar};
 
 /// The status of the pod run by `run`, on a node at `node_ip`; `now` (RFC 3339) dates the
 /// conditions that change in this call.
 pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, now: &str) -> Value {
+    let has_init = !init_containers(spec).is_empty();
+    let initialized = run.initialized(spec);
     let mut statuses = Vec::new();
     let mut all_ready = !spec.containers.is_empty();
     let mut any_running = false;
@@ -30,56 +32,67 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
         all_ready &= ready;
         any_running |= running;
         all_done &= r.done;
-        if let State::Terminated(t) = &r.state
-            && r.done
-            && t.exit_code != 0
-        {
-            any_failed = true;
-        }
+        any_failed |= r.failed();
         if r.saved.started_at.is_none() && !running {
             never_started = true;
         }
-        let state = match &r.state {
-            State::Waiting { reason, message } => {
-                let mut w = json!({"reason": reason});
-                if !message.is_empty() {
-                    w["message"] = json!(message);
-                }
-                json!({"waiting": w})
-            }
-            State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
-            State::Terminated(t) => json!({"terminated": t.json(&r.saved.id)}),
-        };
-        let mut s = json!({
-            "name": c.name,
-            "image": c.image.clone().unwrap_or_default(),
-            "imageID": r.saved.image_id,
-            "ready": ready,
-            "started": running && r.startup.verdict == Some(true),
-            "restartCount": r.saved.restart_count,
-            "state": state,
-            "lastState": r.last.as_ref().map(|t| json!({"terminated": t.json(&r.saved.id)})).unwrap_or(json!({})),
-        });
-        if r.saved.started_at.is_some() {
-            s["containerID"] = json!(format!("runc://{}", r.saved.id));
-        }
-        statuses.push(s);
+        statuses.push(container_status(c, r, ready, has_init));
     }
-    let phase = if all_done {
-        if any_failed { "Failed" } else { "Succeeded" }
+    let mut init_statuses = Vec::new();
+    let mut sidecar_running = false;
+    let mut unready_sidecars = Vec::new();
+    for c in init_containers(spec) {
+        let Some(r) = run.containers.get(&c.name) else {
+            continue;
+        };
+        let ready = if is_sidecar(c) {
+            let ready = r.is_started() && r.readiness.verdict == Some(true);
+            sidecar_running |= r.running_pid().is_some();
+            if !ready {
+                unready_sidecars.push(c.name.as_str());
+            }
+            all_ready &= ready;
+            ready
+        } else {
+            r.succeeded()
+        };
+        init_statuses.push(container_status(c, r, ready, has_init));
+    }
+    let phase = if run.init_failed(spec) {
+        "Failed"
+    } else if !initialized {
+        "Pending"
+    } else if all_done {
+        if sidecar_running {
+            "Running"
+        } else if any_failed {
+            "Failed"
+        } else {
+            "Succeeded"
+        }
     } else if never_started && !any_running {
         "Pending"
     } else {
         "Running"
     };
-    let ready = if all_ready { "True" } else { "False" };
+    let ready = if all_ready && initialized {
+        "True"
+    } else {
+        "False"
+    };
+    let incomplete = run.incomplete_init(spec);
+    let initialized = if initialized || phase == "Succeeded" {
+        "True"
+    } else {
+        "False"
+    };
     let mut conditions = Vec::new();
     for (t, s) in [
         (
             "PodReadyToStartContainers",
             if run.network_ready { "True" } else { "False" },
         ),
-        ("Initialized", "True"),
+        ("Initialized", initialized),
         ("Ready", ready),
         ("ContainersReady", ready),
         ("PodScheduled", "True"),
@@ -94,17 +107,26 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
         };
         let mut cond =
             json!({"type": t, "status": s, "lastProbeTime": null, "lastTransitionTime": at});
+        if s == "False" && t == "Initialized" {
+            cond["reason"] = json!("ContainersNotInitialized");
+            cond["message"] = json!(format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            ));
+        }
         if s == "False" && (t == "Ready" || t == "ContainersReady") {
-            let not_ready: Vec<&str> = spec
-                .containers
-                .iter()
-                .filter(|c| {
-                    !statuses
-                        .iter()
-                        .any(|s| s["name"] == json!(c.name) && s["ready"] == json!(true))
-                })
-                .map(|c| c.name.as_str())
-                .collect();
+            // Sidecars first, then app containers, as the kubelet lists them.
+            let mut not_ready = unready_sidecars.clone();
+            not_ready.extend(
+                spec.containers
+                    .iter()
+                    .filter(|c| {
+                        !statuses
+                            .iter()
+                            .any(|s| s["name"] == json!(c.name) && s["ready"] == json!(true))
+                    })
+                    .map(|c| c.name.as_str()),
+            );
             cond["reason"] = json!("ContainersNotReady");
             cond["message"] = json!(format!(
                 "containers with unready status: [{}]",
@@ -121,11 +143,49 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
         "startTime": run.saved.start_time,
         "containerStatuses": statuses,
     });
+    if has_init {
+        status["initContainerStatuses"] = json!(init_statuses);
+    }
     if let Some(ip) = run.saved.ip.filter(|_| run.network_ready) {
         status["podIP"] = json!(ip.to_string());
         status["podIPs"] = json!([{"ip": ip.to_string()}]);
     }
     status
+}
+
+/// One entry of `containerStatuses` or `initContainerStatuses`. In a pod with init
+/// containers, a container not created yet waits with the kubelet's `PodInitializing`.
+fn container_status(c: &Container, r: &ContainerRun, ready: bool, has_init: bool) -> Value {
+    let state = match &r.state {
+        State::Waiting { reason, message } => {
+            let reason = if has_init && reason == "ContainerCreating" && message.is_empty() {
+                "PodInitializing"
+            } else {
+                reason
+            };
+            let mut w = json!({"reason": reason});
+            if !message.is_empty() {
+                w["message"] = json!(message);
+            }
+            json!({"waiting": w})
+        }
+        State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
+        State::Terminated(t) => json!({"terminated": t.json(&r.saved.id)}),
+    };
+    let mut s = json!({
+        "name": c.name,
+        "image": c.image.clone().unwrap_or_default(),
+        "imageID": r.saved.image_id,
+        "ready": ready,
+        "started": r.is_started(),
+        "restartCount": r.saved.restart_count,
+        "state": state,
+        "lastState": r.last.as_ref().map(|t| json!({"terminated": t.json(&r.saved.id)})).unwrap_or(json!({})),
+    });
+    if r.saved.started_at.is_some() {
+        s["containerID"] = json!(format!("runc://{}", r.saved.id));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -189,6 +249,7 @@ mod tests {
         r.exited(
             Exit::Code(3),
             false,
+            String::new(),
             RestartPolicy::Never,
             Instant::now(),
             "t2",

@@ -12,11 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, ExecAction, HTTPGetAction, Pod, PodSpec, Probe, Secret,
+    ConfigMap, Container, ContainerPort, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler,
+    Pod, PodSpec, Probe, Secret, SleepAction,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -953,4 +954,448 @@ async fn run_as_non_root_with_a_root_image_is_a_config_error() {
     );
     assert_eq!(h.status()["phase"], "Pending");
     assert!(h.events("Failed")[0].starts_with("Error: container has runAsNonRoot"));
+}
+
+// --- Init containers, sidecars, lifecycle hooks, termination messages ---------------------
+
+fn init_pod(policy: &str, init: Vec<Container>, app: Vec<Container>) -> Pod {
+    let mut p = pod(policy, app);
+    if let Some(s) = p.spec.as_mut() {
+        s.init_containers = Some(init);
+    }
+    p
+}
+
+fn sidecar(name: &str) -> Container {
+    Container {
+        restart_policy: Some("Always".into()),
+        ..container(name)
+    }
+}
+
+fn init_status(h: &Harness, name: &str) -> Value {
+    let s = h.status();
+    s["initContainerStatuses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name).cloned())
+        .unwrap_or_default()
+}
+
+fn condition_message(h: &Harness, t: &str) -> Value {
+    let s = h.status();
+    s["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == t).cloned())
+        .unwrap_or_default()["message"]
+        .clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn init_containers_run_in_order_each_to_its_end_before_the_app() {
+    let host = FakeHost::new();
+    let h = Harness::start(
+        host,
+        init_pod(
+            "Always",
+            vec![container("first"), container("second")],
+            vec![container("app")],
+        ),
+    );
+    advance(1.0).await;
+    assert_eq!(h.runs("first").len(), 1);
+    assert!(
+        h.runs("second").is_empty(),
+        "the second waits for the first"
+    );
+    assert!(h.runs("app").is_empty());
+    assert_eq!(h.status()["phase"], "Pending");
+    assert_eq!(h.condition("Initialized"), "False");
+    assert_eq!(
+        condition_message(&h, "Initialized"),
+        "containers with incomplete status: [first second]"
+    );
+    assert!(init_status(&h, "first")["state"]["running"].is_object());
+    assert_eq!(
+        init_status(&h, "second")["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    assert_eq!(
+        h.container_status("app")["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+
+    h.host.exit(&id("first"), Exit::Code(0));
+    advance(1.0).await;
+    assert_eq!(h.runs("second").len(), 1);
+    assert!(h.runs("app").is_empty());
+    let first = init_status(&h, "first");
+    assert_eq!(first["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(first["ready"], true);
+    assert_eq!(first["restartCount"], 0);
+
+    h.host.exit(&id("second"), Exit::Code(0));
+    advance(1.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    assert!(h.runs("second")[0] < h.runs("app")[0]);
+    assert_eq!(h.condition("Initialized"), "True");
+    assert_eq!(h.status()["phase"], "Running");
+    // Completed init containers stay completed under restartPolicy Always.
+    advance(30.0).await;
+    assert_eq!(h.runs("first").len(), 1);
+    assert_eq!(h.runs("second").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_init_container_backs_off_and_the_app_never_starts() {
+    let host = FakeHost::new();
+    host.behave("setup", crashing(1));
+    let h = Harness::start(
+        host,
+        init_pod("Always", vec![container("setup")], vec![container("app")]),
+    );
+    advance(35.0).await;
+    // Restarted at once, then after 10 s, then 20 s (as app containers are).
+    let runs = h.runs("setup");
+    assert_eq!(runs.len(), 4, "{:?}", gaps(&runs));
+    let s = init_status(&h, "setup");
+    assert_eq!(s["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(s["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(s["restartCount"], 3);
+    assert!(h.runs("app").is_empty());
+    assert_eq!(h.status()["phase"], "Pending");
+    assert!(!h.events("BackOff").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_init_container_fails_a_never_pod_and_succeeds_on_retry_otherwise() {
+    let host = FakeHost::new();
+    host.behave("setup", crashing(2));
+    let h = Harness::start(
+        host,
+        init_pod("Never", vec![container("setup")], vec![container("app")]),
+    );
+    advance(30.0).await;
+    assert_eq!(h.runs("setup").len(), 1);
+    assert!(h.runs("app").is_empty());
+    assert_eq!(h.status()["phase"], "Failed");
+    assert_eq!(
+        init_status(&h, "setup")["state"]["terminated"]["reason"],
+        "Error"
+    );
+    assert_eq!(h.condition("Initialized"), "False");
+
+    // OnFailure: a failed init container runs again; once it succeeds the app starts.
+    let host = FakeHost::new();
+    host.behave("setup", crashing(2));
+    let h = Harness::start(
+        host,
+        init_pod(
+            "OnFailure",
+            vec![container("setup")],
+            vec![container("app")],
+        ),
+    );
+    advance(1.0).await;
+    assert!(h.runs("app").is_empty());
+    h.host.behave("setup", crashing(0));
+    advance(10.0).await;
+    assert_eq!(h.runs("setup").len(), 3);
+    assert_eq!(h.runs("app").len(), 1);
+    assert_eq!(init_status(&h, "setup")["restartCount"], 2);
+    assert_eq!(h.condition("Initialized"), "True");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecar_starts_first_runs_alongside_and_stops_last() {
+    let host = FakeHost::new();
+    // The sidecar's startup probe fails until the test says otherwise.
+    host.behave(
+        "proxy",
+        Behaviour {
+            exec_fails: Some("not yet".into()),
+            on_term: Some(Exit::Signal(15)),
+            ..Default::default()
+        },
+    );
+    // The app ignores SIGTERM: SIGKILL ends it when the grace period is over.
+    host.behave("app", Behaviour::default());
+    let mut proxy = sidecar("proxy");
+    proxy.startup_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["ready".into()]),
+        }),
+        ..probe(1, 30)
+    });
+    let h = Harness::start(
+        host,
+        init_pod(
+            "Never",
+            vec![proxy, container("setup")],
+            vec![container("app")],
+        ),
+    );
+    advance(3.0).await;
+    assert_eq!(h.runs("proxy").len(), 1);
+    assert!(
+        h.runs("setup").is_empty(),
+        "the next init container waits until the sidecar has started"
+    );
+    assert_eq!(init_status(&h, "proxy")["started"], false);
+    h.host.set_exec_fails(&id("proxy"), None);
+    advance(1.5).await;
+    assert_eq!(init_status(&h, "proxy")["started"], true);
+    assert_eq!(h.runs("setup").len(), 1);
+    h.host.exit(&id("setup"), Exit::Code(0));
+    advance(1.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    assert_eq!(h.status()["phase"], "Running");
+    assert_eq!(init_status(&h, "proxy")["ready"], true);
+
+    // A sidecar restarts whatever the pod's policy (Never here).
+    h.host.exit(&id("proxy"), Exit::Code(1));
+    advance(1.0).await;
+    assert_eq!(h.runs("proxy").len(), 2);
+    assert_eq!(init_status(&h, "proxy")["restartCount"], 1);
+
+    // Deletion: the app gets SIGTERM, and the sidecar only once the app has ended.
+    advance(2.0).await;
+    h.delete(4);
+    let h = h.finished().await;
+    let app_term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    let app_kill = h.host.times_of(&Call::Kill(id("app"), Signal::Kill));
+    let proxy_term = h.host.times_of(&Call::Kill(id("proxy"), Signal::Term));
+    assert_eq!((app_term.len(), app_kill.len()), (1, 1));
+    assert_eq!(proxy_term.len(), 1);
+    assert!(
+        proxy_term[0] >= app_kill[0] && proxy_term[0] > app_term[0],
+        "the sidecar stops last"
+    );
+    assert!(
+        h.host
+            .times_of(&Call::Kill(id("proxy"), Signal::Kill))
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sidecars_stop_once_the_app_containers_are_done() {
+    let host = FakeHost::new();
+    for name in ["a", "b"] {
+        host.behave(
+            name,
+            Behaviour {
+                on_term: Some(Exit::Signal(15)),
+                ..Default::default()
+            },
+        );
+    }
+    let h = Harness::start(
+        host,
+        init_pod(
+            "Never",
+            vec![sidecar("a"), sidecar("b")],
+            vec![container("app")],
+        ),
+    );
+    advance(1.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    h.host.exit(&id("app"), Exit::Code(0));
+    advance(2.0).await;
+    let a = h.host.times_of(&Call::Kill(id("a"), Signal::Term));
+    let b = h.host.times_of(&Call::Kill(id("b"), Signal::Term));
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert!(b[0] < a[0], "the last sidecar stops first");
+    assert_eq!(h.runs("a").len(), 1, "not restarted");
+    assert_eq!(h.status()["phase"], "Succeeded");
+}
+
+fn pre_stop(handler: LifecycleHandler) -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(handler),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_stop_runs_before_sigterm_and_counts_against_the_grace_period() {
+    // (hook seconds, grace): SIGTERM after the hook; SIGKILL at the grace period's end, but
+    // at least two seconds after SIGTERM.
+    for (hook, grace, term_at, kill_at) in [(3, 5, 3, 5), (10, 5, 5, 7)] {
+        let host = FakeHost::new();
+        host.behave("app", Behaviour::default());
+        let mut c = container("app");
+        c.lifecycle = Some(pre_stop(LifecycleHandler {
+            sleep: Some(SleepAction { seconds: hook }),
+            ..Default::default()
+        }));
+        let h = Harness::start(host, pod("Always", vec![c]));
+        advance(1.0).await;
+        let deleted = h.delete(grace);
+        let h = h.finished().await;
+        let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+        let kill = h.host.times_of(&Call::Kill(id("app"), Signal::Kill));
+        assert_eq!((term.len(), kill.len()), (1, 1), "hook {hook}s");
+        let near = |t: Instant, secs: u64| {
+            let d = t - deleted;
+            d >= Duration::from_secs(secs) && d < Duration::from_millis(secs * 1000 + 100)
+        };
+        assert!(
+            near(term[0], term_at),
+            "hook {hook}s: SIGTERM after {:?}",
+            term[0] - deleted
+        );
+        assert!(
+            near(kill[0], kill_at),
+            "hook {hook}s: SIGKILL after {:?}",
+            kill[0] - deleted
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_stop_runs_after_the_drain_and_a_failed_one_is_an_event() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            on_term: Some(Exit::Signal(15)),
+            exec_fails: Some("cannot".into()),
+            ..Default::default()
+        },
+    );
+    let mut c = container("app");
+    c.lifecycle = Some(pre_stop(LifecycleHandler {
+        exec: Some(ExecAction {
+            command: Some(vec!["/bin/quit".into()]),
+        }),
+        ..Default::default()
+    }));
+    let h = Harness::start_with(
+        host,
+        pod("Always", vec![c]),
+        options(Some(Duration::from_secs(10))),
+        Some(fresh_lease("proxy-1")),
+    );
+    advance(1.0).await;
+    h.delete(30);
+    advance(2.0).await;
+    let hook = Call::Exec(id("app"), vec!["/bin/quit".into()]);
+    assert!(
+        h.host.times_of(&hook).is_empty(),
+        "no preStop before the drain"
+    );
+    let acked_at = Instant::now();
+    let mut acked = h.tx.borrow().clone().expect("the pod");
+    acked.metadata.annotations = Some(BTreeMap::from([(
+        baton_api::drain::ack_annotation("proxy-1"),
+        "true".to_string(),
+    )]));
+    h.tx.send_replace(Some(acked));
+    let h = h.finished().await;
+    let ran = h.host.times_of(&hook);
+    let term = h.host.times_of(&Call::Kill(id("app"), Signal::Term));
+    assert_eq!(ran.len(), 1);
+    assert!(ran[0] >= acked_at && term[0] >= ran[0]);
+    let failed = h.events("FailedPreStopHook");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0],
+        format!(
+            "Exec lifecycle hook ([/bin/quit]) for Container \"app\" in Pod \"web_default({UID})\" failed - error: command '/bin/quit' exited with a non-zero code: cannot, message: \"cannot\""
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_start_hook_kills_the_container() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            on_term: Some(Exit::Signal(15)),
+            ..Default::default()
+        },
+    );
+    let mut c = container("app");
+    c.lifecycle = Some(Lifecycle {
+        post_start: Some(LifecycleHandler {
+            http_get: Some(HTTPGetAction {
+                port: IntOrString::Int(9000),
+                path: Some("/started".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let h = Harness::start(host, pod("Always", vec![c]));
+    advance(1.0).await;
+    // Nothing listens on 9000: the hook fails, the container gets SIGTERM and restarts.
+    assert!(
+        !h.host
+            .times_of(&Call::Kill(id("app"), Signal::Term))
+            .is_empty()
+    );
+    assert!(h.runs("app").len() >= 2);
+    assert_eq!(h.events("FailedPostStartHook")[0], "PostStartHook failed");
+    // Once something answers (any status: only a missing answer fails a hook), it stays up.
+    h.host.listen(SocketAddr::new(h.pod_ip().into(), 9000), 500);
+    advance(25.0).await;
+    let runs = h.runs("app").len();
+    advance(60.0).await;
+    assert_eq!(h.runs("app").len(), runs);
+    assert!(h.container_status("app")["state"]["running"].is_object());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_termination_message_comes_from_its_file_or_the_log() {
+    let host = FakeHost::new();
+    host.behave("app", Behaviour::default());
+    let h = Harness::start(host, pod("Never", vec![container("app")]));
+    advance(1.0).await;
+    let file = pod_dir().join("app").join("termination-log");
+    assert_eq!(
+        h.host.file(&file),
+        Some(Vec::new()),
+        "an empty file per run"
+    );
+    let config: Value = serde_json::from_slice(
+        &h.host
+            .file(&pod_dir().join("app/bundle/config.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let mounted = config["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["destination"] == "/dev/termination-log" && m["source"] == json!(file));
+    assert!(mounted, "{}", config["mounts"]);
+    let long = "x".repeat(5000) + "the end";
+    h.host.put_file(&file, long.as_bytes());
+    h.host.exit(&id("app"), Exit::Code(0));
+    advance(1.0).await;
+    let message = h.container_status("app")["state"]["terminated"]["message"].clone();
+    assert_eq!(message.as_str().map(str::len), Some(4096));
+    assert!(message.as_str().is_some_and(|m| m.ends_with("the end")));
+
+    // FallbackToLogsOnError: a failed container with nothing in its file shows its log's end.
+    let host = FakeHost::new();
+    host.behave("app", Behaviour::default());
+    let mut c = container("app");
+    c.termination_message_policy = Some("FallbackToLogsOnError".into());
+    let h = Harness::start(host, pod("Never", vec![c]));
+    advance(1.0).await;
+    let log: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    let log_file = PathBuf::from("/data/node/logs")
+        .join(format!("default_web_{UID}"))
+        .join("app/0.log");
+    h.host.put_file(&log_file, log.as_bytes());
+    h.host.exit(&id("app"), Exit::Code(3));
+    advance(1.0).await;
+    let want: String = (21..=100).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(
+        h.container_status("app")["state"]["terminated"]["message"],
+        want
+    );
 }
