@@ -385,7 +385,7 @@ fn pod_cells(obj: &Value, name: Value, age: Value, now: DateTime<Utc>) -> Vec<Va
     let app_statuses: &[Value] = if !initializing || initialized {
         restarts = sidecar_restarts;
         last_restart = sidecar_last_restart;
-        &statuses
+        statuses
     } else {
         &[]
     };
