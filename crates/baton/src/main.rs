@@ -109,7 +109,8 @@ struct ServerArgs {
     sim_node_pods: u32,
     /// Components not to run: `agent` (no real node on this machine), `proxy` (no Service
     /// virtual IPs), `ingress` (no Ingress proxy), `drain` (pods get SIGTERM without waiting
-    /// for the proxies to stop routing to them, as with Kubernetes).
+    /// for the proxies to stop routing to them, as with Kubernetes), `dns` (no cluster DNS:
+    /// pods get the host's resolvers).
     #[arg(long, value_delimiter = ',')]
     disable: Vec<String>,
     /// This machine's node name (default: its hostname).
@@ -140,6 +141,18 @@ struct ServerArgs {
     /// Log one line per request the Ingress proxies.
     #[arg(long)]
     ingress_access_log: bool,
+    /// The cluster domain: Services are `<svc>.<ns>.svc.<domain>`.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// The cluster DNS's address (UDP and TCP port 53), the `nameserver` of pods with
+    /// `dnsPolicy: ClusterFirst`. Default: the pod bridge's address (the first address of
+    /// `--pod-cidr`) when the node agent runs; with `--disable agent` only when this is given.
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    /// The host's resolver configuration: the cluster DNS forwards other names to its
+    /// nameservers, and pods with `dnsPolicy: Default` get it.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
     /// Registries reached over plain HTTP besides loopback ones (host[:port]).
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
@@ -161,7 +174,8 @@ fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // hickory-server logs every DNS request at info.
+                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -248,7 +262,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let opts = baton_controllers::ControllerOptions { sim };
-    baton_controllers::run(client.clone(), opts, rx_controllers).await?;
+    let informers = baton_controllers::run(client.clone(), opts, rx_controllers).await?;
     // The node agent first: it makes the pod bridge the Service proxy routes the service
     // CIDR to.
     let agent_running = if args.disabled("agent") {
@@ -261,6 +275,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         }
         start_agent(client.clone(), &args, &running).await
     };
+    start_dns(&args, agent_running, &informers, tx.subscribe()).await;
     start_traffic(
         client,
         &args,
@@ -281,6 +296,20 @@ impl ServerArgs {
         self.disable.iter().any(|d| d == component)
     }
 
+    /// Where the cluster DNS answers: `--cluster-dns`, else the pod bridge's address when the
+    /// node agent runs (pods reach it through their default route; a pod cannot reach the
+    /// host's loopback). `None` when no cluster DNS runs.
+    fn cluster_dns(&self) -> Option<std::net::IpAddr> {
+        if self.disabled("dns") {
+            return None;
+        }
+        match self.cluster_dns {
+            Some(ip) => Some(ip),
+            None if !self.disabled("agent") => Some(self.pod_cidr.gateway().into()),
+            None => None,
+        }
+    }
+
     /// This machine's node name: `--node-name`, else its hostname in lower case.
     fn node_name(&self) -> String {
         self.node_name.clone().unwrap_or_else(|| {
@@ -290,6 +319,43 @@ impl ServerArgs {
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "baton-node".into())
         })
+    }
+}
+
+/// Starts the cluster DNS on `--cluster-dns` port 53 (after the node agent, which makes the
+/// bridge whose address it uses by default). One that cannot bind is logged naming the flag;
+/// the rest runs on.
+async fn start_dns(
+    args: &ServerArgs,
+    agent_running: bool,
+    informers: &baton_controllers::informer::Informers,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(ip) = args.cluster_dns() else {
+        return;
+    };
+    if args.cluster_dns.is_none() && !agent_running {
+        return;
+    }
+    let opts = baton_dns::Options {
+        domain: args.cluster_domain.clone(),
+        listen: SocketAddr::new(ip, 53),
+        upstreams: baton_dns::Upstreams::ResolvConf(args.resolv_conf.clone()),
+    };
+    match baton_dns::start(
+        informers.services.clone(),
+        informers.endpoint_slices.clone(),
+        opts,
+        shutdown,
+    )
+    .await
+    {
+        Ok(addr) => {
+            tracing::info!(%addr, domain = %args.cluster_domain, "cluster DNS listening")
+        }
+        Err(e) => tracing::error!(
+            "cluster DNS not started: cannot listen on {ip}:53 (--cluster-dns): {e}"
+        ),
     }
 }
 
@@ -431,6 +497,11 @@ async fn start_agent(
         token,
         drain_timeout: (!args.disabled("drain"))
             .then(|| std::time::Duration::from_secs(args.drain_timeout)),
+        dns: baton_node::dns::DnsOptions {
+            cluster_dns: args.cluster_dns(),
+            cluster_domain: args.cluster_domain.clone(),
+            resolv_conf: args.resolv_conf.clone(),
+        },
     };
     let host = std::sync::Arc::new(baton_node::host::LinuxHost {
         runc_root: opts.data_dir.join("runc"),

@@ -47,13 +47,14 @@ pub struct ControllerOptions {
     pub sim: SimOptions,
 }
 
-/// Starts every controller on `client` and returns once they are spawned. Each one stops
+/// Starts every controller on `client` and returns once they are spawned, with the shared
+/// informers (the cluster DNS reads Services and EndpointSlices from them). Each one stops
 /// when `shutdown` turns true.
 pub async fn run(
     client: kube::Client,
     opts: ControllerOptions,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), Error> {
+) -> Result<informer::Informers, Error> {
     if opts.sim.nodes > 0 {
         simnode::register(&client, &opts.sim).await?;
         spawn_until(
@@ -90,7 +91,7 @@ pub async fn run(
     );
     spawn_until(shutdown.clone(), gc::run(client.clone(), informers.clone()));
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
-    Ok(())
+    Ok(informers)
 }
 
 /// Runs `task` until it ends or `shutdown` turns true, whichever comes first.

@@ -164,8 +164,9 @@ pub trait Host: Send + Sync + 'static {
     async fn remove_cgroup(&self, path: &str);
     /// Whether the kernel's OOM killer killed a process in the cgroup `path`.
     async fn oom_killed(&self, path: &str) -> bool;
-    /// The DNS configuration pods get: the machine's `/etc/resolv.conf`.
-    async fn resolv_conf(&self) -> String;
+    /// The host's resolver configuration at `path` (`--resolv-conf`, `/etc/resolv.conf`);
+    /// empty when it cannot be read.
+    async fn resolv_conf(&self, path: &Path) -> String;
     /// Reads one of the agent's files.
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError>;
     /// Writes one of the agent's files whole and durably (a reader, also after a crash or a
@@ -602,8 +603,8 @@ impl Host for LinuxHost {
         })
     }
 
-    async fn resolv_conf(&self) -> String {
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    async fn resolv_conf(&self, path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, HostError> {

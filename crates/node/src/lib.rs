@@ -19,10 +19,12 @@
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
 //! - [`reset`]: `baton reset`, removing what the agent made on this machine.
+//! - [`dns`]: a pod's `/etc/resolv.conf`, `/etc/hosts` and hostname, as the kubelet writes them.
 //! - [`volume`]: pod volumes (emptyDir, configMap, secret, downwardAPI, projected, hostPath)
 //!   and the containers' bind mounts of them.
 
 pub mod bundle;
+pub mod dns;
 pub mod host;
 pub mod images;
 pub mod ipam;
@@ -76,6 +78,8 @@ pub struct AgentOptions {
     /// confirm it no longer routes to the pod (`baton_api::drain`); `None`: no wait, as with
     /// the kubelet.
     pub drain_timeout: Option<std::time::Duration>,
+    /// Cluster DNS address, cluster domain and the host's resolv.conf, for the pods' files.
+    pub dns: dns::DnsOptions,
 }
 
 /// An image ready to run: its unpacked root filesystem and config.

@@ -490,8 +490,9 @@ impl Agent {
             .bind_mounts(&spec, c, &self.pod_dir(uid))
             .await
             .map_err(LaunchError::Config)?;
+        let (hostname, _) = crate::dns::hostname(pod, &self.opts.dns.cluster_domain);
         let ctx = BundleContext {
-            hostname: &name,
+            hostname: &hostname,
             netns_path: &netns_path,
             etc_files: &etc_files,
             volume_mounts: &volume_mounts,
@@ -723,14 +724,19 @@ impl Agent {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let name = pod.metadata.name.clone().unwrap_or_default();
         let etc = run.dir.join("etc");
-        let hosts = format!(
-            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{name}\n"
-        );
-        let resolv = self.host.resolv_conf().await;
+        let dns = &self.opts.dns;
+        let (hostname, _) = crate::dns::hostname(pod, &dns.cluster_domain);
+        let hosts = crate::dns::hosts_file(pod, ip, &dns.cluster_domain);
+        let host_resolv = self.host.resolv_conf(&dns.resolv_conf).await;
+        let resolv = crate::dns::resolv_conf(
+            pod,
+            dns,
+            &baton_api::resolv::ResolvConf::parse(&host_resolv),
+        )
+        .render();
         for (f, body) in [
-            ("hostname", format!("{name}\n")),
+            ("hostname", format!("{hostname}\n")),
             ("hosts", hosts),
             ("resolv.conf", resolv),
         ] {

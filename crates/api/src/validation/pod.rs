@@ -72,6 +72,7 @@ pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
         &format!("{path}.dnsPolicy"),
         DNS_POLICIES,
     ));
+    errs.extend(dns(spec, path));
     for field in ["terminationGracePeriodSeconds", "activeDeadlineSeconds"] {
         if let Some(n) = spec.get(field).and_then(Value::as_i64) {
             let bad = if field == "activeDeadlineSeconds" {
@@ -96,6 +97,145 @@ pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
+/// `hostname`, `subdomain`, `hostAliases` and `dnsConfig` (`validatePodDNSConfig`,
+/// `ValidateHostAliases`): at most 3 nameservers, all IP addresses; at most 32 search domains
+/// and 2048 characters of them, each a DNS subdomain; named options; `dnsPolicy: None` needs
+/// a nameserver.
+fn dns(spec: &Value, path: &str) -> Vec<FieldError> {
+    const IP: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+    let mut errs = Vec::new();
+    for field in ["hostname", "subdomain"] {
+        if let Some(v) = spec
+            .get(field)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+        {
+            for msg in names::dns1123_label(v) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.{field}"),
+                    json!(v),
+                    msg,
+                ));
+            }
+        }
+    }
+    let list = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for (i, alias) in spec
+        .get("hostAliases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}.hostAliases[{i}]");
+        let ip = alias.get("ip").and_then(Value::as_str).unwrap_or_default();
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            errs.push(FieldError::invalid(format!("{at}.ip"), json!(ip), IP));
+        }
+        for (j, h) in list(alias.get("hostnames")).iter().enumerate() {
+            for msg in names::dns1123_subdomain(h) {
+                errs.push(FieldError::invalid(
+                    format!("{at}.hostnames[{j}]"),
+                    json!(h),
+                    msg,
+                ));
+            }
+        }
+    }
+    let at = format!("{path}.dnsConfig");
+    let config = spec.get("dnsConfig").filter(|c| !c.is_null());
+    if spec.get("dnsPolicy").and_then(Value::as_str) == Some("None") {
+        match config {
+            None => {
+                errs.push(FieldError::required(
+                    &at,
+                    "must provide `dnsConfig` when `dnsPolicy` is None",
+                ));
+                return errs;
+            }
+            Some(c) if list(c.get("nameservers")).is_empty() => {
+                errs.push(FieldError::required(
+                    format!("{at}.nameservers"),
+                    "must provide at least one DNS nameserver when `dnsPolicy` is None",
+                ));
+                return errs;
+            }
+            Some(_) => {}
+        }
+    }
+    let Some(config) = config else {
+        return errs;
+    };
+    let nameservers = list(config.get("nameservers"));
+    if nameservers.len() > 3 {
+        errs.push(FieldError::invalid(
+            format!("{at}.nameservers"),
+            json!(nameservers),
+            "must not have more than 3 nameservers",
+        ));
+    }
+    for (i, ns) in nameservers.iter().enumerate() {
+        if ns.parse::<std::net::IpAddr>().is_err() {
+            errs.push(FieldError::invalid(
+                format!("{at}.nameservers[{i}]"),
+                json!(ns),
+                IP,
+            ));
+        }
+    }
+    let searches = list(config.get("searches"));
+    if searches.len() > 32 {
+        errs.push(FieldError::invalid(
+            format!("{at}.searches"),
+            json!(searches),
+            "must not have more than 32 search paths",
+        ));
+    }
+    if searches.join(" ").len() > 2048 {
+        errs.push(FieldError::invalid(
+            format!("{at}.searches"),
+            json!(searches),
+            "must not have more than 2048 characters (including spaces) in the search list",
+        ));
+    }
+    for (i, s) in searches.iter().enumerate() {
+        // A trailing dot is fine.
+        let s = s.strip_suffix('.').unwrap_or(s);
+        for msg in names::dns1123_subdomain(s) {
+            errs.push(FieldError::invalid(
+                format!("{at}.searches[{i}]"),
+                json!(s),
+                msg,
+            ));
+        }
+    }
+    for (i, o) in config
+        .get("options")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if o.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            errs.push(FieldError::required(
+                format!("{at}.options[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    errs
+}
+
 /// What Baton does not implement, and why that matters: `Forbidden` on every such field set
 /// (to anything but its default) in the pod spec at `path` or one of its containers.
 fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
@@ -115,8 +255,6 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         "shareProcessNamespace",
         "initContainers",
         "ephemeralContainers",
-        "hostAliases",
-        "dnsConfig",
         "setHostnameAsFQDN",
         "activeDeadlineSeconds",
         "readinessGates",

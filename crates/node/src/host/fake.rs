@@ -351,7 +351,7 @@ impl Host for FakeHost {
         self.lock().oom.contains(path)
     }
 
-    async fn resolv_conf(&self) -> String {
+    async fn resolv_conf(&self, _path: &Path) -> String {
         "nameserver 10.0.0.53\n".into()
     }
 

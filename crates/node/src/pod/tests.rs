@@ -97,6 +97,10 @@ fn options(drain_timeout: Option<Duration>) -> AgentOptions {
         kubelet_listen: "127.0.0.1:0".parse().expect("a valid address"),
         token: String::new(),
         drain_timeout,
+        dns: crate::dns::DnsOptions {
+            cluster_dns: Some("10.96.0.10".parse().expect("a valid address")),
+            ..Default::default()
+        },
     }
 }
 
@@ -757,7 +761,11 @@ async fn the_pod_gets_its_own_etc_files_and_bundle() {
     let file = |p: &Path| String::from_utf8(h.host.file(p).unwrap_or_default()).unwrap_or_default();
     assert_eq!(file(&etc.join("hostname")), "web\n");
     assert!(file(&etc.join("hosts")).contains(&format!("{}\tweb", h.pod_ip())));
-    assert_eq!(file(&etc.join("resolv.conf")), "nameserver 10.0.0.53\n");
+    // dnsPolicy ClusterFirst (the default): the cluster DNS, the namespace's search path.
+    assert_eq!(
+        file(&etc.join("resolv.conf")),
+        "nameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+    );
     let config: Value =
         serde_json::from_str(&file(&pod_dir().join("app/bundle/config.json"))).unwrap_or_default();
     assert_eq!(config["process"]["args"][0], "serve");
