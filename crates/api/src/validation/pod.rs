@@ -469,3 +469,72 @@ fn ports(ports: Option<&Value>, path: &str) -> Vec<FieldError> {
 pub(super) fn protocol(v: Option<&Value>, path: &str) -> Vec<FieldError> {
     one_of(v, path, PROTOCOLS)
 }
+
+#[cfg(test)]
+mod dns_tests {
+    use super::*;
+
+    fn errors(extra: Value) -> Vec<String> {
+        let mut spec = json!({
+            "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+            "containers": [{ "name": "c", "image": "i" }]
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            spec[k] = v.clone();
+        }
+        super::spec(&spec, "spec")
+            .iter()
+            .map(FieldError::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn dns_fields_are_served_and_validated_as_kubernetes_does() {
+        // Served now: no Forbidden.
+        let ok = json!({
+            "hostname": "db-0", "subdomain": "db",
+            "hostAliases": [{ "ip": "192.0.2.9", "hostnames": ["foo.local", "bar"] }],
+            "dnsConfig": { "nameservers": ["192.0.2.1"], "searches": ["a.example."],
+                           "options": [{ "name": "ndots", "value": "2" }] }
+        });
+        assert_eq!(errors(ok), Vec::<String>::new());
+        assert_eq!(
+            errors(json!({ "dnsPolicy": "None" })),
+            ["spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"]
+        );
+        assert_eq!(
+            errors(json!({ "dnsPolicy": "None", "dnsConfig": { "searches": ["a"] } })),
+            [
+                "spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None"
+            ]
+        );
+        let got = errors(json!({
+            "hostname": "Bad_Name",
+            "hostAliases": [{ "ip": "nope", "hostnames": ["ok", "-x"] }],
+            "dnsConfig": {
+                "nameservers": ["1.1.1.1", "2.2.2.2", "3.3.3.3", "300.1.1.1"],
+                "searches": ["a..b"],
+                "options": [{ "value": "1" }]
+            }
+        }));
+        let expect = [
+            "spec.hostname: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label",
+            "spec.hostAliases[0].ip: Invalid value: \"nope\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            "spec.hostAliases[0].hostnames[1]: Invalid value: \"-x\": a lowercase RFC 1123 subdomain",
+            "spec.dnsConfig.nameservers: Invalid value: []string{\"1.1.1.1\", \"2.2.2.2\", \"3.3.3.3\", \"300.1.1.1\"}: must not have more than 3 nameservers",
+            "spec.dnsConfig.nameservers[3]: Invalid value: \"300.1.1.1\": must be a valid IP address",
+            "spec.dnsConfig.searches[0]: Invalid value: \"a..b\": a lowercase RFC 1123 subdomain",
+            "spec.dnsConfig.options[0]: Required value: must not be empty",
+        ];
+        assert_eq!(got.len(), expect.len(), "{got:#?}");
+        for (g, e) in got.iter().zip(expect) {
+            assert!(g.starts_with(e), "{g}\n does not start with\n{e}");
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("d{i}.example")).collect();
+        assert_eq!(
+            errors(json!({ "dnsConfig": { "searches": many } })).len(),
+            1,
+            "33 search domains"
+        );
+    }
+}
