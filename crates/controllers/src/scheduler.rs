@@ -1,5 +1,6 @@
 //! The scheduler: binds each pending pod (no `spec.nodeName`, scheduler `default-scheduler`)
-//! to a Ready node that fits — resource requests against allocatable, pod count, nodeSelector,
+//! to a Ready node that fits — resource requests against allocatable (exact, as kube-scheduler
+//! counts them: [`amount`]), pod count, nodeSelector,
 //! taints and tolerations — preferring the node with the fewest pods of the same controller,
 //! then the fewest pods. Binding goes through `POST pods/{name}/binding`; a pod that fits
 //! nowhere gets PodScheduled=False/Unschedulable and a FailedScheduling event.
@@ -24,6 +25,7 @@ use crate::error::{self, Error};
 use crate::informer::Informers;
 use crate::pods;
 use baton_api::events::{Kind, Recorder};
+use baton_api::quantity::Quantity;
 
 const NAME: &str = "default-scheduler";
 
@@ -78,7 +80,7 @@ pub async fn run(client: Client, informers: Informers) {
 #[derive(Clone, Debug, PartialEq)]
 struct Placed {
     node: String,
-    requests: BTreeMap<String, f64>,
+    requests: BTreeMap<String, i128>,
     /// The uid of its controller, for spreading siblings.
     owner: Option<String>,
 }
@@ -88,7 +90,9 @@ impl Placed {
     fn of(pod: &Pod, node: &str) -> Placed {
         Placed {
             node: node.to_string(),
-            requests: requests(pod),
+            // A bound pod whose amounts cannot be read (the API refuses them; only an object
+            // stored before it did) counts for nothing it asked.
+            requests: requests(pod).unwrap_or_default(),
             owner: controller_uid(pod).map(str::to_string),
         }
     }
@@ -97,7 +101,7 @@ impl Placed {
 /// One node's sums.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct NodeUse {
-    requests: BTreeMap<String, f64>,
+    requests: BTreeMap<String, i128>,
     pods: usize,
     by_owner: HashMap<String, usize>,
 }
@@ -138,7 +142,8 @@ impl Usage {
     fn add(&mut self, p: &Placed, sign: i32) {
         let n = self.nodes.entry(p.node.clone()).or_default();
         for (k, v) in &p.requests {
-            *n.requests.entry(k.clone()).or_insert(0.0) += f64::from(sign) * v;
+            let sum = n.requests.entry(k.clone()).or_insert(0);
+            *sum = sum.saturating_add(i128::from(sign) * v);
         }
         n.pods = n.pods.saturating_add_signed(sign as isize);
         if let Some(o) = &p.owner {
@@ -154,14 +159,15 @@ impl Usage {
     }
 
     /// Requests, pod count and pods of `owner` on `node`, assumed bindings included.
-    fn on(&self, node: &str, owner: Option<&str>) -> (BTreeMap<String, f64>, usize, usize) {
+    fn on(&self, node: &str, owner: Option<&str>) -> (BTreeMap<String, i128>, usize, usize) {
         let mut u = self.nodes.get(node).cloned().unwrap_or_default();
         for (uid, a) in &self.assumed {
             if a.node != node || self.placed.contains_key(uid) {
                 continue;
             }
             for (k, v) in &a.requests {
-                *u.requests.entry(k.clone()).or_insert(0.0) += v;
+                let sum = u.requests.entry(k.clone()).or_insert(0);
+                *sum = sum.saturating_add(*v);
             }
             u.pods += 1;
             if let Some(o) = &a.owner {
@@ -173,37 +179,23 @@ impl Usage {
     }
 }
 
-/// Parses a Kubernetes quantity into its value (CPU in cores, memory in bytes).
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(n * mult)
+/// An amount of `resource` as kube-scheduler counts it (`framework.Resource`): CPU in
+/// millicores (`MilliValue()`), everything else in whole units (`Value()`), both rounded up
+/// and exact.
+pub fn amount(
+    resource: &str,
+    q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+) -> Result<i128, String> {
+    let parsed = Quantity::try_from(q).map_err(|e| format!("{resource} {:?}: {e}", q.0))?;
+    Ok(if resource == "cpu" {
+        parsed.milli_value()
+    } else {
+        i128::from(parsed.value())
+    })
 }
 
-/// The pod's requests per resource (sum over its containers).
-fn requests(pod: &Pod) -> BTreeMap<String, f64> {
+/// The pod's requests per resource (sum over its containers), or why one cannot be read.
+fn requests(pod: &Pod) -> Result<BTreeMap<String, i128>, String> {
     let mut out = BTreeMap::new();
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
         for (k, v) in c
@@ -213,10 +205,11 @@ fn requests(pod: &Pod) -> BTreeMap<String, f64> {
             .into_iter()
             .flatten()
         {
-            *out.entry(k.clone()).or_insert(0.0) += parse_quantity(&v.0).unwrap_or(0.0);
+            let sum: &mut i128 = out.entry(k.clone()).or_insert(0);
+            *sum = sum.saturating_add(amount(k, v)?);
         }
     }
-    out
+    Ok(out)
 }
 
 fn tolerates(tols: &[Toleration], key: &str, value: Option<&str>, effect: &str) -> bool {
@@ -242,7 +235,7 @@ fn tolerates(tols: &[Toleration], key: &str, value: Option<&str>, effect: &str) 
 pub fn misfit(
     pod: &Pod,
     node: &Node,
-    used: &BTreeMap<String, f64>,
+    used: &BTreeMap<String, i128>,
     pods_on_node: usize,
 ) -> Option<String> {
     let ready = node
@@ -288,19 +281,28 @@ pub fn misfit(
         .as_ref()
         .and_then(|s| s.allocatable.clone())
         .unwrap_or_default();
-    let max_pods = alloc
-        .get("pods")
-        .and_then(|q| parse_quantity(&q.0))
-        .unwrap_or(110.0);
-    if pods_on_node as f64 + 1.0 > max_pods {
+    // An allocatable amount that cannot be read offers nothing.
+    let have = |res: &str| {
+        alloc
+            .get(res)
+            .map_or(Ok(0), |q| amount(res, q))
+            .unwrap_or(0)
+    };
+    let max_pods = if alloc.contains_key("pods") {
+        have("pods")
+    } else {
+        110
+    };
+    if pods_on_node as i128 + 1 > max_pods {
         return Some("Too many pods".into());
     }
-    for (res, want) in requests(pod) {
-        let have = alloc
-            .get(&res)
-            .and_then(|q| parse_quantity(&q.0))
-            .unwrap_or(0.0);
-        if used.get(&res).copied().unwrap_or(0.0) + want > have + 1e-9 {
+    let wanted = match requests(pod) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("Pod has a request that is not a quantity: {e}")),
+    };
+    for (res, want) in wanted {
+        let used = used.get(&res).copied().unwrap_or(0);
+        if used.saturating_add(want) > have(&res) {
             return Some(format!("Insufficient {res}"));
         }
     }
@@ -464,7 +466,7 @@ mod tests {
         let (req, count, siblings) = u.on("n1", Some("rs1"));
         assert_eq!(count, 2);
         assert_eq!(siblings, 1);
-        assert!((req["cpu"] - 0.75).abs() < 1e-9);
+        assert_eq!(req["cpu"], 750);
         // c assumed on n1: counted until its binding is seen, then counted once.
         u.assumed.insert(
             "c".into(),
@@ -480,25 +482,71 @@ mod tests {
         u.observe("b", None);
         let (req, count, siblings) = u.on("n1", Some("rs1"));
         assert_eq!((count, siblings), (1, 1));
-        assert!((req["cpu"] - 1.0).abs() < 1e-9);
+        assert_eq!(req["cpu"], 1000);
         u.observe("c", None);
         assert!(u.nodes.is_empty() && u.placed.is_empty());
     }
 
+    /// Requests against allocatable exactly as kube-scheduler counts them: millicores rounded
+    /// up for CPU, whole units for the rest, no floating point.
     #[test]
-    fn quantities() {
-        let cases = [
-            ("100m", Some(0.1)),
-            ("2", Some(2.0)),
-            ("1Gi", Some(1073741824.0)),
-            ("512Mi", Some(536870912.0)),
-            ("1k", Some(1000.0)),
-            ("1e3", Some(1000.0)),
-            ("abc", None),
-        ];
-        for (q, want) in cases {
-            assert_eq!(parse_quantity(q), want, "{q}");
-        }
+    fn fit_is_exact() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "allocatable": {"cpu": "2", "memory": "1Gi", "pods": "3",
+                                       "example.com/gpu": "1"}}
+        }))
+        .expect("node");
+        let wants = |requests: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": requests}}]}
+            }))
+            .expect("pod")
+        };
+        let used = BTreeMap::from([("cpu".to_string(), 500)]);
+        let fit = |requests, count| misfit(&wants(requests), &node, &used, count);
+        use serde_json::json;
+        assert_eq!(fit(json!({"cpu": "1.5", "memory": "1073741824"}), 0), None);
+        assert_eq!(fit(json!({"cpu": "1500m"}), 2), None);
+        assert_eq!(fit(json!({"cpu": "1"}), 3), Some("Too many pods".into()));
+        // 0.5m is a whole millicore, as MilliValue() rounds it.
+        assert_eq!(
+            fit(json!({"cpu": "1.5", "memory": "0.5m"}), 0),
+            None,
+            "memory 0.5m is 1 byte"
+        );
+        assert_eq!(
+            fit(json!({"cpu": "1.5005"}), 0),
+            Some("Insufficient cpu".into())
+        );
+        assert_eq!(
+            fit(json!({"memory": "1073741825"}), 0),
+            Some("Insufficient memory".into())
+        );
+        assert_eq!(
+            fit(json!({"memory": "1Pi"}), 0),
+            Some("Insufficient memory".into())
+        );
+        assert_eq!(fit(json!({"example.com/gpu": "1"}), 0), None);
+        assert_eq!(
+            fit(json!({"example.com/gpu": "2"}), 0),
+            Some("Insufficient example.com/gpu".into())
+        );
+        assert_eq!(
+            fit(json!({"cpu": "1x"}), 0),
+            Some(
+                "Pod has a request that is not a quantity: cpu \"1x\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+                    .into()
+            )
+        );
+        let q = |s: &str| k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.into());
+        assert_eq!(amount("cpu", &q("0.5m")), Ok(1));
+        assert_eq!(amount("cpu", &q("1k")), Ok(1_000_000));
+        assert_eq!(amount("memory", &q("512974848m")), Ok(512_975));
+        assert_eq!(amount("memory", &q("1Ei")), Ok(1 << 60));
+        assert_eq!(amount("pods", &q("1e3")), Ok(1000));
     }
 
     #[test]
