@@ -209,9 +209,9 @@ pub trait Host: Send + Sync + 'static {
     /// The kubelet's hostPath `type` check (creating what an `…OrCreate` type asks for); the
     /// error is the kubelet's message.
     async fn check_host_path(&self, path: &Path, kind: &str) -> Result<(), String>;
-    /// The host path a `subPath` of the volume at `volume` is bound from, refused when it
-    /// resolves outside the volume ([`crate::volume::fs::resolve_subpath`]).
-    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String>;
+    /// Binds `sub` of the volume at `volume` onto `target`, refused when it resolves outside
+    /// the volume ([`crate::volume::fs::bind_subpath`]).
+    async fn bind_subpath(&self, volume: &Path, sub: &str, target: &Path) -> Result<(), String>;
 }
 
 /// The real machine: runc with its state under `runc_root`.
@@ -743,8 +743,8 @@ impl Host for LinuxHost {
         crate::volume::fs::check_host_path(path, kind)
     }
 
-    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
-        crate::volume::fs::resolve_subpath(volume, sub)
+    async fn bind_subpath(&self, volume: &Path, sub: &str, target: &Path) -> Result<(), String> {
+        crate::volume::fs::bind_subpath(volume, sub, target)
     }
 }
 

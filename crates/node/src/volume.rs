@@ -107,6 +107,12 @@ pub fn volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
     pod_dir.join("volumes").join(name)
 }
 
+/// Where the subPaths of a pod's containers are bound (`<volume>/<container>/<mount index>`,
+/// the kubelet's `volume-subpaths`).
+fn subpath_dir(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("volume-subpaths")
+}
+
 /// A bind mount of a host path into a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BindMount {
@@ -521,20 +527,26 @@ impl Agent {
         dir: &Path,
     ) -> Result<Vec<BindMount>, String> {
         let mut out = Vec::new();
-        for p in mount_plans(spec, c, dir)? {
+        for (i, p) in mount_plans(spec, c, dir)?.into_iter().enumerate() {
             let source = match &p.sub_path {
                 None => p.volume.clone(),
-                Some(sub) => self
-                    .host
-                    .resolve_subpath(&p.volume, sub)
-                    .await
-                    .map_err(|e| {
-                        tracing::info!(container = %c.name, error = %e, "subPath refused");
-                        format!(
-                            "failed to prepare subPath for volumeMount \"{}\" of container \"{}\"",
-                            p.name, c.name
-                        )
-                    })?,
+                Some(sub) => {
+                    let target = subpath_dir(dir)
+                        .join(&p.name)
+                        .join(&c.name)
+                        .join(i.to_string());
+                    self.host
+                        .bind_subpath(&p.volume, sub, &target)
+                        .await
+                        .map_err(|e| {
+                            tracing::info!(container = %c.name, error = %e, "subPath refused");
+                            format!(
+                                "failed to prepare subPath for volumeMount \"{}\" of container \"{}\"",
+                                p.name, c.name
+                            )
+                        })?;
+                    target
+                }
             };
             out.push(BindMount {
                 destination: p.destination,
@@ -548,8 +560,22 @@ impl Agent {
     /// Unmounts the volumes of the pod whose directory is `dir` (also an orphan's, from what
     /// its directory holds). Returns whether something there is still mounted.
     pub(crate) async fn unmount_volumes(&self, dir: &Path) -> bool {
-        let root = dir.join("volumes");
         let mut left = false;
+        // Subpath binds first: they may be of a tmpfs volume.
+        let subs = subpath_dir(dir);
+        for volume in self.host.list_dir(&subs).await {
+            for container in self.host.list_dir(&subs.join(&volume)).await {
+                let cdir = subs.join(&volume).join(&container);
+                for i in self.host.list_dir(&cdir).await {
+                    let target = cdir.join(&i);
+                    if let Err(e) = self.host.unmount(&target).await {
+                        tracing::warn!(path = %target.display(), error = %e, "unmounting a subPath failed");
+                    }
+                    left |= self.host.is_mounted(&target).await;
+                }
+            }
+        }
+        let root = dir.join("volumes");
         for name in self.host.list_dir(&root).await {
             let vd = root.join(&name);
             if let Err(e) = self.host.unmount(&vd).await {

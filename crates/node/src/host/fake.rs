@@ -463,7 +463,14 @@ impl Host for FakeHost {
         }
     }
 
-    async fn resolve_subpath(&self, volume: &Path, sub: &str) -> Result<PathBuf, String> {
-        Ok(volume.join(sub))
+    /// A subPath with a `..` element is refused (the real one refuses what resolves outside).
+    async fn bind_subpath(&self, _volume: &Path, sub: &str, target: &Path) -> Result<(), String> {
+        if sub.split('/').any(|e| e == "..") {
+            return Err(format!("subpath {sub:?} not within volume path"));
+        }
+        if self.lock().mounts.insert(target.to_path_buf()) {
+            self.log(Call::Mount(target.to_path_buf()));
+        }
+        Ok(())
     }
 }

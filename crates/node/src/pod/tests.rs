@@ -31,12 +31,16 @@ use baton_api::events::Kind;
 
 const UID: &str = "0b4e6c0e-8f43-4b65-9a55-3c1d2f0e9a11";
 
+mod volumes;
+
 /// The API server as the worker sees it: statuses, events and deletions are recorded.
 #[derive(Default)]
 struct FakeApi {
     statuses: Mutex<Vec<Value>>,
     events: Mutex<Vec<(String, String)>>,
     deleted: Mutex<Vec<String>>,
+    /// ConfigMaps by name (volumes and env refs read them).
+    config_maps: Mutex<BTreeMap<String, ConfigMap>>,
 }
 
 #[async_trait]
@@ -48,8 +52,8 @@ impl PodApi for FakeApi {
     async fn record_event(&self, _pod: &Pod, _c: &str, _kind: Kind, reason: &str, msg: &str) {
         lock(&self.events).push((reason.to_string(), msg.to_string()));
     }
-    async fn config_map(&self, _ns: &str, _name: &str) -> Result<Option<ConfigMap>, String> {
-        Ok(None)
+    async fn config_map(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, String> {
+        Ok(lock(&self.config_maps).get(name).cloned())
     }
     async fn secret(&self, _ns: &str, _name: &str) -> Result<Option<Secret>, String> {
         Ok(None)

@@ -1,6 +1,6 @@
 //! What volumes need of the real filesystem, for [`crate::host::LinuxHost`]: the kubelet's
-//! atomic writer for projected files, hostPath type checks, subPath resolution. Plain
-//! `std::fs`, tested on temporary directories as an ordinary user.
+//! atomic writer for projected files, hostPath type checks, subPaths checked and bound.
+//! Plain `std::fs` (and `nix` for the bind), tested on temporary directories.
 //!
 //! # The atomic writer
 //! As the kubelet's `AtomicWriter` lays a projected volume out, so that a reader sees the old
@@ -247,9 +247,9 @@ pub fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
     }
 }
 
-/// The host path a container's `subPath` of the volume at `volume` is bound from: created as
-/// a directory (with the volume's mode) when missing, its symlinks resolved, refused when it
-/// resolves outside the volume.
+/// The host path a container's `subPath` of the volume at `volume` is: created as a directory
+/// (with the volume's mode) when missing, its symlinks resolved, refused when it resolves
+/// outside the volume.
 pub fn resolve_subpath(volume: &Path, sub: &str) -> Result<PathBuf, String> {
     let target = volume.join(sub);
     if target.symlink_metadata().is_err() {
@@ -271,6 +271,63 @@ pub fn resolve_subpath(volume: &Path, sub: &str) -> Result<PathBuf, String> {
             root.display().to_string()
         ))
     }
+}
+
+/// Binds `sub` of the volume at `volume` onto `target` (made as a file or a directory like
+/// it; a mount left there from an earlier run is replaced). What is bound is what was checked:
+/// the resolved path is opened one element at a time below the volume's root without following
+/// symlinks, and the bind is made from that open file (`/proc/self/fd/N`), so a container that
+/// swaps a directory of its volume for a symlink meanwhile cannot have a path outside the
+/// volume bound (the kubelet's answer to CVE-2017-1002101).
+pub fn bind_subpath(volume: &Path, sub: &str, target: &Path) -> Result<(), String> {
+    use nix::fcntl::{OFlag, open, openat};
+    use nix::sys::stat::Mode;
+    use std::os::fd::AsRawFd;
+    let real = resolve_subpath(volume, sub)?;
+    let root = std::fs::canonicalize(volume).map_err(|e| format!("volume {sub:?}: {e}"))?;
+    let rel = real
+        .strip_prefix(&root)
+        .map_err(|_| format!("subPath {sub:?} left its volume"))?
+        .to_path_buf();
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut fd = open(&root, flags | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|e| format!("opening the volume: {}", e.desc()))?;
+    for part in rel.components() {
+        fd = openat(&fd, part.as_os_str(), flags, Mode::empty())
+            .map_err(|e| format!("subPath {sub:?} changed while it was bound: {}", e.desc()))?;
+    }
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let meta = std::fs::symlink_metadata(&proc_path)
+        .and_then(|_| std::fs::metadata(&proc_path))
+        .map_err(|e| format!("subPath {sub:?}: {e}"))?;
+    if crate::host::is_mountpoint(target) {
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH)
+            .map_err(|e| format!("unmounting {}: {}", target.display(), e.desc()))?;
+    }
+    let made = if meta.is_dir() {
+        std::fs::create_dir_all(target)
+    } else {
+        target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(target)
+                    .map(drop)
+            })
+    };
+    made.map_err(|e| format!("creating {}: {e}", target.display()))?;
+    nix::mount::mount(
+        Some(proc_path.as_str()),
+        target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("binding subPath {sub:?}: {}", e.desc()))
 }
 
 #[cfg(test)]
@@ -400,5 +457,33 @@ mod tests {
         );
         symlink("a", vol.join("inside")).expect("link");
         assert!(resolve_subpath(&vol, "inside").is_ok_and(|p| p.ends_with("vol/a")));
+    }
+
+    /// Needs root (a bind mount), as CI has.
+    #[test]
+    fn a_sub_path_is_bound_from_what_was_checked() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let vol = tmp.path().join("vol");
+        std::fs::create_dir_all(vol.join("data")).expect("volume");
+        std::fs::write(vol.join("data/f"), "inside").expect("file");
+        let target = tmp.path().join("subpaths/v/c/0");
+        bind_subpath(&vol, "data", &target).expect("bound");
+        assert_eq!(
+            std::fs::read_to_string(target.join("f")).expect("read"),
+            "inside"
+        );
+        // Bound again (a restart): the old bind is replaced, not stacked.
+        bind_subpath(&vol, "data", &target).expect("bound again");
+        let file_target = tmp.path().join("subpaths/v/c/1");
+        bind_subpath(&vol, "data/f", &file_target).expect("a file bound");
+        assert_eq!(
+            std::fs::read_to_string(&file_target).expect("read"),
+            "inside"
+        );
+        symlink("/etc", vol.join("out")).expect("link");
+        assert!(bind_subpath(&vol, "out", &tmp.path().join("subpaths/v/c/2")).is_err());
+        for t in [&target, &file_target] {
+            nix::mount::umount2(t.as_path(), nix::mount::MntFlags::MNT_DETACH).expect("unmounted");
+        }
     }
 }
