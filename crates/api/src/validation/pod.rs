@@ -41,6 +41,7 @@ pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
         for (i, c) in init.iter().enumerate() {
             let at = format!("{path}.initContainers[{i}]");
             errs.extend(container(c, &at, &mut names_seen));
+            errs.extend(init_container(c, &at));
             errs.extend(super::volumes::volume_mounts(
                 c,
                 &format!("{at}.volumeMounts"),
@@ -53,6 +54,12 @@ pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
             for (i, c) in list.iter().enumerate() {
                 let at = format!("{path}.containers[{i}]");
                 errs.extend(container(c, &at, &mut names_seen));
+                if c.get("restartPolicy").is_some_and(|v| !v.is_null()) {
+                    errs.push(FieldError::forbidden(
+                        format!("{at}.restartPolicy"),
+                        "may not be set for non-init containers",
+                    ));
+                }
                 errs.extend(super::volumes::volume_mounts(
                     c,
                     &format!("{at}.volumeMounts"),
@@ -253,7 +260,6 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         "hostPID",
         "hostIPC",
         "shareProcessNamespace",
-        "initContainers",
         "ephemeralContainers",
         "setHostnameAsFQDN",
         "activeDeadlineSeconds",
@@ -274,25 +280,27 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         errs.push(FieldError::forbidden(format!("{psc}.sysctls"), DETAIL));
     }
     errs.extend(profiles(spec.get("securityContext"), &psc));
-    for (i, c) in spec
-        .get("containers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("{path}.containers[{i}]");
+    let listed = |key: &'static str| {
+        spec.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, c)| (format!("{path}.{key}[{i}]"), c))
+    };
+    for (at, c) in listed("initContainers").chain(listed("containers")) {
         for field in ["volumeDevices", "envFrom"] {
             if set(c.get(field)) {
                 errs.push(FieldError::forbidden(format!("{at}.{field}"), DETAIL));
             }
         }
-        for hook in ["postStart", "preStop"] {
-            if set(c.pointer(&format!("/lifecycle/{hook}"))) {
-                errs.push(FieldError::forbidden(
-                    format!("{at}.lifecycle.{hook}"),
-                    DETAIL,
-                ));
+        // A stop signal other than the image's SIGTERM, and restart rules, are not followed.
+        for (pointer, field) in [
+            ("/lifecycle/stopSignal", "lifecycle.stopSignal"),
+            ("/restartPolicyRules", "restartPolicyRules"),
+        ] {
+            if set(c.pointer(pointer)) {
+                errs.push(FieldError::forbidden(format!("{at}.{field}"), DETAIL));
             }
         }
         for (j, e) in c
@@ -397,6 +405,7 @@ fn container(c: &Value, path: &str, seen: &mut Vec<String>) -> Vec<FieldError> {
         c.get("resources"),
         &format!("{path}.resources"),
     ));
+    errs.extend(lifecycle(c, path));
     if let Some(policy) = c.get("imagePullPolicy") {
         errs.extend(one_of(
             Some(policy),
@@ -414,6 +423,80 @@ fn container(c: &Value, path: &str, seen: &mut Vec<String>) -> Vec<FieldError> {
             json!(tmp),
             &["File", "FallbackToLogsOnError"],
         ));
+    }
+    errs
+}
+
+/// What an init container may not have (`validateInitContainers`): a `restartPolicy` other
+/// than `Always` (a sidecar); without it, no lifecycle hooks and no probes (it runs to its end
+/// before anything else starts).
+fn init_container(c: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let policy = c.get("restartPolicy").filter(|v| !v.is_null());
+    match policy.map(|v| v.as_str().unwrap_or_default()) {
+        Some("Always") => return errs,
+        Some(other) => errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            json!(other),
+            &["Always"],
+        )),
+        None => {}
+    }
+    for field in [
+        "lifecycle",
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+    ] {
+        if c.get(field).is_some_and(|v| !v.is_null()) {
+            errs.push(FieldError::forbidden(
+                format!("{path}.{field}"),
+                "may not be set for init containers without restartPolicy=Always",
+            ));
+        }
+    }
+    errs
+}
+
+/// A container's `lifecycle` (`validateLifecycle`): each hook names exactly one handler.
+fn lifecycle(c: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for hook in ["postStart", "preStop"] {
+        let Some(h) = c
+            .pointer(&format!("/lifecycle/{hook}"))
+            .filter(|v| !v.is_null())
+        else {
+            continue;
+        };
+        let at = format!("{path}.lifecycle.{hook}");
+        let mut handlers = 0;
+        for kind in ["exec", "httpGet", "tcpSocket", "sleep"] {
+            if h.get(kind).is_none_or(Value::is_null) {
+                continue;
+            }
+            handlers += 1;
+            if handlers > 1 {
+                errs.push(FieldError::forbidden(
+                    format!("{at}.{kind}"),
+                    "may not specify more than 1 handler type",
+                ));
+            }
+        }
+        if handlers == 0 {
+            errs.push(FieldError::required(
+                at.clone(),
+                "must specify a handler type",
+            ));
+        }
+        if let Some(seconds) = h.pointer("/sleep/seconds").and_then(Value::as_i64)
+            && seconds < 0
+        {
+            errs.push(FieldError::invalid(
+                format!("{at}.sleep.seconds"),
+                json!(seconds),
+                "must be greater than or equal to 0",
+            ));
+        }
     }
     errs
 }

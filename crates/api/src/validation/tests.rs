@@ -540,8 +540,8 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             "spec.volumes[0].persistentVolumeClaim: Forbidden: not supported by Baton",
         ),
         (
-            json!({"initContainers": [{"name": "i", "image": "busybox"}]}),
-            "spec.initContainers: Forbidden: not supported by Baton",
+            json!({"initContainers": [{"name": "i", "image": "busybox", "restartPolicyRules": [{"action": "Restart"}]}]}),
+            "spec.initContainers[0].restartPolicyRules: Forbidden: not supported by Baton",
         ),
         (
             json!({"hostUsers": false}),
@@ -556,8 +556,8 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             "spec.securityContext.seccompProfile.type: Unsupported value: \"Localhost\": supported values: \"RuntimeDefault\", \"Unconfined\"",
         ),
         (
-            json!({"containers": [{"name": "c", "image": "nginx", "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}}]}),
-            "spec.containers[0].lifecycle.preStop: Forbidden: not supported by Baton",
+            json!({"containers": [{"name": "c", "image": "nginx", "lifecycle": {"stopSignal": "SIGUSR1"}}]}),
+            "spec.containers[0].lifecycle.stopSignal: Forbidden: not supported by Baton",
         ),
         (
             json!({"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}]}),
@@ -698,3 +698,73 @@ fn volumes_the_agent_runs_pass_and_the_rest_is_refused_by_name() {
     }
 }
 
+#[test]
+fn init_containers_sidecars_and_hooks_are_validated_as_kubernetes_does() {
+    let d = def("", "v1", "pods");
+    let pod = |init: Value, containers: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "namespace": "default" },
+            "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                      "initContainers": init, "containers": containers }
+        })
+    };
+    let app = json!([{"name": "app", "image": "busybox",
+        "lifecycle": {"postStart": {"exec": {"command": ["true"]}},
+                      "preStop": {"sleep": {"seconds": 2}}}}]);
+    let good = pod(
+        json!([
+            {"name": "setup", "image": "busybox"},
+            {"name": "proxy", "image": "busybox", "restartPolicy": "Always",
+             "startupProbe": {"tcpSocket": {"port": 80}},
+             "lifecycle": {"preStop": {"httpGet": {"path": "/quit", "port": 80}}}}
+        ]),
+        app.clone(),
+    );
+    assert_eq!(messages(d, &good, None), Vec::<String>::new());
+    let cases = [
+        (
+            json!([{"name": "app", "image": "busybox"}]),
+            app.clone(),
+            "spec.containers[0].name: Duplicate value: \"app\"",
+        ),
+        (
+            json!([{"name": "i", "image": "busybox", "restartPolicy": "Never"}]),
+            app.clone(),
+            "spec.initContainers[0].restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+        ),
+        (
+            json!([{"name": "i", "image": "busybox", "readinessProbe": {"exec": {"command": ["true"]}}}]),
+            app.clone(),
+            "spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
+        ),
+        (
+            json!([{"name": "i", "image": "busybox", "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}}]),
+            app.clone(),
+            "spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers without restartPolicy=Always",
+        ),
+        (
+            json!([]),
+            json!([{"name": "c", "image": "busybox", "restartPolicy": "Always"}]),
+            "spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers",
+        ),
+        (
+            json!([]),
+            json!([{"name": "c", "image": "busybox", "lifecycle": {"preStop": {}}}]),
+            "spec.containers[0].lifecycle.preStop: Required value: must specify a handler type",
+        ),
+        (
+            json!([]),
+            json!([{"name": "c", "image": "busybox", "lifecycle": {"postStart":
+                {"exec": {"command": ["true"]}, "sleep": {"seconds": 1}}}}]),
+            "spec.containers[0].lifecycle.postStart.sleep: Forbidden: may not specify more than 1 handler type",
+        ),
+    ];
+    for (init, containers, want) in cases {
+        let got = messages(d, &pod(init.clone(), containers.clone()), None);
+        assert!(
+            got.iter().any(|m| m == want),
+            "{init} {containers}: {got:?}"
+        );
+    }
+}
