@@ -87,6 +87,35 @@ printf '%s' "$LAST_OUT" | sed 's/"resourceVersion": "[0-9]*"/"resourceVersion": 
 k_fails replace -f "$E2E_TMP/stale.json" >/dev/null
 expect 'the object has been modified'
 
+# Quantities (issue 14): stored as Kubernetes stores them (a YAML number too); text that is not
+# a quantity is Kubernetes' 400; past 2^63-1 units a 422 naming the field (Kubernetes caps it);
+# requests above limits a 422.
+cat >"$E2E_TMP/quantities.yaml" <<'Y'
+apiVersion: v1
+kind: Pod
+metadata: {name: quantities}
+spec:
+  containers:
+  - name: c
+    image: registry.local/hello:v1
+    resources:
+      limits: {memory: 1Pi, cpu: 1.5}
+      requests: {memory: 512974848m, cpu: 0.5m}
+Y
+k create -f "$E2E_TMP/quantities.yaml" >/dev/null
+expect_eq "$(jp '{.spec.containers[0].resources.limits.memory} {.spec.containers[0].resources.limits.cpu} {.spec.containers[0].resources.requests.memory} {.spec.containers[0].resources.requests.cpu}' pod quantities)" \
+  '1Pi 1500m 512974848m 500u' 'quantities as Kubernetes stores them'
+k delete pod quantities --wait=false >/dev/null
+sed 's/cpu: 0.5m/cpu: 1x/' "$E2E_TMP/quantities.yaml" >"$E2E_TMP/q-bad.yaml"
+k_fails create -f "$E2E_TMP/q-bad.yaml" >/dev/null
+expect 'Pod in version "v1" cannot be handled as a Pod: quantities must match the regular expression'
+sed 's/memory: 1Pi/memory: 9Ei/' "$E2E_TMP/quantities.yaml" >"$E2E_TMP/q-big.yaml"
+k_fails create -f "$E2E_TMP/q-big.yaml" >/dev/null
+expect 'spec.containers[0].resources.limits[memory]: Invalid value: "9Ei"'
+sed 's/cpu: 0.5m/cpu: 2/' "$E2E_TMP/quantities.yaml" >"$E2E_TMP/q-over.yaml"
+k_fails create -f "$E2E_TMP/q-over.yaml" >/dev/null
+expect 'spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1500m'
+
 # Authentication and size limits.
 server=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA_DIR/ca.crt" "$server/api/v1/namespaces")

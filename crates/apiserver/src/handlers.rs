@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use axum::response::Response;
+use baton_api::quantity::QuantityError;
 use baton_api::registry::ResourceDef;
+use baton_api::validation::FieldError;
 use baton_api::{convert, validation};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -176,6 +178,27 @@ fn check_namespace(def: &ResourceDef, obj: &mut Value, ns: Option<&str>) -> ApiR
     Ok(())
 }
 
+/// Reads every quantity of `obj` as Kubernetes' decoder does and stores it in Kubernetes'
+/// form: text that is not a quantity fails decoding (400, Kubernetes' message); a quantity
+/// past ±(2^63-1) units, which Kubernetes would cap, is a 422 naming the field.
+fn check_quantities(def: &ResourceDef, name: &str, obj: &mut Value) -> ApiResult<()> {
+    let bad = baton_schema::quantities::canonicalize(def, obj);
+    if let Some(b) = bad.iter().find(|b| b.error != QuantityError::TooLarge) {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {}",
+            def.kind, def.version, def.kind, b.error
+        )));
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let errs: Vec<FieldError> = bad
+        .into_iter()
+        .map(|b| FieldError::invalid(b.field, b.value, b.error.to_string()))
+        .collect();
+    Err(ApiError::invalid(def, name, &errs))
+}
+
 fn to_storage(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
     convert::to_storage(def, obj).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -211,6 +234,7 @@ pub async fn create(
         metadata_mut(&mut obj).insert("name".into(), json!(generated));
     }
     let name = objects::name(&obj).unwrap_or("").to_string();
+    check_quantities(def, &name, &mut obj)?;
     let mut stored = to_storage(def, obj)?;
     objects::prepare_for_create(def.storage_def(), &mut stored);
     validate(def, &name, &stored, None)?;
@@ -248,6 +272,7 @@ fn updated_object(
     {
         return Err(ApiError::stale(def, name));
     }
+    check_quantities(def, name, &mut new)?;
     let mut stored = to_storage(def, new)?;
     objects::prepare_for_update(def.storage_def(), &mut stored, current, status_only);
     if !status_only {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
+use baton_api::quantity::{Format, Quantity};
 use baton_api::registry;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -193,18 +194,17 @@ async fn summaries(st: &AppState, nodes: &[Value]) -> HashMap<String, Value> {
         .collect()
 }
 
-/// CPU nanocores as a quantity (`123n`).
+/// CPU nanocores as a quantity, as metrics-server prints them (`NewScaledQuantity(n, Nano)`:
+/// `123n`, `5m`).
 pub fn cpu_quantity(nanocores: u64) -> String {
-    format!("{nanocores}n")
+    Quantity::from_nanos(i128::from(nanocores), Format::DecimalSI).to_string()
 }
 
-/// Bytes as a quantity in Ki, as metrics-server answers.
+/// Bytes as a quantity, as metrics-server prints them (`NewQuantity(b, BinarySI)`: `2Ki`,
+/// `1000`).
 pub fn memory_quantity(bytes: u64) -> String {
-    if bytes.is_multiple_of(1024) {
-        format!("{}Ki", bytes / 1024)
-    } else {
-        bytes.to_string()
-    }
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    Quantity::from_value(bytes, Format::BinarySI).to_string()
 }
 
 fn usage(stats: &Value) -> Value {
@@ -395,14 +395,14 @@ mod tests {
         });
         let node = json!({"metadata": {"name": "n", "labels": {"a": "b"}}});
         let m = node_metrics(&node, &summary).expect("node metrics");
-        assert_eq!(m["usage"], json!({"cpu": "5000000n", "memory": "2Ki"}));
+        assert_eq!(m["usage"], json!({"cpu": "5m", "memory": "2Ki"}));
         assert_eq!(m["metadata"]["labels"], json!({"a": "b"}));
         assert_eq!(m["window"], "1.000s");
         let pod = json!({"metadata": {"name": "p", "namespace": "d", "uid": "u"}});
         let m = pod_metrics(&pod, &summary).expect("pod metrics");
         assert_eq!(
             m["containers"],
-            json!([{"name": "c", "usage": {"cpu": "7n", "memory": "1000"}}])
+            json!([{"name": "c", "usage": {"cpu": "7n", "memory": "1k"}}])
         );
         assert_eq!(m["timestamp"], "2026-01-01T00:00:01Z");
         let other = json!({"metadata": {"name": "p", "namespace": "d", "uid": "x"}});

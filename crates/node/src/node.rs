@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use baton_api::quantity::{Format, Quantity};
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -39,9 +40,11 @@ fn read_trim(path: &str) -> String {
 pub fn status(opts: &AgentOptions, kubelet_port: u16) -> Value {
     let now = baton_api::clock::now_rfc3339();
     let (cpus, mem_kib) = capacity();
+    let bytes = i64::try_from(mem_kib.saturating_mul(1024)).unwrap_or(i64::MAX);
+    let memory = Quantity::from_value(bytes, Format::BinarySI).to_string();
     let resources = json!({
         "cpu": cpus.to_string(),
-        "memory": format!("{mem_kib}Ki"),
+        "memory": memory,
         "pods": "110",
         "ephemeral-storage": "100Gi",
     });

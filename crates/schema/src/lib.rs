@@ -8,6 +8,8 @@
 //!   the legacy kinds and the patch-merge metadata.
 //! - [`openapi`]: the served documents (`proto` encodes the v2 one as gnostic protobuf).
 //! - [`fields`]: unknown-field detection against a kind's schema.
+//! - [`quantities`]: every `resource.Quantity` field of a request parsed and put in the form
+//!   Kubernetes stores.
 //! - [`strategic`]: strategic merge patch.
 //! - [`wire`]: objects completed and ordered as Kubernetes serializes them.
 
@@ -15,5 +17,6 @@ mod catalog;
 pub mod fields;
 pub mod openapi;
 mod proto;
+pub mod quantities;
 pub mod strategic;
 pub mod wire;
