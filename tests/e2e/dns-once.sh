@@ -2,18 +2,18 @@
 # Cluster DNS (issue 16, must-hold 3), with real containers on this machine's node agent
 # through the real kubectl. Inside a pod: its resolv.conf is the kubelet's (the cluster DNS on
 # the bridge address, the namespace's search path, the host's search domains, ndots:5, the
-# pod's dnsConfig merged); `fetch` (getaddrinfo, as applications resolve, then an HTTP GET)
-# by a Service's short, namespaced and fully qualified names
-# reaches the Service; `nslookup` answers the ClusterIP, `kubernetes.default`, a headless
-# Service's ready pods, a pod's `<hostname>.<subdomain>` name, SRV records of named ports, and
-# NXDOMAIN for unknown cluster names; an outside name resolves through the host's resolvers —
-# here a resolver this test runs on 127.0.0.77:53 named by `--resolv-conf` (no query leaves
-# the machine), which must see the forwarded question; an outside name goes through the
-# search path to it too. hostAliases land in /etc/hosts,
-# `hostname` is the pod's, `dnsPolicy: None` takes dnsConfig alone, and an invalid dnsConfig
-# is a 422 naming the field. Prints the query latency (not asserted). Needs root, runc,
-# buildah, docker-registry, busybox-static, gcc and python3 (CI has them); hold
-# /tmp/baton-agent.lock when running it by hand.
+# pod's dnsConfig merged); `fetch` (getaddrinfo, as applications resolve, then an HTTP GET) by
+# a Service's short, namespaced and fully qualified names reaches the Service; `nslookup`
+# answers the ClusterIP, `kubernetes.default`, a headless Service's ready pods, a pod's
+# `<hostname>.<subdomain>` name, SRV records of named ports, the ClusterIP's PTR, and NXDOMAIN
+# for unknown cluster names; the zone follows a Service created and deleted. An outside name
+# resolves through the host's resolvers — here a resolver this test runs on 127.0.0.77:53,
+# named by `--resolv-conf` (no query leaves the machine), which must see the forwarded
+# question, also through the search path. hostAliases land in /etc/hosts, `hostname` is the
+# pod's, `dnsPolicy: None` takes dnsConfig alone, and an invalid dnsConfig is a 422 naming the
+# field. Prints the query latency (not asserted). ~15 s. Needs root, runc, buildah,
+# docker-registry, busybox-static, gcc and python3 (CI has them); hold /tmp/baton-agent.lock
+# when running it by hand.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry.sh"
 AGENT=1
