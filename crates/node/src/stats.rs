@@ -215,10 +215,20 @@ async fn summary_from(agent: &Agent, root: &Path) -> Value {
                         name: pod.metadata.name.clone()?,
                         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
                         uid: uid.clone(),
+                        // The app containers and the sidecars (init containers that
+                        // ran to their end have nothing left to count).
                         containers: pod
                             .spec
                             .as_ref()
-                            .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+                            .map(|s| {
+                                let sidecars = crate::pod::decide::init_containers(s)
+                                    .iter()
+                                    .filter(|c| crate::pod::decide::is_sidecar(c));
+                                sidecars
+                                    .chain(s.containers.iter())
+                                    .map(|c| c.name.clone())
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     })
                 })
