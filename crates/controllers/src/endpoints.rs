@@ -26,7 +26,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
-use crate::informer::{Informer, Informers};
+use crate::informer::{Informer, Informers, Notice};
 use crate::pods;
 
 /// `endpointslice.kubernetes.io/managed-by` of the slices this controller writes.
@@ -73,15 +73,7 @@ fn from_pods(svc: &Service, selector: &BTreeMap<String, String>, ns_pods: &[Arc<
     let mut groups: BTreeMap<Vec<PortKey>, Vec<Endpoint>> = BTreeMap::new();
     let mut subsets: BTreeMap<Vec<PortKey>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
         BTreeMap::new();
-    let mut matching: Vec<&Arc<Pod>> = ns_pods
-        .iter()
-        .filter(|p| {
-            let labels = p.metadata.labels.as_ref();
-            selector
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        })
-        .collect();
+    let mut matching: Vec<&Arc<Pod>> = ns_pods.iter().filter(|p| selects(selector, p)).collect();
     matching.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     for pod in matching {
         if matches!(pods::phase(pod), "Succeeded" | "Failed") {
@@ -375,9 +367,6 @@ struct Caches {
 /// Runs the controller until the task is dropped, over the shared caches.
 pub async fn run(client: Client, informers: Informers) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Key>();
-    forward(&informers.services, tx.clone(), |s: &Service| {
-        vec![(s.namespace().unwrap_or_default(), s.name_any())]
-    });
     forward(
         &informers.endpoint_slices,
         tx.clone(),
@@ -392,16 +381,42 @@ pub async fn run(client: Client, informers: Informers) {
     forward(&informers.endpoints, tx.clone(), |e: &Endpoints| {
         vec![(e.namespace().unwrap_or_default(), e.name_any())]
     });
-    // A pod change concerns the Services of its namespace (its labels may have left one).
+    // A pod change concerns the Services whose selector matches it now, and those it was a
+    // member of (its labels may have left one); Services without a selector never (their
+    // Endpoints are their user's). A Service change records its members, so a Service whose
+    // selector came to match a pod is among that pod's Services when the pod changes later.
+    let members = Arc::new(std::sync::Mutex::new(Memberships::default()));
+    {
+        let members = members.clone();
+        let pods = informers.pods.store();
+        forward(&informers.services, tx.clone(), move |s: &Service| {
+            let ns = s.namespace().unwrap_or_default();
+            if let Some(sel) = selector(s) {
+                let key = (ns.clone(), s.name_any());
+                let mut m = members.lock().unwrap_or_else(|e| e.into_inner());
+                for p in pods.state() {
+                    if p.metadata.namespace.as_deref() == Some(ns.as_str()) && selects(sel, &p) {
+                        m.record(&p, std::iter::once(key.clone()));
+                    }
+                }
+            }
+            vec![(ns, s.name_any())]
+        });
+    }
     let svc_index = informers.services.store();
-    forward(&informers.pods, tx.clone(), move |p: &Pod| {
+    forward_notices(&informers.pods, tx.clone(), move |p: &Pod, deleted| {
         let ns = p.namespace().unwrap_or_default();
-        svc_index
+        let now: Vec<Key> = svc_index
             .state()
             .iter()
             .filter(|s| s.metadata.namespace.as_deref() == Some(ns.as_str()))
+            .filter(|s| selector(s).is_some_and(|sel| selects(sel, p)))
             .map(|s| (ns.clone(), s.name_any()))
-            .collect()
+            .collect();
+        members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .change(p, now, deleted)
     });
     for ready in [
         informers.services.synced().await,
@@ -473,6 +488,72 @@ where
             }
         }
     });
+}
+
+/// [`forward`] for pods, knowing whether the pod was deleted.
+fn forward_notices<F>(informer: &Informer<Pod>, tx: mpsc::UnboundedSender<Key>, keys: F)
+where
+    F: Fn(&Pod, bool) -> Vec<Key> + Send + 'static,
+{
+    let notices = informer.notices();
+    tokio::spawn(async move {
+        let mut notices = std::pin::pin!(notices);
+        while let Some(n) = notices.next().await {
+            let found = match n {
+                Notice::Applied(p) => keys(&p, false),
+                Notice::Deleted(p) => keys(&p, true),
+                Notice::Synced => continue,
+            };
+            for k in found {
+                if tx.send(k).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// A Service's selector, when it has one (an empty one selects nothing here: such a
+/// Service's Endpoints are its user's).
+fn selector(s: &Service) -> Option<&BTreeMap<String, String>> {
+    s.spec
+        .as_ref()
+        .and_then(|spec| spec.selector.as_ref())
+        .filter(|sel| !sel.is_empty())
+}
+
+fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.as_ref();
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// The Services each pod (namespace, name) was last seen to be selected by: a pod whose
+/// labels changed must still update the Services it left.
+#[derive(Default)]
+struct Memberships(std::collections::HashMap<Key, BTreeSet<Key>>);
+
+impl Memberships {
+    fn pod_key(p: &Pod) -> Key {
+        (p.namespace().unwrap_or_default(), p.name_any())
+    }
+
+    fn record(&mut self, p: &Pod, services: impl IntoIterator<Item = Key>) {
+        self.0.entry(Self::pod_key(p)).or_default().extend(services);
+    }
+
+    /// The pod now selected by `now` (or deleted): the Services to sync, those it is selected
+    /// by and those it was.
+    fn change(&mut self, p: &Pod, now: Vec<Key>, deleted: bool) -> Vec<Key> {
+        let key = Self::pod_key(p);
+        let mut all = self.0.remove(&key).unwrap_or_default();
+        if !deleted && !now.is_empty() {
+            self.0.insert(key, now.iter().cloned().collect());
+        }
+        all.extend(now);
+        all.into_iter().collect()
+    }
 }
 
 async fn sync(client: &Client, c: &Caches, key: &Key) -> Result<(), kube::Error> {
@@ -621,6 +702,29 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_pod_change_concerns_the_services_it_is_and_was_selected_by() {
+        let web = ("default".to_string(), "web".to_string());
+        let api = ("default".to_string(), "api".to_string());
+        let p = pod("p", "10.0.0.1", true, false);
+        let mut m = Memberships::default();
+        assert_eq!(m.change(&p, vec![web.clone()], false), vec![web.clone()]);
+        // Relabelled from web to api: both are synced, then only api.
+        assert_eq!(
+            m.change(&p, vec![api.clone()], false),
+            vec![api.clone(), web.clone()]
+        );
+        assert_eq!(m.change(&p, vec![api.clone()], false), vec![api.clone()]);
+        // A Service that came to select it is remembered, though the pod has not changed.
+        m.record(&p, [web.clone()]);
+        assert_eq!(m.change(&p, vec![], false), vec![api.clone(), web.clone()]);
+        // Selected by nothing: nothing is kept for it.
+        assert!(m.0.is_empty());
+        m.record(&p, [web.clone()]);
+        assert_eq!(m.change(&p, vec![web.clone()], true), vec![web]);
+        assert!(m.0.is_empty());
     }
 
     #[test]

@@ -158,26 +158,43 @@ impl Usage {
         }
     }
 
-    /// Requests, pod count and pods of `owner` on `node`, assumed bindings included.
-    fn on(&self, node: &str, owner: Option<&str>) -> (BTreeMap<String, i128>, usize, usize) {
-        let mut u = self.nodes.get(node).cloned().unwrap_or_default();
+    /// Requests, pod count and pods of `owner` on each node with any, assumed bindings
+    /// included: one pass over the assumed bindings for a whole decision.
+    fn view(&self, owner: Option<&str>) -> HashMap<&str, NodeView> {
+        let mut out: HashMap<&str, NodeView> = self
+            .nodes
+            .iter()
+            .map(|(name, u)| {
+                let siblings = owner.and_then(|o| u.by_owner.get(o)).copied().unwrap_or(0);
+                (name.as_str(), (u.requests.clone(), u.pods, siblings))
+            })
+            .collect();
         for (uid, a) in &self.assumed {
-            if a.node != node || self.placed.contains_key(uid) {
+            if self.placed.contains_key(uid) {
                 continue;
             }
-            for (k, v) in &a.requests {
-                let sum = u.requests.entry(k.clone()).or_insert(0);
-                *sum = sum.saturating_add(*v);
+            let v = out.entry(a.node.as_str()).or_default();
+            for (k, amount) in &a.requests {
+                let sum = v.0.entry(k.clone()).or_insert(0);
+                *sum = sum.saturating_add(*amount);
             }
-            u.pods += 1;
-            if let Some(o) = &a.owner {
-                *u.by_owner.entry(o.clone()).or_insert(0) += 1;
+            v.1 += 1;
+            if owner.is_some() && a.owner.as_deref() == owner {
+                v.2 += 1;
             }
         }
-        let siblings = owner.and_then(|o| u.by_owner.get(o)).copied().unwrap_or(0);
-        (u.requests, u.pods, siblings)
+        out
+    }
+
+    /// [`Usage::view`] of one node.
+    #[cfg(test)]
+    fn on(&self, node: &str, owner: Option<&str>) -> NodeView {
+        self.view(owner).remove(node).unwrap_or_default()
     }
 }
+
+/// Requests, pod count, and pods of the deciding pod's owner on one node.
+type NodeView = (BTreeMap<String, i128>, usize, usize);
 
 /// An amount of `resource` as kube-scheduler counts it (`framework.Resource`): CPU in
 /// millicores (`MilliValue()`), everything else in whole units (`Value()`), both rounded up
@@ -352,12 +369,15 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         }
         let owner = controller_uid(&pod);
         let nodes = ctx.nodes.state();
+        let view = usage.view(owner);
+        let empty = NodeView::default();
         let mut reasons = Vec::new();
         let mut best: Option<(usize, usize, String)> = None;
         for n in &nodes {
             let name = n.name_any();
-            let (u, count, siblings) = usage.on(&name, owner);
-            match misfit(&pod, n, &u, count) {
+            let (u, count, siblings) = view.get(name.as_str()).unwrap_or(&empty);
+            let (count, siblings) = (*count, *siblings);
+            match misfit(&pod, n, u, count) {
                 Some(r) => reasons.push(r),
                 None => {
                     let key = (siblings, count, name);
