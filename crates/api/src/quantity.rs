@@ -465,11 +465,12 @@ fn canonical(nanos: i128, format: Format) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
     let magnitude = nanos.unsigned_abs();
     let nano = NANO as u128;
-    let binary = format == Format::BinarySI && magnitude >= 1024 * nano && magnitude % nano == 0;
+    let binary =
+        format == Format::BinarySI && magnitude >= 1024 * nano && magnitude.is_multiple_of(nano);
     if binary {
         let mut v = magnitude / nano;
         let mut e = 0;
-        while v % 1024 == 0 && e < 6 {
+        while v.is_multiple_of(1024) && e < 6 {
             v /= 1024;
             e += 1;
         }
@@ -478,7 +479,7 @@ fn canonical(nanos: i128, format: Format) -> String {
     }
     let mut mantissa = magnitude;
     let mut exponent: i32 = -9;
-    while mantissa % 10 == 0 {
+    while mantissa.is_multiple_of(10) {
         mantissa /= 10;
         exponent += 1;
     }
