@@ -349,7 +349,7 @@ impl Agent {
             return sync.ready;
         }
         sync.synced = Some(now);
-        match self.set_up_volumes(pod, dir).await {
+        match self.set_up_volumes(pod, dir, sync.ready).await {
             Ok(()) => {
                 if !sync.ready {
                     tracing::debug!(pod = ?pod.metadata.name, "volumes set up");
@@ -376,8 +376,10 @@ impl Agent {
         sync.ready
     }
 
-    /// Every volume of the pod made (idempotently) and its files written.
-    async fn set_up_volumes(&self, pod: &Pod, dir: &Path) -> Result<(), String> {
+    /// Every volume of the pod made (idempotently) and its files written; on a `refresh`, only
+    /// the files of the API-data volumes are brought up to date (as the kubelet remounts only
+    /// those: an emptyDir's mode or a hostPath is not set again under the container).
+    async fn set_up_volumes(&self, pod: &Pod, dir: &Path, refresh: bool) -> Result<(), String> {
         let spec = pod.spec.clone().unwrap_or_default();
         let fs_group = spec
             .security_context
@@ -388,35 +390,41 @@ impl Agent {
             let failed =
                 |e: String| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name);
             let vd = volume_dir(dir, &v.name);
-            match backing(v) {
-                None => return Err(failed("volume type not supported by Baton".into())),
-                Some(Backing::Host { path, kind }) => {
-                    self.host
-                        .check_host_path(&path, &kind)
-                        .await
-                        .map_err(failed)?;
-                    continue;
-                }
-                Some(Backing::Dir) => {
-                    self.host
-                        .create_volume_dir(&vd, 0o777, fs_group)
-                        .await
-                        .map_err(|e| failed(e.to_string()))?;
-                }
-                Some(Backing::Tmpfs(size)) => {
-                    self.host
-                        .create_volume_dir(&vd, 0o777, None)
-                        .await
-                        .map_err(|e| failed(e.to_string()))?;
-                    self.host
-                        .mount_tmpfs(&vd, size)
-                        .await
-                        .map_err(|e| failed(e.to_string()))?;
-                    if fs_group.is_some() && v.empty_dir.is_some() {
+            if refresh && !shows_api_data(v) {
+                continue;
+            }
+            // Made once; a refresh only rewrites files.
+            if !refresh {
+                match backing(v) {
+                    None => return Err(failed("volume type not supported by Baton".into())),
+                    Some(Backing::Host { path, kind }) => {
+                        self.host
+                            .check_host_path(&path, &kind)
+                            .await
+                            .map_err(failed)?;
+                        continue;
+                    }
+                    Some(Backing::Dir) => {
                         self.host
                             .create_volume_dir(&vd, 0o777, fs_group)
                             .await
                             .map_err(|e| failed(e.to_string()))?;
+                    }
+                    Some(Backing::Tmpfs(size)) => {
+                        self.host
+                            .create_volume_dir(&vd, 0o777, None)
+                            .await
+                            .map_err(|e| failed(e.to_string()))?;
+                        self.host
+                            .mount_tmpfs(&vd, size)
+                            .await
+                            .map_err(|e| failed(e.to_string()))?;
+                        if fs_group.is_some() && v.empty_dir.is_some() {
+                            self.host
+                                .create_volume_dir(&vd, 0o777, fs_group)
+                                .await
+                                .map_err(|e| failed(e.to_string()))?;
+                        }
                     }
                 }
             }
