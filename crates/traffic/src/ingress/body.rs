@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::metrics::ServiceMetrics;
 use super::pool::InFlight;
+use super::table::Backend;
 use super::upstream::Message;
 
 /// What the access log says about a request.
@@ -31,9 +32,17 @@ pub(crate) struct Access {
     pub(crate) backend: Option<SocketAddr>,
 }
 
+/// Whose counters a request's outcome goes to.
+pub(crate) enum Counters {
+    Service(Arc<ServiceMetrics>),
+    /// The backend's own (held as the backend, which the request holds anyway: no reference
+    /// count of the shared counters is touched per request).
+    Backend(Arc<Backend>),
+}
+
 /// Records a request's outcome when its answer is done (or abandoned).
 pub(crate) struct Finish {
-    pub(crate) metrics: Option<Arc<ServiceMetrics>>,
+    pub(crate) metrics: Option<Counters>,
     pub(crate) status: u16,
     pub(crate) start: Instant,
     pub(crate) access: Option<Box<Access>>,
@@ -42,8 +51,10 @@ pub(crate) struct Finish {
 impl Drop for Finish {
     fn drop(&mut self) {
         let elapsed = self.start.elapsed();
-        if let Some(m) = &self.metrics {
-            m.observe(self.status, elapsed);
+        match &self.metrics {
+            Some(Counters::Service(m)) => m.observe(self.status, elapsed),
+            Some(Counters::Backend(b)) => b.metrics.observe(self.status, elapsed),
+            None => {}
         }
         if let Some(a) = &self.access {
             let backend = a

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::pool::{Padded, SHARDS, shard};
 use crate::model::ServiceKey;
 
 /// Latency buckets in seconds (upper bounds; `+Inf` is implied).
@@ -17,9 +18,15 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Counters of one backend Service.
+/// Counters of one backend Service, a set per worker thread of the proxy (summed when
+/// rendered), so workers counting their requests do not contend for the same cache lines.
 #[derive(Debug, Default)]
 pub(crate) struct ServiceMetrics {
+    shards: [Padded<Counters>; SHARDS],
+}
+
+#[derive(Debug, Default)]
+struct Counters {
     /// Answers by code class: index 0 for 1xx … 4 for 5xx.
     codes: [AtomicU64; 5],
     buckets: [AtomicU64; BUCKETS.len()],
@@ -30,25 +37,38 @@ pub(crate) struct ServiceMetrics {
 }
 
 impl ServiceMetrics {
+    fn mine(&self) -> &Counters {
+        &self.shards[shard()].0
+    }
+
+    /// A counter summed over the workers.
+    fn sum(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| counter(&s.0).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Records one answered request.
     pub(crate) fn observe(&self, status: u16, elapsed: Duration) {
+        let c = self.mine();
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.codes[class].fetch_add(1, Ordering::Relaxed);
+        c.codes[class].fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            c.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        c.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        c.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     pub(crate) fn retried(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.mine().retries.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn connect_failed(&self) {
-        self.connect_errors.fetch_add(1, Ordering::Relaxed);
+        self.mine().connect_errors.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -102,12 +122,12 @@ impl Metrics {
         out.push_str("# TYPE baton_ingress_requests_total counter\n");
         for (k, m) in &services {
             let l = labels(k);
-            for (i, c) in m.codes.iter().enumerate() {
+            for i in 0..5 {
                 let _ = writeln!(
                     out,
                     "baton_ingress_requests_total{{{l},code=\"{}xx\"}} {}",
                     i + 1,
-                    c.load(Ordering::Relaxed)
+                    m.sum(|c| &c.codes[i])
                 );
             }
         }
@@ -123,14 +143,14 @@ impl Metrics {
         for (k, m) in &services {
             let l = labels(k);
             let mut cumulative = 0;
-            for (b, c) in BUCKETS.iter().zip(&m.buckets) {
-                cumulative += c.load(Ordering::Relaxed);
+            for (i, b) in BUCKETS.iter().enumerate() {
+                cumulative += m.sum(|c| &c.buckets[i]);
                 let _ = writeln!(
                     out,
                     "baton_ingress_request_duration_seconds_bucket{{{l},le=\"{b}\"}} {cumulative}"
                 );
             }
-            let count = m.count.load(Ordering::Relaxed);
+            let count = m.sum(|c| &c.count);
             let _ = writeln!(
                 out,
                 "baton_ingress_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {count}"
@@ -138,7 +158,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "baton_ingress_request_duration_seconds_sum{{{l}}} {}",
-                m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+                m.sum(|c| &c.sum_micros) as f64 / 1e6
             );
             let _ = writeln!(
                 out,
@@ -152,7 +172,7 @@ impl Metrics {
                 out,
                 "baton_ingress_retries_total{{{}}} {}",
                 labels(k),
-                m.retries.load(Ordering::Relaxed)
+                m.sum(|c| &c.retries)
             );
         }
         out.push_str("# HELP baton_ingress_upstream_connect_errors_total Failed connection attempts to a backend endpoint.\n");
@@ -162,7 +182,7 @@ impl Metrics {
                 out,
                 "baton_ingress_upstream_connect_errors_total{{{}}} {}",
                 labels(k),
-                m.connect_errors.load(Ordering::Relaxed)
+                m.sum(|c| &c.connect_errors)
             );
         }
         out
@@ -195,7 +215,13 @@ mod tests {
         };
         let s = m.service(&key);
         s.observe(200, Duration::from_micros(300));
-        s.observe(204, Duration::from_millis(3));
+        // Another worker's counts land in its own shard and are summed.
+        std::thread::scope(|t| {
+            t.spawn(|| {
+                super::super::pool::set_worker(0);
+                s.observe(204, Duration::from_millis(3));
+            });
+        });
         s.observe(503, Duration::from_millis(3));
         s.retried();
         m.unmatched();

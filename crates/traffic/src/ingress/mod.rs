@@ -266,7 +266,7 @@ impl Bound {
             ))
         });
         tracing::info!(listen = %local, workers = shared.opts.workers, "Ingress proxy serving");
-        let workers = start_workers(listener, &shared, &open, &shutdown);
+        let workers = start_workers(listener, &shared, &shutdown);
         for w in workers {
             let _ = w.await;
         }
@@ -287,7 +287,6 @@ impl Bound {
 fn start_workers(
     listener: TcpListener,
     shared: &Arc<Shared>,
-    open: &Arc<OpenConnections>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::sync::oneshot::Receiver<()>> {
     let n = shared.opts.workers.max(1);
@@ -308,7 +307,7 @@ fn start_workers(
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (shared, open, shutdown) = (shared.clone(), open.clone(), shutdown.clone());
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("baton-ingress-{i}"))
             .spawn(move || {
@@ -326,8 +325,19 @@ fn start_workers(
                 };
                 rt.block_on(async move {
                     let drain_timeout = shared.opts.drain_timeout;
+                    // The worker's own shutdown signal and connection count: its connections
+                    // watch and count on this thread's cache lines, not on ones every worker
+                    // writes (a shared watch's waiter list is a lock taken per poll).
+                    let (local_tx, local_rx) = watch::channel(false);
+                    let mut shutdown = shutdown;
+                    tokio::spawn(async move {
+                        // A closed channel means shutdown too.
+                        let _ = shutdown.wait_for(|s| *s).await;
+                        let _ = local_tx.send(true);
+                    });
+                    let open = Arc::new(OpenConnections::default());
                     match TcpListener::from_std(l) {
-                        Ok(l) => accept_http(l, shared, open.clone(), shutdown).await,
+                        Ok(l) => accept_http(l, shared, open.clone(), local_rx).await,
                         Err(e) => {
                             tracing::error!(error = %e, worker = i, "Ingress worker cannot listen");
                             return;
@@ -361,6 +371,7 @@ async fn accept_http(
             break;
         }
         tokio::select! {
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
@@ -372,6 +383,7 @@ async fn accept_http(
                         let _guard = guard;
                         tokio::pin!(conn);
                         tokio::select! {
+                            biased;
                             r = conn.as_mut() => {
                                 if let Err(e) = r {
                                     tracing::debug!(client = %peer, error = %e, "Ingress client connection ended");

@@ -28,9 +28,15 @@ use super::upstream::Conn;
 
 /// Idle connections kept per endpoint and worker (ingress-nginx keeps 320 per upstream).
 const MAX_IDLE: usize = 320;
-/// Pools per endpoint: one per worker thread (workers beyond `SHARDS - 1` share) and the last
-/// for every other thread.
-const SHARDS: usize = 9;
+/// Pools (and per-worker counters elsewhere) per endpoint: one per worker thread (workers
+/// beyond `SHARDS - 1` share) and the last for every other thread.
+pub(crate) const SHARDS: usize = 9;
+
+/// A value on cache lines of its own, so that one worker writing its shard does not take the
+/// line away from another worker writing the next one (false sharing).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
 
 thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(SHARDS - 1) };
@@ -41,7 +47,8 @@ pub(crate) fn set_worker(i: usize) {
     WORKER.with(|w| w.set(i % (SHARDS - 1)));
 }
 
-fn shard() -> usize {
+/// The shard of the current thread: its worker's, or the last for other threads.
+pub(crate) fn shard() -> usize {
     WORKER.with(|w| w.get())
 }
 /// Idle connections older than this are not reused (backends close theirs after 5–75 s).
@@ -75,9 +82,10 @@ pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
     /// `namespace/name` of the pod behind it, for logs.
     pub(crate) pod: Option<String>,
-    inflight: AtomicUsize,
+    /// Written by every worker per request: on a line of its own.
+    inflight: Padded<AtomicUsize>,
     retired: AtomicBool,
-    idle: [Mutex<VecDeque<Idle>>; SHARDS],
+    idle: [Padded<Mutex<VecDeque<Idle>>>; SHARDS],
     /// Woken when a retired endpoint's last request finishes (shared with the drainer).
     drained: Arc<Notify>,
 }
@@ -96,7 +104,7 @@ impl Endpoint {
         Endpoint {
             addr,
             pod,
-            inflight: AtomicUsize::new(0),
+            inflight: Padded(AtomicUsize::new(0)),
             retired: AtomicBool::new(false),
             idle: Default::default(),
             drained,
@@ -105,19 +113,19 @@ impl Endpoint {
 
     /// Counts a request as in flight to this endpoint until the guard drops.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.inflight.0.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
     }
 
     pub(crate) fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::SeqCst)
+        self.inflight.0.load(Ordering::SeqCst)
     }
 
     /// No longer routable: close idle connections now, take none back.
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
         for shard in &self.idle {
-            let idle = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            let idle = std::mem::take(&mut *shard.0.lock().unwrap_or_else(|e| e.into_inner()));
             // Dropping a sender closes its idle connection.
             drop(idle);
         }
@@ -125,7 +133,10 @@ impl Endpoint {
 
     /// An idle pooled connection that can still carry a request (newest first).
     pub(crate) fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle[shard()]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         while let Some(mut c) = idle.pop_back() {
             if c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_reusable() {
                 return Some(c.conn);
@@ -138,7 +149,10 @@ impl Endpoint {
     /// full); connections idle for too long are closed on the way.
     pub(crate) fn checkin(&self, conn: Conn) {
         let now = Instant::now();
-        let mut idle = self.idle[shard()].lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle[shard()]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Checked under the shard's lock: `retire` sets the flag before it empties the shards,
         // so a connection pushed after the check is taken by `retire`.
         if self.retired.load(Ordering::SeqCst) || idle.len() >= MAX_IDLE {
@@ -178,7 +192,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let ep = &self.0;
-        if ep.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && ep.retired.load(Ordering::SeqCst) {
+        if ep.inflight.0.fetch_sub(1, Ordering::SeqCst) == 1 && ep.retired.load(Ordering::SeqCst) {
             ep.drained.notify_one();
         }
     }

@@ -26,7 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::Options;
-use super::body::{Access, Finish, ResponseBody};
+use super::body::{Access, Counters, Finish, ResponseBody};
 use super::metrics::{Metrics, ServiceMetrics};
 use super::pool::{ConnectError, InFlight};
 use super::table::{Backend, Live, Table, Target};
@@ -74,8 +74,7 @@ pub(crate) struct ConnService {
 impl ConnService {
     pub(crate) fn new(shared: Arc<Shared>, peer: IpAddr, scheme: Scheme) -> ConnService {
         let table = shared.live.load();
-        let client_ip = HeaderValue::from_str(&peer.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let client_ip = client_ip_header(peer);
         ConnService {
             shared,
             client_ip,
@@ -84,14 +83,37 @@ impl ConnService {
         }
     }
 
-    fn table(&self) -> Arc<Table> {
+    /// The live table, reloaded only when the live generation moved (borrowed: no reference
+    /// count shared with the other workers is touched per request).
+    fn table(&self) -> std::cell::Ref<'_, Arc<Table>> {
         let generation = self.shared.live.generation();
-        let mut cached = self.table.borrow_mut();
-        if cached.generation != generation {
-            *cached = self.shared.live.load();
+        if self.table.borrow().generation != generation {
+            *self.table.borrow_mut() = self.shared.live.load();
         }
-        cached.clone()
+        self.table.borrow()
     }
+}
+
+thread_local! {
+    /// The last client address seen on this thread and its header value: a client opening
+    /// connection after connection costs no formatting or allocation per connection.
+    static LAST_CLIENT: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// `peer` as an `X-Forwarded-For` / `X-Real-IP` value.
+fn client_ip_header(peer: IpAddr) -> HeaderValue {
+    LAST_CLIENT.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((ip, value)) = last.as_ref()
+            && *ip == peer
+        {
+            return value.clone();
+        }
+        let value = HeaderValue::from_maybe_shared(Bytes::from(peer.to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        *last = Some((peer, value.clone()));
+        value
+    })
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
@@ -103,8 +125,13 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, req: Request<Incoming>) -> BoxFuture {
         let start = Instant::now();
-        let table = self.table();
-        let routed = route(&self.shared, &table, host_of(&req), req.uri().path(), &[]);
+        let routed = route(
+            &self.shared,
+            &self.table(),
+            host_of(&req),
+            req.uri().path(),
+            &[],
+        );
         let shared = self.shared.clone();
         let client_ip = self.client_ip.clone();
         let scheme = self.scheme;
@@ -138,8 +165,9 @@ fn route(
     path: &str,
     tried: &[SocketAddr],
 ) -> Routed {
-    let mut table = table.clone();
+    let mut reloaded: Option<Arc<Table>> = None;
     loop {
+        let table = reloaded.as_ref().unwrap_or(table);
         match table.route(host, path) {
             None => return Routed::NotFound,
             Some(Target::Unavailable { body, metrics }) => {
@@ -152,7 +180,7 @@ fn route(
                 }
             }
         }
-        table = shared.live.load();
+        reloaded = Some(shared.live.load());
     }
 }
 
@@ -199,7 +227,7 @@ fn answer_locally(
         Routed::Ready(..) => (StatusCode::INTERNAL_SERVER_ERROR, Bytes::new(), None),
     };
     let finish = Finish {
-        metrics,
+        metrics: metrics.map(Counters::Service),
         status: status.as_u16(),
         start,
         access: shared.opts.access_log.then(|| access(req, None)),
@@ -259,7 +287,8 @@ async fn forward(
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut last: Option<Failure> = None;
     let tries = shared.opts.tries.max(1);
-    let mut metrics: Option<Arc<ServiceMetrics>> = None;
+    // The last backend tried, for the counters of a failed request.
+    let mut last_backend: Option<Arc<Backend>> = None;
 
     for attempt in 1..=tries {
         let (backend, inflight) = match current.take() {
@@ -301,15 +330,15 @@ async fn forward(
         if attempt > 1 {
             backend.metrics.retried();
         }
-        metrics = Some(backend.metrics.clone());
-        let ep = inflight.endpoint().clone();
-        let (mut conn, reused) = match connection(&ep, shared.opts.connect_timeout).await {
+        let ep = inflight.endpoint();
+        let (mut conn, reused) = match connection(ep, shared.opts.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 backend.metrics.connect_failed();
                 tracing::debug!(upstream = %ep, service = %backend.service, error = %e, attempt, "connecting to the backend failed");
                 tried.push(ep.addr);
                 last = Some(Failure::Connect(e));
+                last_backend = Some(backend);
                 continue;
             }
         };
@@ -323,7 +352,7 @@ async fn forward(
                     conn,
                     inflight,
                     on_client_upgrade,
-                    &backend,
+                    backend,
                     start,
                     access_line,
                 );
@@ -333,12 +362,14 @@ async fn forward(
                 tried.push(ep.addr);
                 let again = failed.unsent || (replayable && failed.broke_before_answer());
                 last = Some(Failure::Send(failed));
+                last_backend = Some(backend);
                 if !again {
                     break;
                 }
             }
         }
     }
+    let metrics = last_backend.map(|b| b.metrics.clone());
     let (status, why) = match &last {
         Some(Failure::Connect(e)) if e.is_timeout() => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         Some(Failure::Connect(e)) => (StatusCode::BAD_GATEWAY, e.to_string()),
@@ -371,7 +402,7 @@ fn finish_plain(
     access: Option<Box<Access>>,
 ) -> Response<ResponseBody> {
     let finish = Finish {
-        metrics,
+        metrics: metrics.map(Counters::Service),
         status: status.as_u16(),
         start,
         access,
@@ -514,13 +545,13 @@ fn respond(
     conn: Conn,
     inflight: InFlight,
     on_client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    backend: &Backend,
+    backend: Arc<Backend>,
     start: Instant,
     access: Option<Box<Access>>,
 ) -> Response<ResponseBody> {
     let status = head.status;
     let finish = Finish {
-        metrics: Some(backend.metrics.clone()),
+        metrics: Some(Counters::Backend(backend)),
         status: status.as_u16(),
         start,
         access,

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::metrics::{Metrics, ServiceMetrics};
-use super::pool::Endpoint;
+use super::pool::{Endpoint, Padded, SHARDS, shard};
 use super::routes::{BackendRef, Routes, Unavailable, resolve};
 use crate::model::{ServiceKey, Snapshot};
 
@@ -23,7 +23,8 @@ use crate::model::{ServiceKey, Snapshot};
 pub(crate) struct Backend {
     pub(crate) service: ServiceKey,
     pub(crate) endpoints: Vec<Arc<Endpoint>>,
-    next: AtomicUsize,
+    /// Where each worker's round-robin stands (nginx's workers each keep their own too).
+    next: [Padded<AtomicUsize>; SHARDS],
     pub(crate) metrics: Arc<ServiceMetrics>,
 }
 
@@ -31,7 +32,7 @@ impl Backend {
     /// The next endpoint round-robin, skipping ones already tried while others remain.
     pub(crate) fn pick(&self, tried: &[SocketAddr]) -> &Arc<Endpoint> {
         let n = self.endpoints.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let start = self.next[shard()].0.fetch_add(1, Ordering::Relaxed);
         (0..n)
             .map(|i| &self.endpoints[(start + i) % n])
             .find(|e| !tried.contains(&e.addr))
@@ -166,7 +167,7 @@ impl Builder {
                     Target::Ready(Arc::new(Backend {
                         service: svc.key.clone(),
                         endpoints,
-                        next: AtomicUsize::new(0),
+                        next: Default::default(),
                         metrics: metrics.unwrap_or_else(|| self.metrics.service(&svc.key)),
                     }))
                 }
