@@ -7,7 +7,7 @@
 //! upstream socket itself, and the answer's body is read from that socket as the client's
 //! connection pulls it: no task, channel or wake-up between the two sides, and one read buffer
 //! per connection that is reused (short heads and bodies are copied out of it). This took the
-//! proxy's CPU per request down and its throughput past nginx's (`bench/traffic.sh`).
+//! proxy's user CPU per request down by about a quarter (`bench/traffic.sh`).
 //!
 //! What it speaks is what a reverse proxy needs: the request head as the proxy rewrote it, its
 //! body as given (`Content-Length`) or chunked, and the answer's head (interim 1xx skipped)
