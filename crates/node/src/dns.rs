@@ -201,7 +201,9 @@ mod tests {
     }
 
     fn host() -> ResolvConf {
-        ResolvConf::parse("nameserver 192.0.2.53\nnameserver 127.0.0.53\nsearch corp.example\noptions edns0\n")
+        ResolvConf::parse(
+            "nameserver 192.0.2.53\nnameserver 127.0.0.53\nsearch corp.example\noptions edns0\n",
+        )
     }
 
     #[test]
@@ -283,7 +285,11 @@ mod tests {
     fn limits_are_fitted() {
         let config = PodDNSConfig {
             nameservers: Some((1..=5).map(|i| format!("192.0.2.{i}")).collect()),
-            searches: Some((0..40).map(|i| format!("d{i}.{}", "x".repeat(60))).collect()),
+            searches: Some(
+                (0..40)
+                    .map(|i| format!("d{i}.{}", "x".repeat(60)))
+                    .collect(),
+            ),
             options: None,
         };
         let spec = PodSpec {
