@@ -246,9 +246,10 @@ pub fn ruleset(snapshot: &Snapshot, opts: &RuleOptions, previous: Option<&Object
         format!("ip daddr {{ {}, 127.0.0.0/8 }}", ips.join(", "))
     };
     // After DNAT nothing may still be addressed to the service CIDR. A packet that is (one
-    // conntrack marks invalid, e.g. out of its window, skips the nat hooks) would follow the
-    // default route off the machine while its sender waits for an answer that never comes:
-    // it is refused instead (TCP: a reset, so the client knows at once), and counted.
+    // conntrack marks invalid, e.g. out of its window, skips the nat hooks) would be routed on
+    // (to the bridge, where no one holds the address; off the machine by the default route
+    // if the service CIDR's route is missing) while its sender waits for an answer that never
+    // comes: it is refused instead (TCP: a reset, so the client knows at once), and counted.
     let untranslated = format!(
         "ct state != new ip daddr {} counter goto {REJECT}",
         opts.service_cidr
