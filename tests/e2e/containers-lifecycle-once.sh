@@ -9,6 +9,7 @@
 #  - `kill -9` of the server while a 10-replica Deployment runs: after the restart the same
 #    container processes run (same pid, same startedAt, same restartCount), the pods never
 #    leave Ready, no pod or container is created twice, and every pod still answers HTTP.
+#  - A Job of real containers completes twice; `kubectl logs job/X` prints a pod's output.
 # Needs root and runc (CI has both).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry.sh"
@@ -276,5 +277,30 @@ while read -r name _ ip _ _ _; do
   [ "$body" = "This is version 1." ] || fail "pod $name answered '$body' after the restart"
 done <<<"$AFTER"
 grep -q "adopted running container" "$SERVER_LOG" || fail "the server log does not mention adopting containers"
+
+# A Job of real containers (issue 18): two completions one after the other, each container's
+# exit code 0 recorded, and `kubectl logs job/X` printing what a pod of it wrote.
+cat <<YAML | k apply -f - >/dev/null
+apiVersion: batch/v1
+kind: Job
+metadata: {name: real-job}
+spec:
+  completions: 2
+  parallelism: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: work
+        image: $REG/hello:v1
+        command: [/bin/sh, -c, 'echo "job done on \$(hostname)"']
+YAML
+k wait --for=condition=complete job/real-job --timeout=60s
+expect 'job.batch/real-job condition met'
+expect_eq "$(jp '{.status.succeeded}' job real-job)" 2 'succeeded pods of the real Job'
+expect_eq "$(jp '{range .items[*]}{.status.containerStatuses[0].state.terminated.exitCode}{end}' pods -l job-name=real-job)" \
+  00 'exit codes of the real Job'
+k logs job/real-job
+expect 'job done on real-job-'
 
 pass

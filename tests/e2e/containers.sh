@@ -72,6 +72,27 @@ k logs "$POD" >/dev/null
 expect "response:200"
 k logs "$POD" --tail=1 >/dev/null
 [ "$(printf '%s\n' "$LAST_OUT" | grep -c .)" -le 1 ] || fail "--tail=1 gave more than one line"
+# The log file holds CRI records (time, stream, P/F): kubectl sees the decoded lines, and
+# --timestamps, --since, --since-time, --tail and --limit-bytes act as with the kubelet.
+expect_not " stdout F "
+[ "$(printf '%s\n' "$LAST_OUT" | grep -c .)" = 1 ] || fail "--tail=1 did not give one line"
+k logs "$POD" --timestamps >/dev/null
+printf '%s\n' "$LAST_OUT" | grep -Eqv '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z ' \
+  && fail "a --timestamps line does not start with an RFC 3339 time"
+expect "response:200"
+k logs "$POD" --since=1h >/dev/null
+expect "response:200"
+k logs "$POD" --since-time="$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
+[ -z "$LAST_OUT" ] || fail "--since-time in the future printed lines"
+k logs "$POD" --timestamps --tail=1 --since=1h >/dev/null
+[ "$(printf '%s\n' "$LAST_OUT" | grep -c .)" = 1 ] || fail "--tail=1 --since=1h did not give one line"
+[ "$("$KUBECTL" logs "$POD" --limit-bytes=7 | wc -c)" = 7 ] || fail "--limit-bytes=7 did not give 7 bytes"
+# Bad options come back as the Status the agent answers: 400 undecodable, 422 invalid.
+k_fails get --raw "/api/v1/namespaces/default/pods/$POD/log?tailLines=x" >/dev/null
+expect "BadRequest"
+expect "tailLines"
+k_fails get --raw "/api/v1/namespaces/default/pods/$POD/log?limitBytes=0" >/dev/null
+expect "limitBytes: Invalid value: 0: must be greater than 0"
 
 k exec "$POD" -- cat /etc/hostname >/dev/null
 [ "$LAST_OUT" = "$POD" ] || fail "exec cat /etc/hostname gave '$LAST_OUT', expected $POD"
@@ -104,7 +125,7 @@ spec:
   containers:
   - name: c
     image: $REG/hello:v1
-    command: ["sh", "-c", "echo crashing; exit 2"]
+    command: ["sh", "-c", "echo crashing; printf %040000d 0; echo; exit 2"]
 ---
 apiVersion: v1
 kind: Pod
@@ -138,6 +159,11 @@ k get pod crasher -o jsonpath='{.status.containerStatuses[0].lastState.terminate
 [ "$LAST_OUT" = 2 ] || fail "crasher's last exit code $LAST_OUT, expected 2"
 k logs crasher --previous >/dev/null
 expect "crashing"
+# A 40000-byte line is three records in the file (16 KiB each at most), one line in the
+# output, with one timestamp.
+"$KUBECTL" logs crasher --previous --timestamps >"$E2E_TMP/long.log" || fail "kubectl logs --previous --timestamps failed"
+[ "$(awk 'length($0) == 40031' "$E2E_TMP/long.log" | grep -c .)" = 1 ] \
+  || fail "the 40000-byte line did not come back whole with one timestamp: $(awk '{print length($0)}' "$E2E_TMP/long.log")"
 k get pods crasher >/dev/null
 expect "CrashLoopBackOff"
 until_ok "unlive restarted by its liveness probe" \

@@ -9,7 +9,8 @@
 # for unknown cluster names; the zone follows a Service created and deleted. An outside name
 # resolves through the host's resolvers — here a resolver this test runs on 127.0.0.77:53,
 # named by `--resolv-conf` (no query leaves the machine), which must see the forwarded
-# question, also through the search path. hostAliases land in /etc/hosts, `hostname` is the
+# question, also through the search path. hostAliases land in /etc/hosts (setHostnameAsFQDN:
+# the FQDN is the hostname), `hostname` is the
 # pod's, `dnsPolicy: None` takes dnsConfig alone, and an invalid dnsConfig is a 422 naming the
 # field. Prints the query latency (not asserted). ~15 s. Needs root, runc, buildah,
 # docker-registry, busybox-static, gcc and python3 (CI has them); hold /tmp/baton-agent.lock
@@ -189,6 +190,7 @@ metadata: {name: db-1, labels: {app: db}}
 spec:
   hostname: db-1
   subdomain: db
+  setHostnameAsFQDN: true
   terminationGracePeriodSeconds: 0
   containers: [{name: c, image: $IMG, ports: [{containerPort: 8080}]}]
 ---
@@ -249,6 +251,8 @@ ex db-0 cat /etc/hosts
 expect "$DB0_IP	db-0.db.default.svc.cluster.local	db-0"
 ex db-0 hostname
 expect_eq "$LAST_OUT" "db-0" "db-0's hostname"
+ex db-1 hostname
+expect_eq "$LAST_OUT" "db-1.db.default.svc.cluster.local" "db-1's hostname (setHostnameAsFQDN)"
 
 # --- Names from inside a pod -------------------------------------------------------------
 # fetch resolves through the C library with the search path; the Service answers with its

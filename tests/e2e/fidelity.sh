@@ -110,11 +110,77 @@ kind: ControllerRevision
 metadata: {name: fid-rev}
 revision: 1
 data: {spec: {template: {}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: fid-pv}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {path: /tmp/fid-pv}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: fid-pvc}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: fid-ds}
+spec:
+  selector: {matchLabels: {app: fid-ds}}
+  template:
+    metadata: {labels: {app: fid-ds}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: fid-sts}
+spec:
+  serviceName: fid-svc
+  replicas: 1
+  selector: {matchLabels: {app: fid-sts}}
+  template:
+    metadata: {labels: {app: fid-sts}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: fid-job}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: work, image: busybox, command: [sh, -c, 'exit 0']}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: fid-cron}
+spec:
+  schedule: '0 0 1 1 *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: work, image: busybox}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: fid-pdb}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: x}}
 YAML
 k apply -f "$E2E_TMP/kinds.yaml"
 k scale rc rc --replicas=2
 wait_for 1 '{.status.availableReplicas}' deploy x
 wait_for 2 '{.status.readyReplicas}' rc rc
+wait_for 1 '{.status.readyReplicas}' statefulset fid-sts
 # Completed answers are what patches apply to: a settled pod must not be rewritten by its
 # (simulated) kubelet's status patches when nothing changed (a no-op write stores nothing).
 k get pods -l app=x -o jsonpath='{.items[0].metadata.resourceVersion}'

@@ -119,7 +119,7 @@ build_hello_image() {
   rm -rf "$ctx" && mkdir -p "$ctx/bin" "$ctx/www" "$ctx/tmp" || return 1
   cp /bin/busybox "$ctx/bin/busybox" || return 1
   local applet
-  for applet in sh ash cat echo ls sleep hostname env id ps wget httpd true false kill mkdir rm printf head grep; do
+  for applet in sh ash cat echo ls sleep hostname env id ps wget httpd true false kill mkdir rm printf head grep tty stty; do
     ln -s busybox "$ctx/bin/$applet"
   done
   printf '%s\n' "$text" >"$ctx/www/index.html"

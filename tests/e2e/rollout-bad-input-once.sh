@@ -68,10 +68,17 @@ expect_eq "$(jp '{.metadata.generation}' deployment web)" "$gen" 'generation aft
 expect_eq "$(jp '{.items[*].metadata.name}' rs -l app=web | wc -w)" 1 'replica sets after refused change'
 
 # --- a ReplicaSet deleted during a rollout is recreated and the rollout finishes ---
-k set image deployment/web c=registry.local/web:v2 >/dev/null
-wait_for 1 '{.status.updatedReplicas}' deployment web
-new_rs=$(jp '{.items[?(@.spec.template.spec.containers[0].image=="registry.local/web:v2")].metadata.name}' rs -l app=web)
+# The new pods take 2 s to be ready, so the rollout lasts about 6 s; the new ReplicaSet is
+# deleted as soon as it exists (a wait for one exact count could miss it on a busy machine).
+k patch deployment web --type=merge -p '{"spec":{"template":{"metadata":{"annotations":{"sim.baton.dev/ready-after":"2s"}},"spec":{"containers":[{"name":"c","image":"registry.local/web:v2"}]}}}}' >/dev/null
+new_rs=""
+for _ in $(seq 1 100); do
+  new_rs=$("$KUBECTL" get rs -l app=web -o 'jsonpath={.items[?(@.spec.template.spec.containers[0].image=="registry.local/web:v2")].metadata.name}' 2>/dev/null)
+  [ -n "$new_rs" ] && break
+  sleep 0.1
+done
 [ -n "$new_rs" ] || fail "no new replica set during the rollout"
+[ "$(jp '{.status.updatedReplicas}' deployment web)" != 3 ] || fail "the rollout ended before the replica set could be deleted"
 old_uid=$(jp '{.metadata.uid}' rs "$new_rs")
 k delete rs "$new_rs" --wait=false >/dev/null
 for _ in $(seq 1 100); do

@@ -8,8 +8,8 @@ source "$(dirname "$0")/lib.sh"
 start_server --simulated-nodes 2
 
 
-# web.yaml IMAGE: a RollingUpdate deployment (maxSurge 1, maxUnavailable 0) whose pods
-# become Ready 700 ms after they start.
+# web.yaml IMAGE [READY_AFTER]: a RollingUpdate deployment (maxSurge 1, maxUnavailable 0) whose
+# pods become Ready READY_AFTER (700ms) after they start.
 web_yaml() {
   cat >"$E2E_TMP/web.yaml" <<YAML
 apiVersion: apps/v1
@@ -22,7 +22,7 @@ spec:
   template:
     metadata:
       labels: {app: web}
-      annotations: {sim.baton.dev/ready-after: 700ms}
+      annotations: {sim.baton.dev/ready-after: ${2:-700ms}}
     spec: {containers: [{name: web, image: registry.local/web:$1}]}
 YAML
 }
@@ -32,8 +32,9 @@ k apply -f "$E2E_TMP/web.yaml" >/dev/null
 k rollout status deployment/web --timeout=30s >/dev/null
 expect 'deployment "web" successfully rolled out'
 
-# --- progress lines, with `apply` of a new image as the trigger ---
-web_yaml v2
+# --- progress lines, with `apply` of a new image as the trigger (each step lasts 1.5 s, so
+# that kubectl, started after the apply, sees every one even on a busy machine) ---
+web_yaml v2 1500ms
 k apply -f "$E2E_TMP/web.yaml" >/dev/null
 k rollout status deployment/web --timeout=30s >/dev/null
 expect 'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...'
@@ -53,7 +54,11 @@ expect_eq "$(jp '{.metadata.annotations.deployment\.kubernetes\.io/revision}' de
 
 # --- pause mid-rollout: nothing moves; resume: it finishes (slower pods leave time to pause) ---
 k patch deployment/web -p '{"spec":{"template":{"metadata":{"annotations":{"sim.baton.dev/ready-after":"1500ms"}},"spec":{"containers":[{"name":"web","image":"registry.local/web:v4"}]}}}}' >/dev/null
-wait_for 1 '{.status.updatedReplicas}' deployment web
+# Paused as soon as the new ReplicaSet exists (a wait for one exact count could miss it).
+for _ in $(seq 1 100); do
+  [ -n "$("$KUBECTL" get rs -l app=web -o 'jsonpath={.items[?(@.spec.template.spec.containers[0].image=="registry.local/web:v4")].metadata.name}' 2>/dev/null)" ] && break
+  sleep 0.1
+done
 k rollout pause deployment/web >/dev/null
 expect 'paused'
 sleep 0.3  # let a step already under way land

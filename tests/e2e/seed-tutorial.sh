@@ -7,6 +7,7 @@
 # (must be 0); then the ReplicationController half with `kubectl rolling-update` and its
 # printed lines; finally `baton reset` and a check that nothing is left behind.
 # Needs root, runc and nftables (CI has them). kubectl-versions: 1.27 1.33
+# e2e-alone: every request is counted, so test.sh runs it with nothing beside it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry.sh"
 AGENT=1

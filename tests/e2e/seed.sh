@@ -13,6 +13,9 @@ expect 'deployment.extensions/rolling-update-test created'
 expect 'service/rolling-update-test created'
 k_fails create -f "$YAML" >/dev/null
 expect 'AlreadyExists'
+# The controller's writes (revision annotation, status) are no spec change: generation stays 1.
+wait_for 1 '{.metadata.annotations.deployment\.kubernetes\.io/revision}' deployment rolling-update-test
+expect_eq "$(jp '{.metadata.generation}' deployment rolling-update-test)" 1 'generation after create'
 
 k get deploy,rs,rc,svc,pods,events -o wide >/dev/null
 expect 'deployment.apps/rolling-update-test'

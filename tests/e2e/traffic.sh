@@ -6,7 +6,9 @@
 # kubectl rolling-update) with an app that exits at once on SIGTERM; a control run with draining switched
 # off that shows failures; the Ingress's 503 / 404 / 502 and Events; kill -9 of the server
 # (ClusterIPs keep forwarding, the Ingress comes back, addresses unchanged); `baton reset`.
-# Needs root, runc and nftables (CI has them). kubectl-versions: 1.27 1.33
+# Needs root, runc and nftables (CI has them). kubectl-versions: 1.33 — the data plane under
+# load; the kubectl commands it drives are the seed tutorial's, which runs with 1.27 and 1.33.
+# e2e-alone: every request is counted, so test.sh runs it with nothing beside it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry.sh"
 AGENT=1

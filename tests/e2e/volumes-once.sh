@@ -9,6 +9,10 @@
 #    container never sees anything but the old or the new value (the `..data` swap);
 #  - a missing ConfigMap keeps its pod ContainerCreating with the kubelet's FailedMount event
 #    until it is created; a hostPath of the wrong type gives the kubelet's type-check message;
+#  - envFrom (a ConfigMap with a prefix, a Secret, env entries overriding and expanding them)
+#    shows in `kubectl exec env`; a missing ConfigMap is CreateContainerConfigError with the
+#    kubelet's message; a failing readiness probe is a counted Warning Unhealthy event; a bad
+#    envFrom prefix is a 422 naming it;
 #  - an unsupported volume type is a 422 naming it;
 #  - nothing of a deleted pod stays mounted on the host, its directory goes, the hostPath's
 #    files stay; `baton reset` unmounts a running pod's volumes.
@@ -48,6 +52,7 @@ spec:
   - name: c
     image: $REG/hello:v1
     command: ["sh", "-c", "echo made > /scratch/a; trap 'exit 0' TERM; while :; do v=\$(cat /cfg/dir/greeting.txt 2>&1); case \"\$v\" in hello|bonjour) ;; *) echo \"BAD:\$v\" >> /scratch/bad;; esac; sleep 0.01; done"]
+    env: [{name: PASSWORD, valueFrom: {secretKeyRef: {name: sec, key: password}}}]
     volumeMounts:
     - {name: scratch, mountPath: /scratch}
     - {name: scratch, mountPath: /nested, subPath: deep/er}
@@ -108,6 +113,13 @@ mount_line vol /sec >/dev/null; expect "tmpfs /sec tmpfs ro"
 ex vol busybox stat -L -c %a /sec/password >/dev/null; expect_eq "$LAST_OUT" "400" "secret mode"
 grep -q " $PODDIR/volumes/sec tmpfs " /proc/mounts \
   || fail "the secret volume is not a tmpfs on the host"
+# The secret's value reaches the environment, and no file on the data dir's own disk holds it
+# (the runtime config is on the agent's tmpfs; -xdev leaves out every mount: tmpfs volumes,
+# the overlay root; the store keeps API objects as etcd does).
+ex vol sh -c 'echo $PASSWORD' >/dev/null; expect_eq "$LAST_OUT" "s3cret" "secret in the environment"
+[ "$(stat -f -c %T "$DATA_DIR/node/run")" = tmpfs ] || fail "the agent's run dir is not a tmpfs"
+on_disk=$(find "$DATA_DIR" -xdev -type f ! -name store.redb -exec grep -l s3cret {} + 2>/dev/null)
+[ -z "$on_disk" ] || fail "the secret's value is on disk in: $on_disk"
 # Downward API and projected volumes.
 ex vol cat /info/name >/dev/null; expect_eq "$LAST_OUT" "vol" "downwardAPI name"
 ex vol cat /info/labels >/dev/null; expect_eq "$LAST_OUT" 'app="vol"' "downwardAPI labels"
@@ -184,17 +196,84 @@ k create configmap late --from-literal=k=v >/dev/null
 wait_for Running '{.status.phase}' pod waiter
 ex waiter cat /c/k >/dev/null; expect_eq "$LAST_OUT" "v" "configMap created late"
 
-# Volume types the agent does not run are refused by name.
-cat >"$E2E_TMP/pvc.yaml" <<YAML
+# envFrom as the kubelet builds the environment: a ConfigMap with a prefix, a Secret, an
+# optional missing ConfigMap (nothing), and env entries overriding and expanding its variables;
+# a missing ConfigMap is the kubelet's CreateContainerConfigError; a failing readiness probe
+# is a Warning Unhealthy event in the kubelet's words, its repeats counted.
+t_env=$(date +%s.%N)
+cat >"$E2E_TMP/env.yaml" <<YAML
 apiVersion: v1
 kind: Pod
-metadata: {name: claim}
+metadata: {name: envpod}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $REG/hello:v1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    envFrom:
+    - {prefix: CFG_, configMapRef: {name: cfg}}
+    - secretRef: {name: sec}
+    - {configMapRef: {name: absent, optional: true}}
+    env:
+    - {name: CFG_other, value: overridden}
+    - {name: GREETING, value: "\$(CFG_greeting) world"}
+    readinessProbe:
+      exec: {command: ["sh", "-c", "echo not ready yet; exit 1"]}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: envmissing}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: $REG/hello:v1, envFrom: [{configMapRef: {name: nope}}]}
+YAML
+k apply -f "$E2E_TMP/env.yaml" >/dev/null
+wait_for Running '{.status.phase}' pod envpod
+ex envpod env >/dev/null
+for want in CFG_greeting=bonjour CFG_other=overridden password=s3cret "GREETING=bonjour world"; do
+  printf '%s\n' "$LAST_OUT" | grep -qx "$want" || fail "envpod's environment lacks '$want': $LAST_OUT"
+done
+wait_for CreateContainerConfigError '{.status.containerStatuses[0].state.waiting.reason}' pod envmissing
+jp '{.status.containerStatuses[0].state.waiting.message}' pod envmissing >/dev/null
+expect_eq "$LAST_OUT" 'configmap "nope" not found' "envmissing's waiting message"
+for _ in $(seq 1 50); do
+  LAST_OUT=$("$KUBECTL" get events --field-selector involvedObject.name=envpod,reason=Unhealthy \
+    -o 'jsonpath={range .items[*]}{.type} {.count} {.message}{end}' 2>&1)
+  case "$LAST_OUT" in "Warning "[2-9]" Readiness probe failed: not ready yet"*) break ;; esac
+  sleep 0.1
+done
+case "$LAST_OUT" in
+  "Warning "[2-9]" Readiness probe failed: not ready yet"*) ;;
+  *) fail "no counted Unhealthy event for envpod's readiness probe: $LAST_OUT" ;;
+esac
+jp '{.status.containerStatuses[0].ready}' pod envpod >/dev/null
+expect_eq "$LAST_OUT" "false" "envpod's readiness"
+cat >"$E2E_TMP/badprefix.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: badprefix}
+spec:
+  containers:
+  - {name: c, image: $REG/hello:v1, envFrom: [{prefix: 1X_, configMapRef: {name: cfg}}]}
+YAML
+k_fails apply -f "$E2E_TMP/badprefix.yaml" >/dev/null
+expect 'spec.containers[0].envFrom[0].prefix: Invalid value: "1X_": a valid environment variable name must consist of'
+echo "envFrom and Unhealthy checks: $(awk -v a="$t_env" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s"
+
+# Volume types the agent does not run are refused by name.
+cat >"$E2E_TMP/nfs.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: nfs}
 spec:
   containers: [{name: c, image: $REG/hello:v1}]
-  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+  volumes: [{name: d, nfs: {server: 127.0.0.1, path: /}}]
 YAML
-k_fails apply -f "$E2E_TMP/pvc.yaml" >/dev/null
-expect 'spec.volumes[0].persistentVolumeClaim: Forbidden: not supported by Baton'
+k_fails apply -f "$E2E_TMP/nfs.yaml" >/dev/null
+expect 'spec.volumes[0].nfs: Forbidden: not supported by Baton'
 
 # Deleting the pod: nothing of it stays mounted, its directory goes, the hostPath stays.
 grep -q "$UID_VOL" /proc/mounts || fail "no host mount of the pod's volumes while it runs"

@@ -36,6 +36,49 @@ pub fn now_rfc3339_micro() -> String {
     rfc3339_micro(now())
 }
 
+/// `t` as container runtimes write a log line's time (Go's `RFC3339Nano` in UTC: nine
+/// fractional digits here, as CRI-O and containerd write them).
+pub fn rfc3339_nano(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+/// `d` as Go's `time.Duration.String()` writes it (`523.5ms`, `1.25s`, `2m0s`, `1h0m3s`): the
+/// kubelet's event messages quote durations this way.
+pub fn go_duration_string(d: std::time::Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    // Integer part and fraction (trailing zeros trimmed) of `ns / unit`.
+    let frac = |ns: u128, unit: u128, digits: usize| {
+        let whole = ns / unit;
+        let rest = ns % unit;
+        if rest == 0 {
+            whole.to_string()
+        } else {
+            let f = format!("{rest:0digits$}");
+            format!("{whole}.{}", f.trim_end_matches('0'))
+        }
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}µs", frac(ns, 1_000, 3));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}ms", frac(ns, 1_000_000, 6));
+    }
+    let secs = ns / 1_000_000_000;
+    let seconds = frac(ns % 60_000_000_000, 1_000_000_000, 9);
+    let (h, m) = (secs / 3600, (secs / 60) % 60);
+    match (h, m) {
+        (0, 0) => format!("{seconds}s"),
+        (0, m) => format!("{m}m{seconds}s"),
+        (h, m) => format!("{h}h{m}m{seconds}s"),
+    }
+}
+
 /// `t` for code that computes with chrono (the table printers' ages).
 pub fn to_chrono(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
@@ -55,6 +98,21 @@ pub fn rfc3339_in(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_go_writes_them() {
+        use std::time::Duration;
+        let d = |ns: u64| go_duration_string(Duration::from_nanos(ns));
+        assert_eq!(d(0), "0s");
+        assert_eq!(d(999), "999ns");
+        assert_eq!(d(1_500), "1.5µs");
+        assert_eq!(d(523_500_000), "523.5ms");
+        assert_eq!(d(1_000_000_000), "1s");
+        assert_eq!(d(1_250_000_000), "1.25s");
+        assert_eq!(d(120_000_000_000), "2m0s");
+        assert_eq!(d(3_603_000_000_000), "1h0m3s");
+        assert_eq!(d(61_000_000_001), "1m1.000000001s");
+    }
 
     #[test]
     fn times_are_whole_seconds_in_utc() {

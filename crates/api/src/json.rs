@@ -80,3 +80,23 @@ pub fn rename(m: &mut Map<String, Value>, from: &str, to: &str) {
         m.insert(to.to_string(), v);
     }
 }
+
+/// Drops nulls, empty objects and empty lists, recursively: Kubernetes' semantic equality
+/// (`apiequality.Semantic`) treats absent, nil and empty alike.
+pub fn prune(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, prune(v)))
+                .filter(|(_, v)| match v {
+                    Value::Null => false,
+                    Value::Object(m) => !m.is_empty(),
+                    Value::Array(a) => !a.is_empty(),
+                    _ => true,
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(prune).collect()),
+        v => v,
+    }
+}

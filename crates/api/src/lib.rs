@@ -20,9 +20,11 @@
 //! - [`quantity`]: Kubernetes' resource quantities (parse, compare, canonical form), the one
 //!   reading of every CPU, memory and count amount.
 //! - [`resolv`]: `resolv.conf` read and written (pods' DNS files, the cluster DNS's upstreams).
+//! - [`cron`]: CronJob schedules (robfig/cron's grammar, messages and `Next`) and time zones.
 
 pub mod clock;
 pub mod convert;
+pub mod cron;
 pub mod defaults;
 pub mod drain;
 pub mod events;

@@ -126,14 +126,22 @@ const CORE_NODE: StorageRef = storage("", "v1", "nodes");
 const CORE_CM: StorageRef = storage("", "v1", "configmaps");
 const CORE_SECRET: StorageRef = storage("", "v1", "secrets");
 const CORE_SA: StorageRef = storage("", "v1", "serviceaccounts");
+const CORE_PV: StorageRef = storage("", "v1", "persistentvolumes");
+const CORE_PVC: StorageRef = storage("", "v1", "persistentvolumeclaims");
+const STORAGE_SC: StorageRef = storage("storage.k8s.io", "v1", "storageclasses");
 const APPS_DEPLOY: StorageRef = storage("apps", "v1", "deployments");
 const APPS_RS: StorageRef = storage("apps", "v1", "replicasets");
 const APPS_CR: StorageRef = storage("apps", "v1", "controllerrevisions");
+const APPS_DS: StorageRef = storage("apps", "v1", "daemonsets");
+const POLICY_PDB: StorageRef = storage("policy", "v1", "poddisruptionbudgets");
+const APPS_STS: StorageRef = storage("apps", "v1", "statefulsets");
 const NET_ING: StorageRef = storage("networking.k8s.io", "v1", "ingresses");
 const NET_INGCLASS: StorageRef = storage("networking.k8s.io", "v1", "ingressclasses");
 const HPA: StorageRef = storage("autoscaling", "v2", "horizontalpodautoscalers");
 const LEASE: StorageRef = storage("coordination.k8s.io", "v1", "leases");
 const DISCOVERY_EPS: StorageRef = storage("discovery.k8s.io", "v1", "endpointslices");
+const BATCH_JOB: StorageRef = storage("batch", "v1", "jobs");
+const BATCH_CJ: StorageRef = storage("batch", "v1", "cronjobs");
 
 #[allow(clippy::too_many_arguments)]
 const fn def(
@@ -302,6 +310,30 @@ pub static RESOURCES: &[ResourceDef] = &[
         CORE_SA,
     ),
     def(
+        "",
+        "v1",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        NONE,
+        &["status"],
+        CORE_PV,
+    ),
+    def(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        NONE,
+        &["status"],
+        CORE_PVC,
+    ),
+    def(
         "apps",
         "v1",
         "deployments",
@@ -328,6 +360,18 @@ pub static RESOURCES: &[ResourceDef] = &[
     def(
         "apps",
         "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["sts"],
+        ALL,
+        DEPLOY_SUBS,
+        APPS_STS,
+    ),
+    def(
+        "apps",
+        "v1",
         "controllerrevisions",
         "controllerrevision",
         "ControllerRevision",
@@ -336,6 +380,18 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         NONE,
         APPS_CR,
+    ),
+    def(
+        "apps",
+        "v1",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        &["ds"],
+        ALL,
+        &["status"],
+        APPS_DS,
     ),
     def(
         "apps",
@@ -351,6 +407,18 @@ pub static RESOURCES: &[ResourceDef] = &[
     ),
     def(
         "apps",
+        "v1beta2",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        NONE,
+        NONE,
+        &["status"],
+        APPS_DS,
+    ),
+    def(
+        "apps",
         "v1beta1",
         "deployments",
         "deployment",
@@ -360,6 +428,30 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         LEGACY_DEPLOY_SUBS,
         APPS_DEPLOY,
+    ),
+    def(
+        "apps",
+        "v1beta2",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        NONE,
+        NONE,
+        DEPLOY_SUBS,
+        APPS_STS,
+    ),
+    def(
+        "apps",
+        "v1beta1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        NONE,
+        NONE,
+        DEPLOY_SUBS,
+        APPS_STS,
     ),
     def(
         "events.k8s.io",
@@ -396,6 +488,30 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         &["status"],
         HPA,
+    ),
+    def(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        true,
+        NONE,
+        ALL,
+        &["status"],
+        BATCH_JOB,
+    ),
+    def(
+        "batch",
+        "v1",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        &["cj"],
+        ALL,
+        &["status"],
+        BATCH_CJ,
     ),
     def(
         "networking.k8s.io",
@@ -446,6 +562,30 @@ pub static RESOURCES: &[ResourceDef] = &[
         DISCOVERY_EPS,
     ),
     def(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        NONE,
+        &["status"],
+        POLICY_PDB,
+    ),
+    def(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        &["sc"],
+        NONE,
+        NONE,
+        STORAGE_SC,
+    ),
+    def(
         "extensions",
         "v1beta1",
         "deployments",
@@ -480,6 +620,18 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         &["status"],
         NET_ING,
+    ),
+    def(
+        "extensions",
+        "v1beta1",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        NONE,
+        NONE,
+        &["status"],
+        APPS_DS,
     ),
 ];
 

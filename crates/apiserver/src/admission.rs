@@ -1,6 +1,8 @@
 //! Admission: what Kubernetes' built-in admission plugins and registry strategies do to a
 //! write before it is stored. On create the namespace must exist and not be terminating, an
-//! Ingress without a class gets the default IngressClass (the `DefaultIngressClass` plugin);
+//! Ingress without a class gets the default IngressClass (the `DefaultIngressClass` plugin), a
+//! PersistentVolumeClaim without one the default StorageClass (`DefaultStorageClass`), claims
+//! and volumes their protection finalizers (`StorageObjectInUseProtection`);
 //! on create and update a Service gets its cluster IP and node ports ([`crate::services`]).
 
 use baton_api::registry::{self, ResourceDef};
@@ -16,6 +18,11 @@ use crate::state::AppState;
 pub const DEFAULT_INGRESS_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 /// The pre-IngressClass way to choose a controller; an Ingress with it is left alone.
 const LEGACY_INGRESS_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
+/// `StorageObjectInUseProtection`: a claim is not removed while a pod uses it, nor a volume
+/// while a claim is bound to it (the PV controller's protection loops remove them).
+pub const PVC_PROTECTION_FINALIZER: &str = "kubernetes.io/pvc-protection";
+pub const PV_PROTECTION_FINALIZER: &str = "kubernetes.io/pv-protection";
 
 /// Serializes writes that allocate from cluster-wide pools (Service IPs and node ports): held
 /// from admission until the write is stored. `None` for every other kind.
@@ -37,6 +44,11 @@ pub async fn on_create(st: &AppState, def: &ResourceDef, obj: &mut Value) -> Api
     match def.storage_def().kind {
         "Service" => services::allocate(st, obj, None).await?,
         "Ingress" => default_ingress_class(st, obj).await?,
+        "PersistentVolumeClaim" => {
+            default_storage_class(st, obj).await?;
+            add_finalizer(obj, PVC_PROTECTION_FINALIZER);
+        }
+        "PersistentVolume" => add_finalizer(obj, PV_PROTECTION_FINALIZER),
         _ => {}
     }
     Ok(())
@@ -126,17 +138,67 @@ async fn default_ingress_class(st: &AppState, ing: &mut Value) -> ApiResult<()> 
     Ok(())
 }
 
+/// `DefaultStorageClass`: a claim created without `spec.storageClassName` (absent or null; `""`
+/// asks for no class) gets the default StorageClass, chosen as Kubernetes chooses it.
+async fn default_storage_class(st: &AppState, pvc: &mut Value) -> ApiResult<()> {
+    if pvc
+        .pointer("/spec/storageClassName")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Ok(());
+    }
+    let class_def = registry::find("storage.k8s.io", "v1", "storageclasses")
+        .ok_or_else(|| ApiError::internal("storageclasses not registered"))?;
+    let page = st
+        .store
+        .list(&class_def.key_prefix(), None, None)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let classes: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect();
+    if let Some(name) = default_name(&classes, baton_api::table::DEFAULT_CLASS_ANNOTATIONS) {
+        if !pvc.get("spec").is_some_and(Value::is_object) {
+            pvc["spec"] = json!({});
+        }
+        pvc["spec"]["storageClassName"] = json!(name);
+    }
+    Ok(())
+}
+
+fn add_finalizer(obj: &mut Value, finalizer: &str) {
+    let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(a) = list.as_array_mut()
+        && !a.iter().any(|f| f == finalizer)
+    {
+        a.push(json!(finalizer));
+    }
+}
+
 /// The default IngressClass among `classes`: the one annotated as default; of several, the
 /// newest (then the first by name), as Kubernetes chooses since 1.25.
 pub fn default_class_name(classes: &[Value]) -> Option<String> {
+    default_name(classes, &[DEFAULT_INGRESS_CLASS_ANNOTATION])
+}
+
+/// The newest of `classes` annotated `"true"` with one of `annotations` (then the first by
+/// name): how Kubernetes picks the default IngressClass and StorageClass.
+fn default_name(classes: &[Value], annotations: &[&str]) -> Option<String> {
     classes
         .iter()
         .filter(|c| {
-            metadata(c)
-                .and_then(|m| m.get("annotations"))
-                .and_then(|a| a.get(DEFAULT_INGRESS_CLASS_ANNOTATION))
-                .and_then(Value::as_str)
-                == Some("true")
+            let a = metadata(c).and_then(|m| m.get("annotations"));
+            annotations
+                .iter()
+                .any(|k| a.and_then(|a| a.get(*k)).and_then(Value::as_str) == Some("true"))
         })
         .map(|c| {
             (

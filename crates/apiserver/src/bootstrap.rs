@@ -1,7 +1,9 @@
 //! What a fresh store gets at first start, as a Kubernetes cluster has it: the namespaces
 //! `default`, `kube-system`, `kube-public`, `kube-node-lease`, and the `kubernetes` Service;
 //! and what Baton adds: the IngressClass `baton`, marked default, for the built-in Ingress
-//! proxy (so Ingresses without a class, like the seed's, are served by it).
+//! proxy (so Ingresses without a class, like the seed's, are served by it), and the
+//! StorageClass `local-path`, marked default, of the built-in local-path provisioner (as k3s
+//! ships it: volumes are directories on the node that first uses them).
 //!
 //! Each object is created only when absent: a user who deleted or edited one keeps the
 //! change across restarts, except that a deleted one comes back.
@@ -18,6 +20,8 @@ use crate::state::AppState;
 /// The IngressClass of Baton's built-in Ingress proxy, and the controller name it claims.
 pub const INGRESS_CLASS: &str = "baton";
 pub const INGRESS_CONTROLLER: &str = "baton.dev/ingress";
+/// The default StorageClass of the built-in local-path provisioner.
+pub const STORAGE_CLASS: &str = "local-path";
 
 async fn ensure(
     st: &AppState,
@@ -75,5 +79,14 @@ pub async fn ensure_defaults(st: &AppState) -> ApiResult<()> {
                      "annotations": {DEFAULT_INGRESS_CLASS_ANNOTATION: "true"}},
         "spec": {"controller": INGRESS_CONTROLLER},
     });
-    ensure(st, "networking.k8s.io", "ingressclasses", None, class).await
+    ensure(st, "networking.k8s.io", "ingressclasses", None, class).await?;
+    let storage_class = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS,
+                     "annotations": {baton_api::table::DEFAULT_CLASS_ANNOTATIONS[0]: "true"}},
+        "provisioner": baton_api::validation::LOCAL_PATH_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    });
+    ensure(st, "storage.k8s.io", "storageclasses", None, storage_class).await
 }

@@ -421,6 +421,9 @@ async fn dispatch(
         (&Method::POST, true, Some("binding")) => {
             crate::subresources::binding(st, t, q, headers, body).await
         }
+        (&Method::POST, true, Some("eviction")) => {
+            crate::eviction::evict(st, t, q, headers, body).await
+        }
         (&Method::PUT, true, Some("finalize")) => {
             crate::subresources::finalize(st, t, q, headers, body).await
         }

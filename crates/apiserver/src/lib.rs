@@ -9,6 +9,7 @@
 //! - [`discovery`]: `/api`, `/apis`, resource lists, `/version`.
 //! - [`handlers`]: get/list/create/update/patch/delete for resources and `status` (HTTP only).
 //! - [`subresources`]: `scale`, `rollback`, `binding`, `finalize` (HTTP only).
+//! - [`eviction`]: `pods/eviction` against the PodDisruptionBudgets.
 //! - [`registry`]: every read and write of an object: read, list, create,
 //!   `guaranteed_update` (the one read-modify-write retry on conflict), delete with
 //!   Kubernetes' deletion semantics (`registry::deletion`).
@@ -33,6 +34,7 @@ pub mod admission;
 pub mod bootstrap;
 pub mod discovery;
 pub mod errors;
+pub mod eviction;
 pub mod handlers;
 pub mod json;
 pub mod kubelet;

@@ -1,10 +1,18 @@
 //! `metrics.k8s.io/v1beta1` (what metrics-server serves, and `kubectl top` reads): NodeMetrics
 //! and PodMetrics, computed on request, never stored. The Nodes and Pods come from the store;
 //! the figures from each node agent's `/stats/summary` (its kubelet endpoint, as in
-//! through [`crate::kubelet`]). Nodes without a kubelet endpoint (simulated ones) or whose agent does
-//! not answer are left out rather than failing the list, as metrics-server does.
+//! through [`crate::kubelet`]). Nodes without a kubelet endpoint or whose agent does not answer
+//! are left out rather than failing the list, as metrics-server does.
+//!
+//! Pods on simulated nodes (annotated `sim.baton.dev/simulated: "true"`, see
+//! `baton_controllers::simnode`) have no cgroups: their figures are what the pod's own
+//! annotations `sim.baton.dev/cpu` and `sim.baton.dev/memory` say (quantities, the whole pod's
+//! use, reported on its first container, the others at zero), measured "now" over a 1 s
+//! window. A Running pod with neither annotation (or an unparsable one), and a pod that is not
+//! Running, has no metrics, as a pod the kubelet has not measured yet. Simulated nodes
+//! themselves have no NodeMetrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +32,11 @@ use crate::state::AppState;
 pub const GROUP: &str = "metrics.k8s.io";
 pub const VERSION: &str = "v1beta1";
 const API_VERSION: &str = "metrics.k8s.io/v1beta1";
+/// The node annotation that marks a simulated node (`simnode.rs` writes it).
+const SIM_NODE: &str = "sim.baton.dev/simulated";
+/// A simulated pod's CPU and memory use, as quantities.
+const SIM_CPU: &str = "sim.baton.dev/cpu";
+const SIM_MEMORY: &str = "sim.baton.dev/memory";
 /// How long one node agent may take to answer (its first summary waits a second for a rate).
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -288,6 +301,62 @@ pub fn pod_metrics(pod: &Value, summary: &Value) -> Option<Value> {
     }))
 }
 
+fn is_simulated(node: &Value) -> bool {
+    node.pointer("/metadata/annotations")
+        .and_then(|a| a.get(SIM_NODE))
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// The PodMetrics of a pod on a simulated node, from its `sim.baton.dev/cpu` and
+/// `sim.baton.dev/memory` annotations (see the module doc), or `None` when it reports none.
+pub fn sim_pod_metrics(pod: &Value) -> Option<Value> {
+    if str_at(pod, "/status/phase") != Some("Running") {
+        return None;
+    }
+    let ann = pod.pointer("/metadata/annotations");
+    let read = |key: &str| -> Option<Option<Quantity>> {
+        match ann.and_then(|a| a.get(key)).and_then(Value::as_str) {
+            None => Some(None),
+            Some(text) => Quantity::parse(text.trim()).ok().map(Some),
+        }
+    };
+    let (cpu, memory) = (read(SIM_CPU)?, read(SIM_MEMORY)?);
+    if cpu.is_none() && memory.is_none() {
+        return None;
+    }
+    let cpu_nanos = cpu.map_or(0, |q| q.nano_value().max(0));
+    let mem_bytes = memory.map_or(0, |q| q.value().max(0));
+    let cpu = cpu_quantity(u64::try_from(cpu_nanos).unwrap_or(u64::MAX));
+    let mem = memory_quantity(u64::try_from(mem_bytes).unwrap_or(0));
+    let containers: Vec<Value> = list_at(pod, "/spec/containers")
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let usage = if i == 0 {
+                json!({"cpu": cpu, "memory": mem})
+            } else {
+                json!({"cpu": "0", "memory": "0"})
+            };
+            json!({"name": c.get("name").cloned().unwrap_or(json!("")), "usage": usage})
+        })
+        .collect();
+    Some(json!({
+        "kind": "PodMetrics",
+        "apiVersion": API_VERSION,
+        "metadata": metadata(pod),
+        "timestamp": baton_api::clock::now_rfc3339(),
+        "window": "1s",
+        "containers": containers,
+    }))
+}
+
+fn list_at<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 fn list(kind: &str, items: Vec<Value>) -> Value {
     json!({
         "kind": format!("{kind}List"),
@@ -343,10 +412,22 @@ async fn pods(st: &AppState, ns: Option<&str>, name: Option<&str>, q: &Query) ->
             nodes.push(v);
         }
     }
+    let simulated: HashSet<&str> = nodes
+        .iter()
+        .filter(|n| is_simulated(n))
+        .filter_map(|n| str_at(n, "/metadata/name"))
+        .collect();
     let sums = summaries(st, &nodes).await;
     let items: Vec<Value> = pods
         .iter()
-        .filter_map(|p| pod_metrics(p, sums.get(str_at(p, "/spec/nodeName")?)?))
+        .filter_map(|p| {
+            let node = str_at(p, "/spec/nodeName")?;
+            if simulated.contains(node) {
+                sim_pod_metrics(p)
+            } else {
+                pod_metrics(p, sums.get(node)?)
+            }
+        })
         .collect();
     match name {
         Some(n) => items
@@ -407,6 +488,40 @@ mod tests {
         assert_eq!(m["timestamp"], "2026-01-01T00:00:01Z");
         let other = json!({"metadata": {"name": "p", "namespace": "d", "uid": "x"}});
         assert_eq!(pod_metrics(&other, &summary), None);
+    }
+
+    #[test]
+    fn simulated_pods_report_their_annotations() {
+        let pod = |ann: Value, phase: &str| {
+            json!({"metadata": {"name": "p", "namespace": "d", "annotations": ann},
+                   "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+                   "status": {"phase": phase}})
+        };
+        let m = sim_pod_metrics(&pod(
+            json!({"sim.baton.dev/cpu": "250m", "sim.baton.dev/memory": "64Mi"}),
+            "Running",
+        ))
+        .expect("metrics");
+        assert_eq!(
+            m["containers"],
+            json!([{"name": "a", "usage": {"cpu": "250m", "memory": "64Mi"}},
+                   {"name": "b", "usage": {"cpu": "0", "memory": "0"}}])
+        );
+        let m =
+            sim_pod_metrics(&pod(json!({"sim.baton.dev/cpu": "1"}), "Running")).expect("cpu only");
+        assert_eq!(
+            m["containers"][0]["usage"],
+            json!({"cpu": "1", "memory": "0"})
+        );
+        assert_eq!(sim_pod_metrics(&pod(json!({}), "Running")), None);
+        assert_eq!(
+            sim_pod_metrics(&pod(json!({"sim.baton.dev/cpu": "lots"}), "Running")),
+            None
+        );
+        assert_eq!(
+            sim_pod_metrics(&pod(json!({"sim.baton.dev/cpu": "1"}), "Pending")),
+            None
+        );
     }
 
     #[test]

@@ -345,6 +345,19 @@ mod tests {
             ),
             "/containerLogs/d/p/c?tailLines=1"
         );
+        // Every PodLogOptions field kubectl logs sets reaches the agent.
+        assert_eq!(
+            kubelet_path(
+                Sub::Log,
+                "d",
+                "p",
+                "c",
+                Some(
+                    "follow=true&previous=true&timestamps=true&sinceSeconds=10&sinceTime=2026-12-07T10%3A00%3A00Z&tailLines=2&limitBytes=7"
+                )
+            ),
+            "/containerLogs/d/p/c?follow=true&previous=true&timestamps=true&sinceSeconds=10&sinceTime=2026-12-07T10%3A00%3A00Z&tailLines=2&limitBytes=7"
+        );
         assert_eq!(
             kubelet_path(Sub::PortForward, "d", "p", "", None),
             "/portForward/d/p"

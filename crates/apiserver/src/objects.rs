@@ -83,12 +83,17 @@ pub fn generate_name(prefix: &str) -> String {
 pub fn tracks_generation(def: &ResourceDef) -> bool {
     matches!(
         def.kind,
-        "Deployment"
+        "Job"
+            | "CronJob"
+            | "Deployment"
+            | "StatefulSet"
             | "ReplicaSet"
             | "ReplicationController"
             | "HorizontalPodAutoscaler"
             | "Ingress"
             | "Pod"
+            | "DaemonSet"
+            | "PodDisruptionBudget"
     )
 }
 
@@ -119,16 +124,25 @@ pub fn prepare_for_create(def: &ResourceDef, obj: &mut Value) {
     } else {
         m.remove("generation");
     }
+    drop_empty_meta(m);
+    if def.kind == "DaemonSet" {
+        set_template_generation(obj, 1);
+    }
     if has_status_subresource(def)
         && def.kind != "Namespace"
         && let Some(o) = obj.as_object_mut()
     {
-        let status = if def.kind == "Pod" {
-            json!({"phase": "Pending"})
-        } else {
-            json!({})
+        let status = match def.kind {
+            "Pod" | "PersistentVolumeClaim" => json!({"phase": "Pending"}),
+            "PersistentVolume" => {
+                json!({"phase": "Pending", "lastPhaseTransitionTime": clock::now_rfc3339()})
+            }
+            _ => json!({}),
         };
         o.insert("status".into(), status);
+    }
+    if def.kind == "Job" {
+        baton_api::defaults::job_generated_selector(obj);
     }
 }
 
@@ -157,7 +171,7 @@ pub fn prepare_for_update(def: &ResourceDef, new: &mut Value, old: &Value, statu
         };
     }
     let old_meta = metadata(old).cloned().unwrap_or_default();
-    let spec_changed = new.get("spec") != old.get("spec");
+    let spec_changed = differs(def, old, new, "/spec");
     let gen_tracked = tracks_generation(def);
     let m = metadata_mut(new);
     for field in [
@@ -184,6 +198,73 @@ pub fn prepare_for_update(def: &ResourceDef, new: &mut Value, old: &Value, statu
     } else {
         m.remove("generation");
     }
+    drop_empty_meta(m);
+    if def.kind == "DaemonSet" {
+        let old_gen = template_generation(old);
+        let changed = differs(def, old, new, "/spec/template");
+        set_template_generation(new, if changed { old_gen + 1 } else { old_gen });
+    }
+}
+
+/// Go's `omitempty` on ObjectMeta's maps and lists: Kubernetes decodes every write into its Go
+/// struct and encodes that, so a patch that removes the last finalizer (`finalizers: []`) or
+/// label stores no `finalizers` or `labels` at all.
+fn drop_empty_meta(m: &mut Map<String, Value>) {
+    for field in [
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    ] {
+        let empty = match m.get(field) {
+            Some(Value::Null) => true,
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            m.remove(field);
+        }
+    }
+}
+
+/// Whether the part of two objects at `pointer` differs as Kubernetes compares them: its Go
+/// structs always hold their non-pointer fields, so an object stored as a client sent it
+/// (without `resources: {}` or the template's `creationTimestamp: null`) equals the same object
+/// read back and written again with them (a patch applies to the completed form,
+/// `registry::to_wire`). Without this, the first metadata-only write of such an object — the
+/// Deployment controller's revision annotation — bumped its `generation`.
+fn differs(def: &ResourceDef, old: &Value, new: &Value, pointer: &str) -> bool {
+    if old.pointer(pointer) == new.pointer(pointer) {
+        return false;
+    }
+    let completed = |v: &Value| {
+        let mut v = v.clone();
+        baton_schema::wire::complete(def.storage_def(), &mut v);
+        v
+    };
+    completed(old).pointer(pointer) != completed(new).pointer(pointer)
+}
+
+/// A DaemonSet's template generation (Kubernetes' `spec.templateGeneration`, kept by apps/v1
+/// in an annotation): 1 on create, one more on each template change.
+fn template_generation(obj: &Value) -> i64 {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(baton_api::convert::daemonset::TEMPLATE_GENERATION))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    let annotations = metadata_mut(obj)
+        .entry("annotations")
+        .or_insert_with(|| json!({}));
+    if !annotations.is_object() {
+        *annotations = json!({});
+    }
+    annotations[baton_api::convert::daemonset::TEMPLATE_GENERATION] = json!(generation.to_string());
 }
 
 #[cfg(test)]
@@ -208,6 +289,49 @@ mod tests {
         new2["spec"]["replicas"] = json!(3);
         prepare_for_update(def, &mut new2, &new, false);
         assert_eq!(new2["metadata"]["generation"], json!(2));
+    }
+
+    #[test]
+    fn go_zero_fields_added_on_a_later_write_are_no_spec_change() {
+        // As the seed's YAML is created: no `resources` and no template `creationTimestamp`.
+        let def = registry::find("apps", "v1", "deployments").expect("deployments");
+        let template = json!({"metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "web", "image": "i", "ports": [{"containerPort": 80}]}]}});
+        let mut old =
+            json!({"metadata": {"name": "a"}, "spec": {"replicas": 1, "template": template}});
+        prepare_for_create(def, &mut old);
+        // A metadata-only patch applies to the completed form and stores what it gives.
+        let mut new = old.clone();
+        baton_schema::wire::complete(def, &mut new);
+        assert_eq!(
+            new.pointer("/spec/template/spec/containers/0/resources"),
+            Some(&json!({}))
+        );
+        new["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
+        prepare_for_update(def, &mut new, &old, false);
+        assert_eq!(new["metadata"]["generation"], json!(1));
+        // A real change still counts.
+        let mut changed = new.clone();
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("j");
+        prepare_for_update(def, &mut changed, &new, false);
+        assert_eq!(changed["metadata"]["generation"], json!(2));
+    }
+
+    #[test]
+    fn empty_metadata_lists_and_maps_are_not_stored() {
+        // A Job's pod after the controller patched its tracking finalizer away.
+        let def = registry::find("", "v1", "pods").expect("pods");
+        let mut old = json!({"metadata": {"name": "p", "labels": {}, "finalizers": ["f"]}});
+        prepare_for_create(def, &mut old);
+        assert_eq!(old["metadata"].get("labels"), None);
+        let mut new = old.clone();
+        new["metadata"]["finalizers"] = json!([]);
+        new["metadata"]["ownerReferences"] = Value::Null;
+        new["metadata"]["annotations"] = json!({"a": "b"});
+        prepare_for_update(def, &mut new, &old, false);
+        assert_eq!(new["metadata"].get("finalizers"), None);
+        assert_eq!(new["metadata"].get("ownerReferences"), None);
+        assert_eq!(new["metadata"]["annotations"], json!({"a": "b"}));
     }
 
     #[test]

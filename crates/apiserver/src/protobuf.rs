@@ -204,6 +204,8 @@ const KINDS: &[(&str, &str, &str)] = &[
         "HorizontalPodAutoscaler",
         "autoscaling.v2.HorizontalPodAutoscaler",
     ),
+    ("batch/v1", "CronJob", "batch.v1.CronJob"),
+    ("batch/v1", "Job", "batch.v1.Job"),
     ("coordination.k8s.io/v1", "Lease", "coordination.v1.Lease"),
     ("events.k8s.io/v1", "Event", "events.v1.Event"),
     ("networking.k8s.io/v1", "Ingress", "networking.v1.Ingress"),
@@ -213,6 +215,11 @@ const KINDS: &[(&str, &str, &str)] = &[
         "networking.v1.IngressClass",
     ),
     ("policy/v1", "Eviction", "policy.v1.Eviction"),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        "policy.v1.PodDisruptionBudget",
+    ),
 ];
 
 fn root_message(api_version: &str, kind: &str) -> Option<&'static str> {
@@ -942,6 +949,102 @@ static SCHEMA: &[(&str, &[Field])] = &[
     ("autoscaling.v2.ResourceMetricStatus", &[
         one(1, "name", Str),
         one(2, "current", M("autoscaling.v2.MetricValueStatus")),
+    ]),
+    ("batch.v1.CronJob", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("batch.v1.CronJobSpec")),
+        one(3, "status", M("batch.v1.CronJobStatus")),
+    ]),
+    ("batch.v1.CronJobSpec", &[
+        one(1, "schedule", Str),
+        one(2, "startingDeadlineSeconds", I64),
+        oz(3, "concurrencyPolicy", Str),
+        one(4, "suspend", Bool),
+        one(5, "jobTemplate", M("batch.v1.JobTemplateSpec")),
+        one(6, "successfulJobsHistoryLimit", I32),
+        one(7, "failedJobsHistoryLimit", I32),
+        one(8, "timeZone", Str),
+    ]),
+    ("batch.v1.CronJobStatus", &[
+        rep(1, "active", M("core.v1.ObjectReference")),
+        one(4, "lastScheduleTime", Time),
+        one(5, "lastSuccessfulTime", Time),
+    ]),
+    ("batch.v1.Job", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("batch.v1.JobSpec")),
+        one(3, "status", M("batch.v1.JobStatus")),
+    ]),
+    ("batch.v1.JobCondition", &[
+        one(1, "type", Str),
+        one(2, "status", Str),
+        one(3, "lastProbeTime", Time),
+        one(4, "lastTransitionTime", Time),
+        oz(5, "reason", Str),
+        oz(6, "message", Str),
+    ]),
+    ("batch.v1.JobSpec", &[
+        one(1, "parallelism", I32),
+        one(2, "completions", I32),
+        one(3, "activeDeadlineSeconds", I64),
+        one(4, "selector", M("meta.v1.LabelSelector")),
+        one(5, "manualSelector", Bool),
+        one(6, "template", M("core.v1.PodTemplateSpec")),
+        one(7, "backoffLimit", I32),
+        one(8, "ttlSecondsAfterFinished", I32),
+        one(9, "completionMode", Str),
+        one(10, "suspend", Bool),
+        one(11, "podFailurePolicy", M("batch.v1.PodFailurePolicy")),
+        one(12, "backoffLimitPerIndex", I32),
+        one(13, "maxFailedIndexes", I32),
+        one(14, "podReplacementPolicy", Str),
+        one(15, "managedBy", Str),
+        one(16, "successPolicy", M("batch.v1.SuccessPolicy")),
+    ]),
+    ("batch.v1.JobStatus", &[
+        rep(1, "conditions", M("batch.v1.JobCondition")),
+        one(2, "startTime", Time),
+        one(3, "completionTime", Time),
+        oz(4, "active", I32),
+        oz(5, "succeeded", I32),
+        oz(6, "failed", I32),
+        oz(7, "completedIndexes", Str),
+        one(8, "uncountedTerminatedPods", M("batch.v1.UncountedTerminatedPods")),
+        one(9, "ready", I32),
+        one(10, "failedIndexes", Str),
+        one(11, "terminating", I32),
+    ]),
+    ("batch.v1.JobTemplateSpec", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("batch.v1.JobSpec")),
+    ]),
+    ("batch.v1.PodFailurePolicy", &[
+        rep(1, "rules", M("batch.v1.PodFailurePolicyRule")),
+    ]),
+    ("batch.v1.PodFailurePolicyOnExitCodesRequirement", &[
+        one(1, "containerName", Str),
+        one(2, "operator", Str),
+        rep(3, "values", I32),
+    ]),
+    ("batch.v1.PodFailurePolicyOnPodConditionsPattern", &[
+        one(1, "type", Str),
+        one(2, "status", Str),
+    ]),
+    ("batch.v1.PodFailurePolicyRule", &[
+        one(1, "action", Str),
+        one(2, "onExitCodes", M("batch.v1.PodFailurePolicyOnExitCodesRequirement")),
+        rep(3, "onPodConditions", M("batch.v1.PodFailurePolicyOnPodConditionsPattern")),
+    ]),
+    ("batch.v1.SuccessPolicy", &[
+        rep(1, "rules", M("batch.v1.SuccessPolicyRule")),
+    ]),
+    ("batch.v1.SuccessPolicyRule", &[
+        one(1, "succeededIndexes", Str),
+        one(2, "succeededCount", I32),
+    ]),
+    ("batch.v1.UncountedTerminatedPods", &[
+        rep(1, "succeeded", Str),
+        rep(2, "failed", Str),
     ]),
     ("coordination.v1.Lease", &[
         one(1, "metadata", M("meta.v1.ObjectMeta")),
@@ -2308,6 +2411,26 @@ static SCHEMA: &[(&str, &[Field])] = &[
     ("policy.v1.Eviction", &[
         one(1, "metadata", M("meta.v1.ObjectMeta")),
         one(2, "deleteOptions", M("meta.v1.DeleteOptions")),
+    ]),
+    ("policy.v1.PodDisruptionBudget", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("policy.v1.PodDisruptionBudgetSpec")),
+        one(3, "status", M("policy.v1.PodDisruptionBudgetStatus")),
+    ]),
+    ("policy.v1.PodDisruptionBudgetSpec", &[
+        one(1, "minAvailable", IntOrString),
+        one(2, "selector", M("meta.v1.LabelSelector")),
+        one(3, "maxUnavailable", IntOrString),
+        one(4, "unhealthyPodEvictionPolicy", Str),
+    ]),
+    ("policy.v1.PodDisruptionBudgetStatus", &[
+        oz(1, "observedGeneration", I64),
+        map(2, "disruptedPods", Time),
+        one(3, "disruptionsAllowed", I32),
+        one(4, "currentHealthy", I32),
+        one(5, "desiredHealthy", I32),
+        one(6, "expectedPods", I32),
+        rep(7, "conditions", M("meta.v1.Condition")),
     ]),
 ];
 

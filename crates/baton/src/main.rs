@@ -42,6 +42,15 @@ struct ShimArgs {
     bundle: PathBuf,
     #[arg(long)]
     log: PathBuf,
+    /// Keep the container's stdin open for attach sessions.
+    #[arg(long)]
+    stdin: bool,
+    /// Close stdin when the first attach session ends.
+    #[arg(long)]
+    stdin_once: bool,
+    /// Run the container on a terminal.
+    #[arg(long)]
+    tty: bool,
     id: String,
 }
 
@@ -107,6 +116,15 @@ struct ServerArgs {
     /// Pod capacity of each simulated node.
     #[arg(long, default_value_t = 110)]
     sim_node_pods: u32,
+    /// How often the HorizontalPodAutoscaler controller reconciles each HPA (Kubernetes'
+    /// `--horizontal-pod-autoscaler-sync-period`): `15s`, `500ms`, `1m`.
+    #[arg(long, default_value = "15s", value_parser = parse_duration_flag)]
+    hpa_sync_period: std::time::Duration,
+    /// How long an HPA without `behavior` waits before scaling down (the highest
+    /// recommendation of this window wins; Kubernetes'
+    /// `--horizontal-pod-autoscaler-downscale-stabilization`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
+    hpa_downscale_stabilization: std::time::Duration,
     /// Components not to run: `agent` (no real node on this machine), `proxy` (no Service
     /// virtual IPs), `ingress` (no Ingress proxy), `drain` (pods get SIGTERM without waiting
     /// for the proxies to stop routing to them, as with Kubernetes), `dns` (no cluster DNS:
@@ -209,6 +227,11 @@ fn run() -> anyhow::Result<()> {
             &a.bundle,
             &a.log,
             &a.id,
+            baton_node::shim::Stdio {
+                stdin: a.stdin,
+                stdin_once: a.stdin_once,
+                tty: a.tty,
+            },
         )),
     }
 }
@@ -261,8 +284,23 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         pods: args.sim_node_pods,
         ..Default::default()
     };
-    let opts = baton_controllers::ControllerOptions { sim };
+    let hpa = baton_controllers::hpa::Options {
+        sync_period: args.hpa_sync_period,
+        downscale_stabilization: args.hpa_downscale_stabilization,
+        ..Default::default()
+    };
+    let opts = baton_controllers::ControllerOptions { sim, hpa };
     let informers = baton_controllers::run(client.clone(), opts, rx_controllers).await?;
+    // Persistent volumes: the provisioner keeps them under the data dir of this machine.
+    tokio::spawn(baton_controllers::volumes::run(
+        client.clone(),
+        informers.clone(),
+        baton_controllers::volumes::Options {
+            root: args.data_dir.join("volumes"),
+            local_node: (!args.disabled("agent")).then(|| args.node_name()),
+        },
+        tx.subscribe(),
+    ));
     // The node agent first: it makes the pod bridge the Service proxy routes the service
     // CIDR to.
     let agent_running = if args.disabled("agent") {
@@ -573,4 +611,10 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// A duration flag: `15s`, `500ms`, `1m`, `1h` or bare milliseconds.
+fn parse_duration_flag(s: &str) -> Result<std::time::Duration, String> {
+    baton_controllers::simnode::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration (15s, 500ms, 1m)"))
 }

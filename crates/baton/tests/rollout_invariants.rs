@@ -10,6 +10,7 @@
 //!
 //! The bounds are computed here from the table, independently of the controller's arithmetic
 //! (surge rounds up, unavailable rounds down, both zero means one unavailable).
+//! StatefulSets and DaemonSets (issue 18) have their own sections below.
 
 mod common;
 
@@ -121,7 +122,15 @@ fn view(p: &Pod) -> PodView {
 
 /// Checks the bounds over the current pods; returns a description of a violation.
 fn check(case: &Case, pods: &BTreeMap<String, PodView>) -> Option<String> {
-    let (surge, unavailable) = case.bounds();
+    check_with(case, case.bounds(), pods)
+}
+
+/// [`check`] with the (surge, unavailable) bounds given.
+fn check_with(
+    case: &Case,
+    (surge, unavailable): (i32, i32),
+    pods: &BTreeMap<String, PodView>,
+) -> Option<String> {
     let now = Timestamp::now();
     let live: Vec<&PodView> = pods.values().filter(|p| !p.finished).collect();
     let active = live.iter().filter(|p| !p.terminating).count() as i32;
@@ -183,6 +192,79 @@ async fn wait_complete(api: &Api<Deployment>, name: &str, replicas: i32, what: &
     );
 }
 
+/// Watches every pod of the namespace from now on (after a list), keeping each one's view.
+/// Before an event is applied, `before` sees the pod (a deleted one as terminating) and the
+/// pods as they were; after it, `check` sees the pods and returns a violation, if any. Returns
+/// the watching task and the violations, each prefixed with `what`.
+async fn watch_pods(
+    pods_api: Api<Pod>,
+    what: String,
+    mut before: impl FnMut(&str, &PodView, &BTreeMap<String, PodView>) + Send + 'static,
+    check: impl Fn(&BTreeMap<String, PodView>) -> Option<String> + Send + 'static,
+) -> Watch {
+    let listed = pods_api
+        .list(&ListParams::default())
+        .await
+        .expect("list pods");
+    let pods: Arc<Mutex<BTreeMap<String, PodView>>> = Arc::new(Mutex::new(
+        listed
+            .items
+            .iter()
+            .map(|p| (p.name_any(), view(p)))
+            .collect(),
+    ));
+    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+    let rv = listed.metadata.resource_version.unwrap_or_default();
+    let stream = pods_api
+        .watch(&WatchParams::default().timeout(290), &rv)
+        .await
+        .expect("watch pods");
+    let (found, seen) = (violations.clone(), pods.clone());
+    let watcher = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while let Ok(Some(ev)) = stream.try_next().await {
+            let mut pods = seen.lock().expect("pods lock");
+            match ev {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                    let v = view(&p);
+                    before(&p.name_any(), &v, &pods);
+                    pods.insert(p.name_any(), v);
+                }
+                WatchEvent::Deleted(p) => {
+                    let mut v = view(&p);
+                    v.terminating = true;
+                    before(&p.name_any(), &v, &pods);
+                    pods.remove(&p.name_any());
+                }
+                WatchEvent::Bookmark(_) => continue,
+                WatchEvent::Error(e) => {
+                    let mut found = found.lock().expect("violations lock");
+                    found.push(format!("{what}: watch error {e:?}"));
+                    return;
+                }
+            }
+            if let Some(v) = check(&pods) {
+                found
+                    .lock()
+                    .expect("violations lock")
+                    .push(format!("{what}: {v}"));
+            }
+        }
+    });
+    Watch {
+        watcher,
+        pods,
+        violations,
+    }
+}
+
+/// A running [`watch_pods`]: its task, the pods as last seen, the violations so far.
+struct Watch {
+    watcher: tokio::task::JoinHandle<()>,
+    pods: Arc<Mutex<BTreeMap<String, PodView>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+}
+
 async fn run_case(client: Client, index: usize, case: Case) -> Vec<String> {
     let ns = format!("inv-{index}");
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -216,55 +298,17 @@ async fn run_case(client: Client, index: usize, case: Case) -> Vec<String> {
     wait_complete(&api, "web", case.replicas, &what).await;
 
     // Watch every pod of the namespace from here on, checking after each event.
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let listed = pods_api
-        .list(&ListParams::default())
-        .await
-        .expect("list pods");
-    let pods: Arc<Mutex<BTreeMap<String, PodView>>> = Arc::new(Mutex::new(
-        listed
-            .items
-            .iter()
-            .map(|p| (p.name_any(), view(p)))
-            .collect(),
-    ));
-    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
-    let rv = listed.metadata.resource_version.unwrap_or_default();
-    let stream = pods_api
-        .watch(&WatchParams::default().timeout(290), &rv)
-        .await
-        .expect("watch pods");
-    let watcher = {
-        let (pods, violations, what) = (pods.clone(), violations.clone(), what.clone());
-        tokio::spawn(async move {
-            let mut stream = stream.boxed();
-            while let Ok(Some(ev)) = stream.try_next().await {
-                let mut pods = pods.lock().expect("pods lock");
-                match ev {
-                    WatchEvent::Added(p) | WatchEvent::Modified(p) => {
-                        pods.insert(p.name_any(), view(&p));
-                    }
-                    WatchEvent::Deleted(p) => {
-                        pods.remove(&p.name_any());
-                    }
-                    WatchEvent::Bookmark(_) => continue,
-                    WatchEvent::Error(e) => {
-                        violations
-                            .lock()
-                            .expect("violations lock")
-                            .push(format!("{what}: watch error {e:?}"));
-                        return;
-                    }
-                }
-                if let Some(v) = check(&case, &pods) {
-                    violations
-                        .lock()
-                        .expect("violations lock")
-                        .push(format!("{what}: {v}"));
-                }
-            }
-        })
-    };
+    let Watch {
+        watcher,
+        pods,
+        violations,
+    } = watch_pods(
+        Api::namespaced(client.clone(), &ns),
+        what.clone(),
+        |_, _, _| {},
+        move |pods| check(&case, pods),
+    )
+    .await;
 
     for version in 1..=4 {
         let image = format!("registry.local/web:v{version}");
@@ -340,6 +384,434 @@ async fn rollouts_stay_within_surge_and_unavailable_bounds() {
                 },
             )
         });
+    let violations: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+}
+
+// --- DaemonSets ---------------------------------------------------------------------------
+//
+// The same watch over DaemonSets on 4 simulated nodes (one pod each): with maxUnavailable,
+// never more than one pod per node and never fewer than `nodes - maxUnavailable` available;
+// with maxSurge, never more than `nodes + maxSurge` pods and never fewer than `nodes`
+// available (Kubernetes' DaemonSet surge keeps every node served); both round up, and both
+// zero means one unavailable. Every rollout completes with one pod per node on the last
+// version and the ControllerRevisions trimmed to `revisionHistoryLimit` old ones.
+
+const NODES: i32 = 4;
+
+#[derive(Clone, Copy, Debug)]
+struct DsCase {
+    surge: &'static str,
+    unavailable: &'static str,
+    history: i32,
+}
+
+impl DsCase {
+    fn bounds(&self) -> (i32, i32) {
+        let surge = resolve(self.surge, NODES, true);
+        let unavailable = resolve(self.unavailable, NODES, true);
+        match (surge, unavailable) {
+            (0, 0) => (0, 1),
+            (s, _) if s > 0 => (s, 0),
+            (_, u) => (0, u),
+        }
+    }
+}
+
+/// `kubectl rollout status ds/X`'s test, with every node served by an available pod.
+fn ds_complete(d: &k8s_openapi::api::apps::v1::DaemonSet) -> bool {
+    let Some(s) = d.status.as_ref() else {
+        return false;
+    };
+    s.observed_generation >= d.metadata.generation
+        && s.desired_number_scheduled == NODES
+        && s.current_number_scheduled == NODES
+        && s.updated_number_scheduled == Some(NODES)
+        && s.number_available == Some(NODES)
+}
+
+async fn run_ds_case(client: Client, index: usize, case: DsCase) -> Vec<String> {
+    use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+    let ns = format!("ds-{index}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace"),
+        )
+        .await
+        .expect("create namespace");
+    let what = format!("daemonset case {index} {case:?}");
+    let intstr = |v: &str| v.parse::<i32>().map_or_else(|_| json!(v), |n| json!(n));
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
+    let d: DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {
+            "revisionHistoryLimit": case.history,
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate":
+                {"maxSurge": intstr(case.surge), "maxUnavailable": intstr(case.unavailable)}},
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "agent", "image": "registry.local/agent:v0"}]}
+            }
+        }
+    }))
+    .expect("daemonset");
+    api.create(&PostParams::default(), &d)
+        .await
+        .expect("create daemonset");
+    let wait = |label: String| {
+        let api = api.clone();
+        async move {
+            for _ in 0..1200 {
+                let d = api.get("agent").await.expect("get daemonset");
+                if ds_complete(&d) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let d = api.get("agent").await.expect("get daemonset");
+            Some(format!(
+                "{label}: did not complete in 60 s; status {:?}",
+                d.status
+            ))
+        }
+    };
+    if let Some(v) = wait(format!("{what} create")).await {
+        return vec![v];
+    }
+    let bounds = Case {
+        replicas: NODES,
+        strategy: Strategy::Rolling("0", "0"),
+        min_ready: 0,
+        history: case.history,
+    };
+    let Watch {
+        watcher,
+        pods,
+        violations,
+    } = watch_pods(
+        Api::namespaced(client.clone(), &ns),
+        what.clone(),
+        |_, _, _| {},
+        move |pods| check_with(&bounds, case.bounds(), pods),
+    )
+    .await;
+    let mut out = Vec::new();
+    for version in 1..=4 {
+        let image = format!("registry.local/agent:v{version}");
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "agent", "image": image}]}}}});
+        api.patch("agent", &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .expect("set image");
+        if let Some(v) = wait(format!("{what} v{version}")).await {
+            out.push(v);
+            break;
+        }
+    }
+    let cr_api: Api<ControllerRevision> = Api::namespaced(client.clone(), &ns);
+    let mut settled = false;
+    for _ in 0..100 {
+        let now = pods.lock().expect("pods lock").clone();
+        let crs = cr_api
+            .list(&ListParams::default())
+            .await
+            .expect("list revisions");
+        let pods_ok = now.len() as i32 == NODES
+            && now
+                .values()
+                .all(|p| p.image.ends_with(":v4") && !p.terminating);
+        if pods_ok && crs.items.len() as i32 <= case.history + 1 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    watcher.abort();
+    out.extend(violations.lock().expect("violations lock").iter().cloned());
+    if !settled {
+        let crs = cr_api
+            .list(&ListParams::default())
+            .await
+            .expect("list revisions");
+        out.push(format!(
+            "{what}: did not settle: pods {:?}, {} revisions",
+            pods.lock().expect("pods lock"),
+            crs.items.len()
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_rollouts_stay_within_surge_and_unavailable_bounds() {
+    let (_server, client) = common::start_server(
+        "ds-invariants",
+        &["--simulated-nodes", "4", "--sim-ready-delay-ms", "150"],
+    )
+    .await;
+    let cases = [
+        ("0", "1", 1),
+        ("1", "0", 2),
+        ("50%", "0", 0),
+        ("0", "50%", 2),
+        ("0", "100%", 1),
+    ];
+    let runs = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(surge, unavailable, history))| {
+            run_ds_case(
+                client.clone(),
+                i,
+                DsCase {
+                    surge,
+                    unavailable,
+                    history,
+                },
+            )
+        });
+    let violations: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+}
+
+// --- StatefulSets -------------------------------------------------------------------------
+//
+// The same watch over StatefulSets: a set never has more than `replicas` pods that are not
+// terminating (it replaces a pod only after the old one is gone), never fewer than
+// `replicas - maxUnavailable` available (1 without `maxUnavailable`), rolls pods from the
+// highest ordinal down, never touches ordinals below `partition`, and each rollout completes.
+
+#[derive(Clone, Copy, Debug)]
+struct SetCase {
+    replicas: i32,
+    parallel: bool,
+    partition: i32,
+    max_unavailable: Option<&'static str>,
+    min_ready: i32,
+}
+
+impl SetCase {
+    fn unavailable(&self) -> i32 {
+        self.max_unavailable
+            .map_or(1, |v| resolve(v, self.replicas, false).max(1))
+    }
+}
+
+/// `kubectl rollout status`'s test: observed, every pod ready, and the pods from the
+/// partition up at the update revision (at every ordinal, without a partition).
+fn set_complete(s: &k8s_openapi::api::apps::v1::StatefulSet, case: &SetCase) -> bool {
+    let Some(st) = s.status.as_ref() else {
+        return false;
+    };
+    st.observed_generation >= s.metadata.generation
+        && st.ready_replicas == Some(case.replicas)
+        && st.available_replicas == Some(case.replicas)
+        && st.updated_replicas.unwrap_or(0) >= case.replicas - case.partition
+        && (case.partition > 0 || st.current_revision == st.update_revision)
+}
+
+async fn run_set_case(client: Client, index: usize, case: SetCase) -> Vec<String> {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let ns = format!("sts-{index}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace"),
+        )
+        .await
+        .expect("create namespace");
+    let what = format!("statefulset case {index} {case:?}");
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let mut rolling = json!({"partition": case.partition});
+    if let Some(mu) = case.max_unavailable {
+        rolling["maxUnavailable"] = mu.parse::<i32>().map_or_else(|_| json!(mu), |n| json!(n));
+    }
+    let s: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": case.replicas,
+            "serviceName": "web",
+            "minReadySeconds": case.min_ready,
+            "podManagementPolicy": if case.parallel { "Parallel" } else { "OrderedReady" },
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "registry.local/web:v0"}]}
+            }
+        }
+    }))
+    .expect("statefulset");
+    api.create(&PostParams::default(), &s)
+        .await
+        .expect("create statefulset");
+    let wait = |label: String| {
+        let api = api.clone();
+        async move {
+            for _ in 0..1200 {
+                let s = api.get("web").await.expect("get statefulset");
+                if set_complete(&s, &case) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let s = api.get("web").await.expect("get statefulset");
+            Some(format!(
+                "{label}: did not complete in 60 s; status {:?}",
+                s.status
+            ))
+        }
+    };
+    if let Some(v) = wait(format!("{what} create")).await {
+        return vec![v];
+    }
+
+    // The ordinals whose pods were deleted, in order, per version.
+    let deleted: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let note_deleted = {
+        let deleted = deleted.clone();
+        move |name: &str, v: &PodView, pods: &BTreeMap<String, PodView>| {
+            let was = pods.get(name).is_some_and(|p| p.terminating);
+            if v.terminating && !was {
+                let ordinal = name.rsplit('-').next().and_then(|o| o.parse().ok());
+                deleted
+                    .lock()
+                    .expect("deleted lock")
+                    .push(ordinal.unwrap_or(-1));
+            }
+        }
+    };
+    let as_deployment = Case {
+        replicas: case.replicas,
+        strategy: Strategy::Rolling("0", "0"),
+        min_ready: case.min_ready,
+        history: 0,
+    };
+    // No surge; at most `unavailable` pods not available.
+    let Watch {
+        watcher,
+        pods,
+        violations,
+    } = watch_pods(
+        Api::namespaced(client.clone(), &ns),
+        what.clone(),
+        note_deleted,
+        move |pods| check_with(&as_deployment, (0, case.unavailable()), pods),
+    )
+    .await;
+
+    let mut out = Vec::new();
+    for version in 1..=3 {
+        deleted.lock().expect("deleted lock").clear();
+        let image = format!("registry.local/web:v{version}");
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
+        api.patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .expect("set image");
+        // The status may still be the previous version's complete one: wait for the new
+        // revision to be observed first.
+        for _ in 0..200 {
+            let s = api.get("web").await.expect("get statefulset");
+            let st = s.status.clone().unwrap_or_default();
+            if st.observed_generation >= s.metadata.generation
+                && st.update_revision != st.current_revision
+                || case.partition >= case.replicas
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(v) = wait(format!("{what} v{version}")).await {
+            out.push(v);
+            break;
+        }
+        let order = deleted.lock().expect("deleted lock").clone();
+        let want: Vec<i32> = (case.partition..case.replicas).rev().collect();
+        let ok = if case.parallel || case.max_unavailable.is_some() {
+            let mut sorted = order.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            sorted == want
+        } else {
+            order == want
+        };
+        if !ok {
+            out.push(format!(
+                "{what} v{version}: deleted ordinals {order:?}, expected {want:?}"
+            ));
+        }
+        let now = pods.lock().expect("pods lock").clone();
+        for (name, p) in &now {
+            let ordinal: i32 = name
+                .rsplit('-')
+                .next()
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(-1);
+            let want_image = if ordinal >= case.partition {
+                format!("registry.local/web:v{version}")
+            } else {
+                "registry.local/web:v0".to_string()
+            };
+            if p.image != want_image && !p.terminating {
+                out.push(format!("{what} v{version}: {name} runs {}", p.image));
+            }
+        }
+    }
+    watcher.abort();
+    out.extend(violations.lock().expect("violations lock").iter().cloned());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_rollouts_go_one_ordinal_at_a_time_within_bounds() {
+    let (_server, client) = common::start_server(
+        "sts-invariants",
+        &["--simulated-nodes", "3", "--sim-ready-delay-ms", "100"],
+    )
+    .await;
+    let cases = [
+        (5, false, 0, None, 0),
+        (5, false, 3, None, 0),
+        (4, false, 0, None, 1),
+        (6, true, 0, Some("2"), 0),
+        (5, false, 1, Some("50%"), 0),
+        (3, true, 0, None, 0),
+    ];
+    let runs = cases.iter().enumerate().map(
+        |(i, &(replicas, parallel, partition, max_unavailable, min_ready))| {
+            run_set_case(
+                client.clone(),
+                i,
+                SetCase {
+                    replicas,
+                    parallel,
+                    partition,
+                    max_unavailable,
+                    min_ready,
+                },
+            )
+        },
+    );
     let violations: Vec<String> = futures::future::join_all(runs)
         .await
         .into_iter()

@@ -25,9 +25,16 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use futures::channel::mpsc;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, ReplicationController, Service};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -291,9 +298,19 @@ pub struct Informers {
     pub replica_sets: Informer<ReplicaSet>,
     pub replication_controllers: Informer<ReplicationController>,
     pub deployments: Informer<Deployment>,
+    pub jobs: Informer<Job>,
+    pub cron_jobs: Informer<CronJob>,
+    pub daemon_sets: Informer<DaemonSet>,
+    pub pod_disruption_budgets: Informer<PodDisruptionBudget>,
+    pub stateful_sets: Informer<StatefulSet>,
+    pub controller_revisions: Informer<ControllerRevision>,
     pub services: Informer<Service>,
     pub endpoints: Informer<Endpoints>,
     pub endpoint_slices: Informer<EndpointSlice>,
+    pub hpas: Informer<HorizontalPodAutoscaler>,
+    pub persistent_volume_claims: Informer<PersistentVolumeClaim>,
+    pub persistent_volumes: Informer<PersistentVolume>,
+    pub storage_classes: Informer<StorageClass>,
 }
 
 impl Informers {
@@ -305,9 +322,19 @@ impl Informers {
             replica_sets: Informer::start(client, shutdown),
             replication_controllers: Informer::start(client, shutdown),
             deployments: Informer::start(client, shutdown),
+            jobs: Informer::start(client, shutdown),
+            cron_jobs: Informer::start(client, shutdown),
+            daemon_sets: Informer::start(client, shutdown),
+            pod_disruption_budgets: Informer::start(client, shutdown),
+            stateful_sets: Informer::start(client, shutdown),
+            controller_revisions: Informer::start(client, shutdown),
             services: Informer::start(client, shutdown),
             endpoints: Informer::start(client, shutdown),
             endpoint_slices: Informer::start(client, shutdown),
+            hpas: Informer::start(client, shutdown),
+            persistent_volume_claims: Informer::start(client, shutdown),
+            persistent_volumes: Informer::start(client, shutdown),
+            storage_classes: Informer::start(client, shutdown),
         }
     }
 }

@@ -10,11 +10,25 @@
 //!   the next sync of that controller counts pods again.
 //! - [`replicas`]: the ReplicaSet and ReplicationController controllers (one engine, two kinds).
 //! - [`deployment`]: the Deployment controller (`rolling`, `hash`, `progress` inside).
+//! - [`daemonset`]: the DaemonSet controller (one pod per eligible node, rolling updates,
+//!   ControllerRevision history; its decisions pure in `daemonset::plan`).
+//! - [`disruption`]: the PodDisruptionBudget status (healthy, expected, allowed disruptions).
+//! - [`placement`]: node selector, required node affinity, taints and tolerations.
+//! - [`statefulset`]: the StatefulSet controller (`plan`, `revision` inside).
+//! - [`job`]: the Job controller (completions, parallelism, Indexed Jobs, back-off, pod
+//!   failure policy, suspend, the tracking finalizer, TTL after finished; pure rules in
+//!   `job::tracking`).
+//! - [`cronjob`]: the CronJob controller (start times in `cronjob::schedule`, concurrency
+//!   policy, history limits).
 //! - [`endpoints`]: Endpoints and EndpointSlices of every Service, from its pods.
 //! - [`gc`]: the garbage collector (orphan, foreground and background propagation) and the
 //!   namespace lifecycle (a Terminating namespace emptied, then finalized).
+//! - [`hpa`]: the HorizontalPodAutoscaler controller (replica calculator, stabilization and
+//!   policies, conditions, events) over the metrics API.
 //! - [`scheduler`]: binds pending pods to Ready nodes that fit.
 //! - [`simnode`]: simulated nodes and their kwok-like pod lifecycle.
+//! - [`volumes`]: the PV controller (binding, reclaim, protection finalizers) and the built-in
+//!   local-path provisioner; the binary starts it with the data dir ([`volumes::run`]).
 //! - [`pods`]: pod predicates (ready, available, active) and the deletion ranking.
 //! - [`error`]: the crate's error type and the shared error policy.
 //!
@@ -24,16 +38,24 @@
 //! Label selectors are baton-api's (`baton_api::selectors`), the same code the API server
 //! uses for `?labelSelector=` and validation.
 
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod error;
 pub mod expectations;
 pub mod gc;
+pub mod hpa;
 pub mod informer;
+pub mod job;
+pub mod placement;
 pub mod pods;
 pub mod replicas;
 pub mod scheduler;
 pub mod simnode;
+pub mod statefulset;
+pub mod volumes;
 
 use std::future::Future;
 
@@ -45,6 +67,8 @@ pub use simnode::SimOptions;
 pub struct ControllerOptions {
     /// Simulated nodes; none when `sim.nodes` is 0.
     pub sim: SimOptions,
+    /// The HorizontalPodAutoscaler controller's settings.
+    pub hpa: hpa::Options,
 }
 
 /// Starts every controller on `client` and returns once they are spawned, with the shared
@@ -87,9 +111,33 @@ pub async fn run(
     );
     spawn_until(
         shutdown.clone(),
+        statefulset::run(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
         endpoints::run(client.clone(), informers.clone()),
     );
+    spawn_until(
+        shutdown.clone(),
+        daemonset::run(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        disruption::run(client.clone(), informers.clone()),
+    );
     spawn_until(shutdown.clone(), gc::run(client.clone(), informers.clone()));
+    spawn_until(
+        shutdown.clone(),
+        job::run(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        cronjob::run(client.clone(), informers.clone()),
+    );
+    spawn_until(
+        shutdown.clone(),
+        hpa::run(client.clone(), informers.clone(), opts.hpa.clone()),
+    );
     tracing::info!(simulated_nodes = opts.sim.nodes, "controllers started");
     Ok(informers)
 }

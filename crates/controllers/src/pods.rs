@@ -4,8 +4,78 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+
+/// The objects of kind `K` a pod event concerns (`getPodController`, else the orphan's
+/// `getPod<Kind>s`): the pod's controller when it is a `K` (nothing when another kind controls
+/// it), and for an orphan every `K` of its namespace that would adopt it (`adopts`: its
+/// selector, and for a StatefulSet the pod's name), so that one of them claims it.
+pub fn controllers_to_sync<K>(
+    store: &Store<K>,
+    pod: &Pod,
+    adopts: impl Fn(&K) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let ns = pod.namespace().unwrap_or_default();
+    if let Some(owner) = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+    {
+        return if owner.kind == K::kind(&()) {
+            vec![ObjectRef::new(&owner.name).within(&ns)]
+        } else {
+            Vec::new()
+        };
+    }
+    store
+        .state()
+        .iter()
+        .filter(|c| c.meta().namespace.as_deref() == Some(ns.as_str()))
+        .filter(|c| adopts(c))
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// The controller reference a controller puts on what it creates (`metav1.NewControllerRef`).
+pub fn controller_ref<K: Resource<DynamicType = ()>>(obj: &K) -> OwnerReference {
+    OwnerReference {
+        api_version: K::api_version(&()).to_string(),
+        kind: K::kind(&()).to_string(),
+        name: obj.name_any(),
+        uid: obj.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A pod from a controller's template (`GetPodFromTemplate`): the template's labels,
+/// annotations, finalizers and spec, owned by `owner`; the caller names it.
+pub fn from_template(
+    template: &PodTemplateSpec,
+    namespace: Option<String>,
+    owner: OwnerReference,
+) -> Pod {
+    let meta = template.metadata.clone().unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            namespace,
+            labels: meta.labels,
+            annotations: meta.annotations,
+            finalizers: meta.finalizers,
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: template.spec.clone(),
+        status: None,
+    }
+}
 
 /// The pod's phase, or "" when unset.
 pub fn phase(pod: &Pod) -> &str {

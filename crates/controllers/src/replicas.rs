@@ -17,7 +17,7 @@ use baton_api::selectors::{LabelSelector, label_selector_from_object};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
@@ -173,7 +173,6 @@ async fn run_kind<K: Replicated>(client: Client, own: Informer<K>, pods: Informe
         return;
     }
     let store: Store<K> = own.store();
-    let kind = K::kind(&()).to_string();
     let ctx = Arc::new(Ctx {
         events: Recorder::new(client.clone(), K::COMPONENT, None),
         client,
@@ -183,7 +182,9 @@ async fn run_kind<K: Replicated>(client: Client, own: Informer<K>, pods: Informe
     Controller::for_shared_stream(own.subscribe(), own.store())
         .with_config(controller::Config::default().debounce(Duration::from_millis(20)))
         .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
-            owners_to_sync(&store, &kind, &pod)
+            pods::controllers_to_sync(&store, &pod, |c: &K| {
+                c.selector().is_some_and(|s| s.matches_map(pod.labels()))
+            })
         })
         .run(reconcile::<K>, error::policy, ctx)
         .for_each(|_| async {})
@@ -191,9 +192,9 @@ async fn run_kind<K: Replicated>(client: Client, own: Informer<K>, pods: Informe
 }
 
 /// The pod cache as the expectations see it, within one namespace.
-struct PodView<'a> {
-    pods: &'a Informer<Pod>,
-    ns: &'a str,
+pub(crate) struct PodView<'a> {
+    pub(crate) pods: &'a Informer<Pod>,
+    pub(crate) ns: &'a str,
 }
 
 impl expectations::View for PodView<'_> {
@@ -217,30 +218,6 @@ impl expectations::View for PodView<'_> {
     }
 }
 
-/// The controllers a pod event concerns: its controller if it is one of ours, otherwise
-/// (an orphan) every controller whose selector matches it.
-fn owners_to_sync<K: Replicated>(store: &Store<K>, kind: &str, pod: &Pod) -> Vec<ObjectRef<K>> {
-    let ns = pod.namespace().unwrap_or_default();
-    if let Some(owner) = pod
-        .owner_references()
-        .iter()
-        .find(|o| o.controller == Some(true))
-    {
-        return if owner.kind == kind {
-            vec![ObjectRef::new(&owner.name).within(&ns)]
-        } else {
-            Vec::new()
-        };
-    }
-    store
-        .state()
-        .iter()
-        .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|c| c.selector().is_some_and(|s| s.matches_map(pod.labels())))
-        .map(|c| ObjectRef::from_obj(c.as_ref()))
-        .collect()
-}
-
 /// A selector parsed by baton-api, kept only when it can select something: an unset or
 /// empty selector, or one validation should have refused, selects no pods.
 fn usable(selector: Option<serde_json::Value>) -> Option<LabelSelector> {
@@ -249,14 +226,7 @@ fn usable(selector: Option<serde_json::Value>) -> Option<LabelSelector> {
 }
 
 fn owner_ref<K: Replicated>(obj: &K) -> OwnerReference {
-    OwnerReference {
-        api_version: K::api_version(&()).to_string(),
-        kind: K::kind(&()).to_string(),
-        name: obj.name_any(),
-        uid: obj.meta().uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
+    pods::controller_ref(obj)
 }
 
 /// The status of `owned` (active pods) as the controller reports it.
@@ -484,20 +454,8 @@ async fn create_pod<K: Replicated>(
     obj: &K,
     template: &PodTemplateSpec,
 ) -> Result<expectations::Created, Error> {
-    let meta = template.metadata.clone().unwrap_or_default();
-    let pod = Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{}-", obj.name_any())),
-            namespace: obj.namespace(),
-            labels: meta.labels,
-            annotations: meta.annotations,
-            finalizers: meta.finalizers,
-            owner_references: Some(vec![owner_ref(obj)]),
-            ..Default::default()
-        },
-        spec: template.spec.clone(),
-        status: None,
-    };
+    let mut pod = pods::from_template(template, obj.namespace(), owner_ref(obj));
+    pod.metadata.generate_name = Some(format!("{}-", obj.name_any()));
     let created = api
         .create(&PostParams::default(), &pod)
         .await
@@ -508,7 +466,11 @@ async fn create_pod<K: Replicated>(
     })
 }
 
-async fn adopt(api: &Api<Pod>, pod: &Pod, owner: OwnerReference) -> Result<Option<Pod>, Error> {
+pub(crate) async fn adopt(
+    api: &Api<Pod>,
+    pod: &Pod,
+    owner: OwnerReference,
+) -> Result<Option<Pod>, Error> {
     let mut refs = pod.owner_references().to_vec();
     refs.push(owner);
     let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version}});
@@ -526,7 +488,7 @@ async fn adopt(api: &Api<Pod>, pod: &Pod, owner: OwnerReference) -> Result<Optio
     }
 }
 
-async fn release(api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
+pub(crate) async fn release(api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
     let refs: Vec<&OwnerReference> = pod
         .owner_references()
         .iter()
@@ -551,7 +513,7 @@ async fn release(api: &Api<Pod>, pod: &Pod, uid: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
     fn pod(labels: &[(&str, &str)], ready_at: Option<i64>) -> Pod {
         Pod {

@@ -1,7 +1,7 @@
 //! The scheduler: binds each pending pod (no `spec.nodeName`, scheduler `default-scheduler`)
 //! to a Ready node that fits — resource requests against allocatable (exact, as kube-scheduler
-//! counts them: [`amount`]), pod count, nodeSelector,
-//! taints and tolerations — preferring the node with the fewest pods of the same controller,
+//! counts them: [`amount`]), pod count, nodeSelector and required node affinity,
+//! taints and tolerations (`placement.rs`) — preferring the node with the fewest pods of the same controller,
 //! then the fewest pods. Binding goes through `POST pods/{name}/binding`; a pod that fits
 //! nowhere gets PodScheduled=False/Unschedulable and a FailedScheduling event.
 //!
@@ -9,13 +9,23 @@
 //! usage cache kept from pod events — per node, what its pods request and how many of each
 //! controller it runs — plus the "assumed" bindings this scheduler made that the events have
 //! not shown yet, as kube-scheduler does.
+//!
+//! Persistent volumes (kube-scheduler's `VolumeBinding` plugin, see [`ClaimNeeds`]): a pod
+//! waits while a claim it names is missing, being deleted, or unbound in an `Immediate` class;
+//! a node must satisfy the node affinity of the volumes its claims are bound to. Claims of a
+//! `WaitForFirstConsumer` class that are not bound yet get the chosen node in
+//! `volume.kubernetes.io/selected-node`, and the pod is bound only once the provisioner's
+//! volumes are bound to them (pinned to that node by their affinity).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
+use k8s_openapi::api::core::v1::{
+    Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint, Toleration,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -23,6 +33,7 @@ use kube::{Client, ResourceExt};
 
 use crate::error::{self, Error};
 use crate::informer::Informers;
+use crate::placement;
 use crate::pods;
 use baton_api::events::{Kind, Recorder};
 use baton_api::quantity::Quantity;
@@ -33,13 +44,21 @@ struct Ctx {
     client: Client,
     events: Recorder,
     nodes: Store<Node>,
+    claims: Store<PersistentVolumeClaim>,
+    volumes: Store<PersistentVolume>,
+    classes: Store<StorageClass>,
     usage: Mutex<Usage>,
     decide: tokio::sync::Mutex<()>,
 }
 
 /// Runs the scheduler until the task is dropped.
 pub async fn run(client: Client, informers: Informers) {
-    if informers.nodes.synced().await.is_err() || informers.pods.synced().await.is_err() {
+    if informers.nodes.synced().await.is_err()
+        || informers.pods.synced().await.is_err()
+        || informers.persistent_volume_claims.synced().await.is_err()
+        || informers.persistent_volumes.synced().await.is_err()
+        || informers.storage_classes.synced().await.is_err()
+    {
         return;
     }
     let pods = informers.pods.store();
@@ -52,6 +71,9 @@ pub async fn run(client: Client, informers: Informers) {
         events: Recorder::new(client.clone(), NAME, None),
         client,
         nodes: informers.nodes.store(),
+        claims: informers.persistent_volume_claims.store(),
+        volumes: informers.persistent_volumes.store(),
+        classes: informers.storage_classes.store(),
         usage: Mutex::new(usage),
         decide: tokio::sync::Mutex::new(()),
     });
@@ -230,22 +252,13 @@ fn requests(pod: &Pod) -> Result<BTreeMap<String, i128>, String> {
 }
 
 fn tolerates(tols: &[Toleration], key: &str, value: Option<&str>, effect: &str) -> bool {
-    tols.iter().any(|t| {
-        let effect_ok = t
-            .effect
-            .as_deref()
-            .is_none_or(|e| e.is_empty() || e == effect);
-        let key_ok = t.key.as_deref().is_none_or(|k| k.is_empty() || k == key);
-        let value_ok = match t.operator.as_deref() {
-            Some("Exists") => true,
-            _ => t.value.as_deref().unwrap_or("") == value.unwrap_or(""),
-        };
-        effect_ok
-            && key_ok
-            && (value_ok
-                || (t.key.as_deref().unwrap_or("").is_empty()
-                    && t.operator.as_deref() == Some("Exists")))
-    })
+    let taint = Taint {
+        key: key.to_string(),
+        value: value.map(str::to_string),
+        effect: effect.to_string(),
+        time_added: None,
+    };
+    tols.iter().any(|t| placement::tolerates(t, &taint))
 }
 
 /// Why a node does not fit a pod, worded as kube-scheduler words it.
@@ -264,14 +277,22 @@ pub fn misfit(
         return Some("node(s) were not ready".into());
     }
     let spec = node.spec.clone().unwrap_or_default();
-    if spec.unschedulable == Some(true) {
-        return Some("node(s) were unschedulable".into());
-    }
     let tols = pod
         .spec
         .as_ref()
         .and_then(|s| s.tolerations.clone())
         .unwrap_or_default();
+    // A pod that tolerates the unschedulable taint (DaemonSet pods do) ignores a cordon.
+    if spec.unschedulable == Some(true)
+        && !tolerates(
+            &tols,
+            "node.kubernetes.io/unschedulable",
+            None,
+            "NoSchedule",
+        )
+    {
+        return Some("node(s) were unschedulable".into());
+    }
     for t in spec.taints.iter().flatten() {
         if (t.effect == "NoSchedule" || t.effect == "NoExecute")
             && !tolerates(&tols, &t.key, t.value.as_deref(), &t.effect)
@@ -284,13 +305,11 @@ pub fn misfit(
             return Some(format!("node(s) had untolerated taint {{{}{v}}}", t.key));
         }
     }
-    let labels = node.labels();
-    let selector = pod
+    if !pod
         .spec
         .as_ref()
-        .and_then(|s| s.node_selector.clone())
-        .unwrap_or_default();
-    if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+        .is_none_or(|s| placement::fits_affinity(s, node))
+    {
         return Some("node(s) didn't match Pod's node affinity/selector".into());
     }
     let alloc = node
@@ -340,6 +359,104 @@ pub fn unschedulable_message(total: usize, reasons: &[String]) -> String {
     }
 }
 
+/// What a pod's persistent volume claims ask of its node.
+#[derive(Debug, Default)]
+pub struct ClaimNeeds {
+    /// The volumes its bound claims use: each one's node affinity must admit the node.
+    pub volumes: Vec<Arc<PersistentVolume>>,
+    /// Unbound claims of `WaitForFirstConsumer` classes, provisioned once a node is chosen.
+    pub delayed: Vec<Arc<PersistentVolumeClaim>>,
+}
+
+impl ClaimNeeds {
+    /// Why `node` cannot take the pod's volumes, as kube-scheduler words it.
+    pub fn misfit(&self, node: &Node) -> Option<String> {
+        let name = node.name_any();
+        let conflict = self
+            .volumes
+            .iter()
+            .any(|pv| !crate::volumes::matching::node_admits(pv, node))
+            || self.delayed.iter().any(|c| {
+                c.annotations()
+                    .get(crate::volumes::matching::SELECTED_NODE)
+                    .is_some_and(|n| *n != name)
+            });
+        conflict.then(|| "node(s) had volume node affinity conflict".to_string())
+    }
+}
+
+/// The claims a pod names, resolved against the caches (kube-scheduler's `VolumeBinding`
+/// PreFilter); an error is why no node can take the pod yet.
+pub fn claim_needs(
+    pod: &Pod,
+    claims: &Store<PersistentVolumeClaim>,
+    volumes: &Store<PersistentVolume>,
+    classes: &Store<StorageClass>,
+) -> Result<ClaimNeeds, String> {
+    let ns = pod.namespace().unwrap_or_default();
+    let mut needs = ClaimNeeds::default();
+    let names = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.as_str());
+    for name in names {
+        let Some(claim) = claims.get(&ObjectRef::new(name).within(&ns)) else {
+            return Err(format!("persistentvolumeclaim \"{name}\" not found"));
+        };
+        if claim.metadata.deletion_timestamp.is_some() {
+            return Err(format!("persistentvolumeclaim \"{name}\" is being deleted"));
+        }
+        let bound_to = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.as_deref())
+            .filter(|v| !v.is_empty());
+        match bound_to {
+            Some(v) => match volumes.get(&ObjectRef::new(v)) {
+                Some(pv) => needs.volumes.push(pv),
+                None => return Err("pvc(s) bound to non-existent pv(s)".into()),
+            },
+            None => {
+                let class_name = crate::volumes::matching::claim_class(&claim);
+                let class = classes.get(&ObjectRef::new(&class_name));
+                if crate::volumes::matching::waits_for_consumer(class.as_deref()) {
+                    needs.delayed.push(claim);
+                } else {
+                    return Err("pod has unbound immediate PersistentVolumeClaims".into());
+                }
+            }
+        }
+    }
+    Ok(needs)
+}
+
+/// Records the chosen node on the pod's unbound `WaitForFirstConsumer` claims, for the
+/// provisioner.
+async fn select_node(ctx: &Ctx, needs: &ClaimNeeds, node: &str) -> Result<(), Error> {
+    for claim in &needs.delayed {
+        if claim
+            .annotations()
+            .get(crate::volumes::matching::SELECTED_NODE)
+            .is_some_and(|n| n == node)
+        {
+            continue;
+        }
+        let ns = claim.namespace().unwrap_or_default();
+        let name = claim.name_any();
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            crate::volumes::matching::SELECTED_NODE: node}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::api(format!(
+                "selecting node {node} for claim {ns}/{name}"
+            )))?;
+    }
+    Ok(())
+}
+
 fn controller_uid(pod: &Pod) -> Option<&str> {
     pod.metadata
         .owner_references
@@ -369,6 +486,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         }
         let owner = controller_uid(&pod);
         let nodes = ctx.nodes.state();
+        let needs = claim_needs(&pod, &ctx.claims, &ctx.volumes, &ctx.classes);
         let view = usage.view(owner);
         let empty = NodeView::default();
         let mut reasons = Vec::new();
@@ -377,7 +495,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             let name = n.name_any();
             let (u, count, siblings) = view.get(name.as_str()).unwrap_or(&empty);
             let (count, siblings) = (*count, *siblings);
-            match misfit(&pod, n, u, count) {
+            let volume_misfit = match &needs {
+                Ok(needs) => needs.misfit(n),
+                Err(_) => None,
+            };
+            match misfit(&pod, n, u, count).or(volume_misfit) {
                 Some(r) => reasons.push(r),
                 None => {
                     let key = (siblings, count, name);
@@ -387,16 +509,23 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
                 }
             }
         }
-        match best {
-            Some((_, _, node)) => Ok(node),
-            None => Err(unschedulable_message(nodes.len(), &reasons)),
+        match (best, needs) {
+            (_, Err(why)) => Err(format!("0/{} nodes are available: {why}.", nodes.len())),
+            (Some((_, _, node)), Ok(needs)) => Ok((node, needs)),
+            (None, Ok(_)) => Err(unschedulable_message(nodes.len(), &reasons)),
         }
     };
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     match chosen {
-        Ok(node) => {
+        Ok((node, needs)) if !needs.delayed.is_empty() => {
+            // Bound once the provisioned volumes are bound to the claims.
+            drop(guard);
+            select_node(&ctx, &needs, &node).await?;
+            Ok(Action::requeue(Duration::from_millis(500)))
+        }
+        Ok((node, _)) => {
             ctx.usage
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

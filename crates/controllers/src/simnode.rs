@@ -9,7 +9,14 @@
 //! - `sim.baton.dev/crash-loop`: the container crashes that many times, one second apart,
 //!   before it runs (`always` or `-1`: forever, in CrashLoopBackOff);
 //! - `sim.baton.dev/exit-after` (+ `sim.baton.dev/exit-code`, default 1): the pod ends,
-//!   Failed (or Succeeded for code 0), that long after it started.
+//!   Failed (or Succeeded for code 0), that long after it started;
+//! - `sim.baton.dev/cpu`, `sim.baton.dev/memory` (quantities: `250m`, `64Mi`): the pod's CPU
+//!   and memory use as the metrics API (`metrics.k8s.io`, what `kubectl top` and the
+//!   HorizontalPodAutoscaler read) reports it while the pod is Running — the whole pod's use
+//!   on its first container. Set them on the pods themselves (`kubectl annotate pods -l …
+//!   --overwrite sim.baton.dev/cpu=400m`) to change the load at once; a Running pod with
+//!   neither has no metrics (as one not measured yet). The API server's `metricsapi.rs` reads
+//!   them for pods bound to a node annotated `sim.baton.dev/simulated: "true"`.
 //!
 //! A pod deleted gracefully (the API server keeps it with a deletionTimestamp) is finished
 //! by its node at once, with gracePeriodSeconds=0, as a kubelet would after SIGTERM.
@@ -287,6 +294,10 @@ struct Ctx {
     nodes: HashMap<String, usize>,
     /// Node name → last pod IP host part handed out.
     next_ip: Mutex<HashMap<String, u32>>,
+    /// Pod UID → when it started, to the nanosecond. The status' `startTime` is stored to the
+    /// second (as Kubernetes stores it): timers measured from it (`exit-after`,
+    /// `ready-after`) would fire up to a second early.
+    started: Mutex<HashMap<String, Timestamp>>,
 }
 
 /// Runs the pod lifecycle for pods bound to the simulated nodes, fed by the shared pod cache.
@@ -302,6 +313,7 @@ pub async fn run(client: Client, opts: SimOptions, pods: Informer<Pod>) {
             .map(|(i, n)| (n, i))
             .collect(),
         next_ip: Mutex::new(HashMap::new()),
+        started: Mutex::new(HashMap::new()),
         client,
         opts,
     });
@@ -353,6 +365,12 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let old = pod.status.clone().unwrap_or_default();
+    let finished = matches!(old.phase.as_deref(), Some("Succeeded" | "Failed"));
+    if pod.metadata.deletion_timestamp.is_some() || finished {
+        ctx.forget_start(&uid);
+    }
     if pod.metadata.deletion_timestamp.is_some() {
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
@@ -370,13 +388,12 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             Err(e) => Err(Error::api(format!("finishing deletion of pod {ns}/{name}"))(e)),
         };
     }
-    let old = pod.status.clone().unwrap_or_default();
-    if matches!(old.phase.as_deref(), Some("Succeeded" | "Failed")) {
+    if finished {
         return Ok(Action::await_change());
     }
     let knobs = Knobs::from_annotations(pod.annotations());
     let now = baton_api::clock::now();
-    let started = old.start_time.as_ref().map(|t| t.0).unwrap_or(now);
+    let started = ctx.start(&uid, old.start_time.as_ref().map(|t| t.0), now);
     let pod_ip = match old.pod_ip.clone().filter(|ip| !ip.is_empty()) {
         Some(ip) => ip,
         None => ctx.allocate_ip(&node, node_index),
@@ -409,6 +426,20 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, Error> {
 }
 
 impl Ctx {
+    /// When the pod started: remembered from its first status, else the stored `startTime`
+    /// (after a restart), else now.
+    fn start(&self, uid: &str, stored: Option<Timestamp>, now: Timestamp) -> Timestamp {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        *started
+            .entry(uid.to_string())
+            .or_insert_with(|| stored.unwrap_or(now))
+    }
+
+    fn forget_start(&self, uid: &str) {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        started.remove(uid);
+    }
+
     fn allocate_ip(&self, node: &str, node_index: usize) -> String {
         let mut next = self.next_ip.lock().unwrap_or_else(|p| p.into_inner());
         let n = next.entry(node.to_string()).or_insert(1);

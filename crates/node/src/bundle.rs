@@ -86,14 +86,26 @@ pub fn argv(c: &Container, image: &ImageRunConfig) -> Vec<String> {
     }
 }
 
-/// The container's environment: the image's, then the pod spec's in order, each value with
-/// `$(NAME)` references to earlier variables expanded. `valueFrom` resolves fieldRefs from
-/// `fields`; configMap/secret references are resolved by the caller into `resolved`.
+/// What the API holds for a container's environment, read by the agent before the bundle is
+/// written (`Agent::env_sources`): the variables of its `envFrom` sources in order (prefix
+/// included; a later source's key replaces an earlier one's), and the value of each `env`
+/// entry (by index) whose configMapKeyRef or secretKeyRef resolved. An optional reference
+/// whose object or key is missing has no value: that entry is skipped, as the kubelet skips it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvSources {
+    pub from: Vec<(String, String)>,
+    pub refs: BTreeMap<usize, String>,
+}
+
+/// The container's environment as the kubelet's `makeEnvironmentVariables` builds it, over the
+/// image's: the `envFrom` variables, then the pod spec's `env` in order — overriding them —,
+/// each value with `$(NAME)` references to earlier variables expanded. `valueFrom` resolves
+/// fieldRefs from `fields`, configMap/secret references from `sources`.
 pub fn environment(
     c: &Container,
     image: &ImageRunConfig,
     fields: &BTreeMap<String, String>,
-    resolved: &BTreeMap<String, String>,
+    sources: &EnvSources,
 ) -> Result<Vec<(String, String)>, BundleError> {
     let mut env: Vec<(String, String)> = Vec::new();
     let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
@@ -116,17 +128,20 @@ pub fn environment(
             ),
         );
     }
-    for e in c.env.iter().flatten() {
+    for (k, v) in &sources.from {
+        set(&mut env, k.clone(), v.clone());
+    }
+    for (i, e) in c.env.iter().flatten().enumerate() {
         let value = if let Some(from) = &e.value_from {
             if let Some(f) = &from.field_ref {
                 fields
                     .get(&f.field_path)
                     .cloned()
                     .ok_or_else(|| BundleError::UnsupportedField(f.field_path.clone()))?
-            } else if let Some(v) = resolved.get(&e.name) {
+            } else if let Some(v) = sources.refs.get(&i) {
                 v.clone()
             } else {
-                String::new()
+                continue;
             }
         } else {
             let vars: BTreeMap<String, String> = env.iter().cloned().collect();
@@ -378,7 +393,7 @@ pub fn runtime_config(
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": c.tty.unwrap_or(false),
             "user": user,
             "args": args,
             "env": env,
@@ -451,14 +466,62 @@ mod tests {
                 ..Default::default()
             },
         ]);
-        let env =
-            environment(&c, &image(), &BTreeMap::new(), &BTreeMap::new()).expect("env resolves");
+        let env = environment(&c, &image(), &BTreeMap::new(), &EnvSources::default())
+            .expect("env resolves");
         assert_eq!(
             env,
             [
                 ("A".to_string(), "2".to_string()),
                 ("PATH".into(), "/bin".into()),
                 ("B".into(), "a=2".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn env_from_comes_first_and_env_entries_override_it() {
+        use k8s_openapi::api::core::v1::{ConfigMapKeySelector, EnvVar, EnvVarSource};
+        let mut c = container(&[], &[]);
+        let from_cm = |name: &str, key: &str| EnvVar {
+            name: name.into(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: Some(ConfigMapKeySelector {
+                    name: "cm".into(),
+                    key: key.into(),
+                    optional: Some(true),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        c.env = Some(vec![
+            EnvVar {
+                name: "X_A".into(),
+                value: Some("$(X_B)!".into()),
+                ..Default::default()
+            },
+            // Resolved: replaces the envFrom value.
+            from_cm("X_B", "b"),
+            // Optional and missing (no value in `refs`): the envFrom value stays.
+            from_cm("X_C", "c"),
+        ]);
+        let sources = EnvSources {
+            from: vec![
+                ("X_B".into(), "from-b".into()),
+                ("X_C".into(), "from-c".into()),
+                ("A".into(), "from-a".into()),
+            ],
+            refs: BTreeMap::from([(1, "ref-b".to_string())]),
+        };
+        let env = environment(&c, &image(), &BTreeMap::new(), &sources).expect("env resolves");
+        assert_eq!(
+            env,
+            [
+                ("A".to_string(), "from-a".to_string()),
+                ("PATH".into(), "/bin".into()),
+                ("X_B".into(), "ref-b".into()),
+                ("X_C".into(), "from-c".into()),
+                ("X_A".into(), "from-b!".into()),
             ]
         );
     }

@@ -148,6 +148,31 @@ pub fn hostname(pod: &Pod, cluster_domain: &str) -> (String, Option<String>) {
     (name, domain)
 }
 
+/// The hostname the pod's containers see (the UTS namespace's and `/etc/hostname`): the
+/// [`hostname`], or with `setHostnameAsFQDN` and a subdomain the fully qualified name, which
+/// like the kubelet refuses past 64 characters (the kernel's limit).
+pub fn uts_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String> {
+    let (name, domain) = hostname(pod, cluster_domain);
+    let as_fqdn = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.set_hostname_as_fqdn)
+        .unwrap_or(false);
+    match domain {
+        Some(domain) if as_fqdn => {
+            let fqdn = format!("{name}.{domain}");
+            if fqdn.len() > 64 {
+                return Err(format!(
+                    "failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long (64 characters is the max, {} characters requested)",
+                    fqdn.len()
+                ));
+            }
+            Ok(fqdn)
+        }
+        _ => Ok(name),
+    }
+}
+
 /// The pod's `/etc/hosts`, as the kubelet's `managedHostsFileContent`.
 pub fn hosts_file(pod: &Pod, ip: Ipv4Addr, cluster_domain: &str) -> String {
     let (name, domain) = hostname(pod, cluster_domain);
@@ -301,6 +326,35 @@ mod tests {
         assert_eq!(c.nameservers.len(), 3);
         assert!(c.searches.len() <= 32);
         assert!(c.searches.join(" ").len() <= 2048);
+    }
+
+    #[test]
+    fn hostname_as_fqdn() {
+        let mut p = Pod::default();
+        p.metadata.name = Some("web-0".into());
+        p.metadata.namespace = Some("shop".into());
+        p.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            subdomain: Some("web".into()),
+            set_hostname_as_fqdn: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(
+            uts_hostname(&p, "cluster.local"),
+            Ok("web-0.web.shop.svc.cluster.local".into())
+        );
+        // Without a subdomain there is no FQDN: the short name stays.
+        if let Some(s) = p.spec.as_mut() {
+            s.subdomain = None;
+        }
+        assert_eq!(uts_hostname(&p, "cluster.local"), Ok("web-0".into()));
+        if let Some(s) = p.spec.as_mut() {
+            s.subdomain = Some("s".repeat(40));
+        }
+        let err = uts_hostname(&p, "cluster.local").expect_err("too long");
+        assert!(
+            err.contains("is too long (64 characters is the max, 69 characters requested)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -124,6 +124,10 @@ pub trait Host: Send + Sync + 'static {
     /// mid-close would otherwise capture a new connection that reuses its client port and
     /// send it, with the old NAT, to an address nobody answers any more.
     async fn forget_connections(&self, ip: std::net::Ipv4Addr);
+    /// The addresses conntrack entries lead to (a connection's original destination, or the
+    /// source of its answers: where NAT sent it), for [`Host::forget_connections`] of those no
+    /// pod holds any more.
+    async fn tracked_addresses(&self) -> Vec<std::net::Ipv4Addr>;
     /// Network namespaces that exist, by name.
     async fn list_netns(&self) -> Result<Vec<String>, HostError>;
     /// The IPv4 address of `eth0` in the network namespace `netns`, if it exists and has one.
@@ -141,7 +145,15 @@ pub trait Host: Send + Sync + 'static {
     /// Starts the container detached, its stdout/stderr appended to `log`, with a monitor
     /// that outlives the agent and records how the container ends in the bundle (see
     /// [`crate::shim`]). Returns the container's pid.
-    async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError>;
+    async fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        log: &Path,
+        stdio: crate::shim::Stdio,
+    ) -> Result<i32, HostError>;
+    /// Connects to the attach socket of the running container whose bundle is `bundle`.
+    async fn attach(&self, bundle: &Path) -> Result<tokio::net::UnixStream, HostError>;
     /// Sends `signal` to the container's processes.
     async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError>;
     /// Forgets a stopped (or forcibly, a running) container.
@@ -151,8 +163,9 @@ pub trait Host: Send + Sync + 'static {
     /// Whether the container process `pid` started from `bundle` has ended, and how; None
     /// while it runs. Its monitor's record answers even when the agent was down at the time.
     fn try_exit(&self, pid: i32, bundle: &Path) -> Option<Exit>;
-    /// A command that runs `cmd` in the container (`kubectl exec`, streamed).
-    fn exec_command(&self, id: &str, cmd: &[String]) -> Command;
+    /// A command that runs `cmd` in the container (`kubectl exec`, streamed); with `tty`, on a
+    /// terminal runc makes (its own stdin must then be a terminal).
+    fn exec_command(&self, id: &str, cmd: &[String], tty: bool) -> Command;
     /// Runs `cmd` in the container to its end (exec probes; the caller bounds the time).
     async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, String>;
     /// Opens a TCP connection to `addr` and closes it (tcpSocket probes, implicit readiness).
@@ -180,6 +193,10 @@ pub trait Host: Send + Sync + 'static {
     async fn remove_dir_all(&self, path: &Path);
     /// Whether something is mounted at `path`.
     async fn is_mounted(&self, path: &Path) -> bool;
+    /// The bytes allocated to the tree at `path` (its blocks, as `du -x`): symbolic links are
+    /// not followed, other filesystems mounted below are not entered, a file with several
+    /// links counts once; absent or unreadable parts count nothing.
+    async fn disk_usage(&self, path: &Path) -> u64;
     /// Creates (or empties) a file any user may write, with its directory: a container's
     /// termination message file, bind-mounted at its terminationMessagePath.
     async fn create_message_file(&self, path: &Path) -> Result<(), HostError>;
@@ -189,6 +206,8 @@ pub trait Host: Send + Sync + 'static {
     /// Mounts a tmpfs of at most `size` bytes (the kernel's default without) at `target`,
     /// unless something is mounted there already.
     async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError>;
+    /// Makes `link` a symbolic link to `target` (replacing what was there).
+    async fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError>;
     /// Creates a volume's directory (and its parents) with `mode`, group-owned by `gid` with
     /// the set-group-id bit when set; an existing one gets the mode and group.
     async fn create_volume_dir(
@@ -353,6 +372,22 @@ impl Host for LinuxHost {
         Ok(())
     }
 
+    async fn tracked_addresses(&self) -> Vec<std::net::Ipv4Addr> {
+        let listed = Command::new("conntrack")
+            .args(["-L", "-f", "ipv4"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .await;
+        match listed {
+            Ok(out) => conntrack_addresses(&String::from_utf8_lossy(&out.stdout)),
+            Err(e) => {
+                tracing::debug!(error = %e, "conntrack not run");
+                Vec::new()
+            }
+        }
+    }
+
     async fn forget_connections(&self, ip: std::net::Ipv4Addr) {
         let ip = ip.to_string();
         // conntrack exits 1 when nothing matched: not an error.
@@ -435,21 +470,37 @@ impl Host for LinuxHost {
         })
     }
 
-    async fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<i32, HostError> {
+    async fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        log: &Path,
+        stdio: crate::shim::Stdio,
+    ) -> Result<i32, HostError> {
         use tokio::io::AsyncBufReadExt;
         if let Some(dir) = log.parent() {
             self.create_dir_all(dir).await?;
         }
         // The monitor is this binary's `shim` subcommand (`/proc/self/exe` stays valid even if
         // the file was replaced since the agent started).
-        let mut child = Command::new("/proc/self/exe")
-            .arg(crate::shim::SUBCOMMAND)
+        let mut shim = Command::new("/proc/self/exe");
+        shim.arg(crate::shim::SUBCOMMAND)
             .arg("--runc-root")
             .arg(&self.runc_root)
             .arg("--bundle")
             .arg(bundle)
             .arg("--log")
-            .arg(log)
+            .arg(log);
+        for (on, flag) in [
+            (stdio.stdin, "--stdin"),
+            (stdio.stdin_once, "--stdin-once"),
+            (stdio.tty, "--tty"),
+        ] {
+            if on {
+                shim.arg(flag);
+            }
+        }
+        let mut child = shim
             .arg(id)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -465,11 +516,13 @@ impl Host for LinuxHost {
         let monitor = tokio::spawn(async move { child.wait().await });
         if line.trim() != crate::shim::STARTED {
             let _ = monitor.await;
-            // runc wrote its reason to the log (its stderr): hand the last line back.
+            // runc wrote its reason to its stderr, which the monitor logged as the
+            // container's: hand the last line back.
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let message = text
                 .lines()
                 .rev()
+                .map(crate::logs::record_content)
                 .find(|l| !l.trim().is_empty())
                 .map(runc_message)
                 .unwrap_or_else(|| "runc run failed".into());
@@ -485,6 +538,14 @@ impl Host for LinuxHost {
             what: "runc run".into(),
             message: format!("unreadable pid file: {pid:?}"),
         })
+    }
+
+    async fn attach(&self, bundle: &Path) -> Result<tokio::net::UnixStream, HostError> {
+        let (_dir, path) = crate::attach::short_path(bundle, crate::attach::SOCKET)
+            .map_err(|e| HostError::io("opening the container's bundle", e))?;
+        tokio::net::UnixStream::connect(&path)
+            .await
+            .map_err(|e| HostError::io("connecting to the container's monitor", e))
     }
 
     async fn kill(&self, id: &str, signal: Signal) -> Result<(), HostError> {
@@ -538,15 +599,19 @@ impl Host for LinuxHost {
         }
     }
 
-    fn exec_command(&self, id: &str, cmd: &[String]) -> Command {
+    fn exec_command(&self, id: &str, cmd: &[String], tty: bool) -> Command {
         let mut c = self.runc();
-        c.arg("exec").arg(id).args(cmd);
+        c.arg("exec");
+        if tty {
+            c.arg("--tty");
+        }
+        c.arg(id).args(cmd);
         c
     }
 
     async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, String> {
         let out = self
-            .exec_command(id, cmd)
+            .exec_command(id, cmd, false)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output()
@@ -652,6 +717,13 @@ impl Host for LinuxHost {
         is_mountpoint(path)
     }
 
+    async fn disk_usage(&self, path: &Path) -> u64 {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || allocated_bytes(&path))
+            .await
+            .unwrap_or_default()
+    }
+
     async fn create_message_file(&self, path: &Path) -> Result<(), HostError> {
         use std::os::unix::fs::PermissionsExt;
         let what = || format!("creating {}", path.display());
@@ -679,6 +751,12 @@ impl Host for LinuxHost {
         })
         .await
         .unwrap_or_default()
+    }
+
+    async fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(target, link)
+            .map_err(|e| HostError::io(format!("linking {}", link.display()), e))
     }
 
     async fn mount_tmpfs(&self, target: &Path, size: Option<u64>) -> Result<(), HostError> {
@@ -807,6 +885,40 @@ fn inet_address(out: &str) -> Option<std::net::Ipv4Addr> {
     words.next()?.split('/').next()?.parse().ok()
 }
 
+/// The bytes allocated under `root` (see [`Host::disk_usage`]), walked without recursion.
+pub fn allocated_bytes(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = std::fs::symlink_metadata(root) else {
+        return 0;
+    };
+    let dev = top.dev();
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    let mut pending = vec![(root.to_path_buf(), top)];
+    while let Some((path, meta)) = pending.pop() {
+        if meta.dev() != dev {
+            continue;
+        }
+        if meta.nlink() > 1 && !meta.is_dir() && !seen.insert(meta.ino()) {
+            continue;
+        }
+        total = total.saturating_add(meta.blocks().saturating_mul(512));
+        if !meta.is_dir() {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            // DirEntry::metadata does not follow a symbolic link.
+            if let Ok(m) = e.metadata() {
+                pending.push((e.path(), m));
+            }
+        }
+    }
+    total
+}
+
 /// `p` and every directory below it, parents first.
 pub(crate) fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
     if !p.is_dir() {
@@ -823,6 +935,23 @@ pub(crate) fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The `msg="…"` of a runc log line (logfmt), or the line itself.
+/// The addresses in `conntrack -L` output that entries lead to: each entry's first `dst=` (the
+/// original destination) and second `src=` (who answers, after NAT); sorted, once each.
+pub fn conntrack_addresses(listing: &str) -> Vec<std::net::Ipv4Addr> {
+    let mut out = std::collections::BTreeSet::new();
+    for line in listing.lines() {
+        let field = |key: &str, nth: usize| {
+            line.split_whitespace()
+                .filter_map(|w| w.strip_prefix(key))
+                .nth(nth)
+                .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        };
+        out.extend(field("dst=", 0));
+        out.extend(field("src=", 1));
+    }
+    out.into_iter().collect()
+}
+
 pub fn runc_message(line: &str) -> String {
     match line.split_once("msg=\"") {
         Some((_, rest)) => {
@@ -857,6 +986,34 @@ pub(crate) mod fake;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocated_bytes_counts_blocks_once_without_following_links() {
+        let dir = std::env::temp_dir().join(format!("baton-du-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).expect("a temporary directory");
+        let empty = allocated_bytes(&dir);
+        std::fs::write(dir.join("sub/data"), vec![7u8; 300 * 1024]).expect("a file");
+        std::fs::hard_link(dir.join("sub/data"), dir.join("again")).expect("a hard link");
+        // A link to a big tree outside must not count it.
+        std::os::unix::fs::symlink("/usr", dir.join("usr")).expect("a symbolic link");
+        let used = allocated_bytes(&dir) - empty;
+        assert!((300 * 1024..320 * 1024).contains(&used), "{used}");
+        assert_eq!(allocated_bytes(&dir.join("absent")), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn conntrack_entries_lead_to_their_destination_and_nat_target() {
+        let listing = "tcp      6 431999 ESTABLISHED src=10.244.0.1 dst=10.96.0.10 sport=40000 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1\n\
+udp      17 29 src=10.244.0.7 dst=10.244.0.1 sport=5353 dport=53 src=10.244.0.1 dst=10.244.0.7 sport=53 dport=5353 mark=0 use=1\n\
+conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.\n";
+        let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().expect("an address");
+        assert_eq!(
+            conntrack_addresses(listing),
+            vec![ip("10.96.0.10"), ip("10.244.0.1"), ip("10.244.0.5")]
+        );
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]

@@ -53,6 +53,21 @@ impl Images for Store {
                 working_dir: img.config.working_dir.clone().unwrap_or_default(),
                 user: img.config.user.clone().unwrap_or_default(),
             },
+            size: img.size,
         })
+    }
+
+    async fn pulls(&self, image: &str, policy: &str) -> bool {
+        let Ok(reference) = baton_image::parse_reference(image) else {
+            return false;
+        };
+        match policy
+            .parse::<PullPolicy>()
+            .unwrap_or_else(|_| PullPolicy::default_for(&reference))
+        {
+            PullPolicy::Always => true,
+            PullPolicy::Never => false,
+            _ => !matches!(self.0.get(image).await, Ok(Some(_))),
+        }
     }
 }

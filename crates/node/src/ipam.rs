@@ -106,6 +106,16 @@ impl Ipam {
             .map(String::as_str)
     }
 
+    /// Whether `ip` is one this allocator hands out (in the CIDR; not the network, gateway or
+    /// broadcast address).
+    pub fn assignable(&self, ip: Ipv4Addr) -> bool {
+        if !self.cidr.contains(ip) {
+            return false;
+        }
+        let off = u32::from(ip) - self.cidr.base();
+        off >= 2 && off + 1 < self.cidr.size()
+    }
+
     /// The next free pod address, now held by `owner`; None when the CIDR is full.
     pub fn allocate(&mut self, owner: &str) -> Option<Ipv4Addr> {
         let size = self.cidr.size();

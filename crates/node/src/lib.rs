@@ -14,7 +14,8 @@
 //! - [`ipam`]: pod addresses from the node's pod CIDR.
 //! - [`host`]: runc, netns/veth, mounts, cgroups, the agent's files and the probes'
 //!   connections behind the [`host::Host`] trait (with an in-memory fake for tests).
-//! - [`shim`]: the per-container monitor that records exit codes while no agent runs.
+//! - [`shim`]: the per-container monitor: owns the container's stdio (logs, attach) and
+//!   records exit codes while no agent runs; [`attach`]: the protocol of its attach socket.
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
 //! - [`logs`]: reading container log files (tail, limit, follow).
@@ -23,6 +24,7 @@
 //! - [`volume`]: pod volumes (emptyDir, configMap, secret, downwardAPI, projected, hostPath)
 //!   and the containers' bind mounts of them.
 
+pub mod attach;
 pub mod bundle;
 pub mod dns;
 pub mod host;
@@ -90,6 +92,8 @@ pub struct PulledImage {
     /// The read-only, flattened root filesystem (overlay lower dir).
     pub rootfs: PathBuf,
     pub config: ImageRunConfig,
+    /// The image's size in bytes (config and layers, as registries count it).
+    pub size: u64,
 }
 
 /// Why an image is not available, in the kubelet's words.
@@ -111,7 +115,19 @@ pub trait Images: Send + Sync + 'static {
         policy: &str,
         auth: &[Vec<u8>],
     ) -> Result<PulledImage, PullError>;
+
+    /// Whether [`Images::ensure`] by `policy` will ask the registry for `image` (it is not
+    /// present, or the policy is `Always`): the kubelet's "Pulling" event, not "already
+    /// present".
+    async fn pulls(&self, image: &str, policy: &str) -> bool;
 }
+
+/// The agent's tmpfs under its data dir: what must never reach a disk (containers' runtime
+/// configs, with secrets' values in their environment).
+pub const RUN_DIR: &str = "run";
+
+/// The size of [`RUN_DIR`]'s tmpfs (a config is a few KiB).
+const RUN_DIR_SIZE: u64 = 64 << 20;
 
 /// Shared state of the agent's tasks.
 pub struct Agent {
@@ -153,6 +169,12 @@ pub enum AgentError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("mounting the agent's tmpfs at {path}: {source}")]
+    RunDir {
+        path: PathBuf,
+        #[source]
+        source: host::HostError,
     },
 }
 
@@ -231,6 +253,22 @@ impl Agent {
             {
                 tracing::warn!(netns = %ns, %ip, "a network namespace has another pod's address");
             }
+        }
+        // Connections to pods that went while no agent ran (a killed server, `baton reset`,
+        // an earlier cluster on this data dir's addresses) were never forgotten: a stale
+        // entry, established for days, would capture a new connection that reuses its client
+        // port and send it, with the old NAT, to whichever pod holds that address now.
+        let stale: Vec<Ipv4Addr> = {
+            let tracked = self.host.tracked_addresses().await;
+            let Ok(ipam) = self.ipam.lock() else { return };
+            tracked
+                .into_iter()
+                .filter(|ip| ipam.assignable(*ip) && ipam.holder(*ip).is_none())
+                .collect()
+        };
+        for ip in stale {
+            tracing::debug!(%ip, "forgetting connections to an address no pod holds");
+            self.host.forget_connections(ip).await;
         }
     }
 
@@ -342,6 +380,18 @@ pub async fn start(
         let _ = agent.traffic_leases.set(watch_traffic_leases(&client));
     }
     agent.recover_addresses().await;
+    // Containers' runtime configs hold secrets' values: they are written on a tmpfs only.
+    let run_dir = opts.data_dir.join(RUN_DIR);
+    if !agent.host.is_mounted(&run_dir).await {
+        let mounted = async {
+            agent.host.create_dir_all(&run_dir).await?;
+            agent.host.mount_tmpfs(&run_dir, Some(RUN_DIR_SIZE)).await
+        };
+        mounted.await.map_err(|source| AgentError::RunDir {
+            path: run_dir.clone(),
+            source,
+        })?;
+    }
     tokio::spawn(watch_pods(agent.clone()));
     tracing::info!(node = %opts.node_name, pod_cidr = %opts.pod_cidr, kubelet_port = port, "node agent started");
     Ok(agent)

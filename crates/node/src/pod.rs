@@ -6,10 +6,10 @@
 //!
 //! The worker is split the kubelet's way: each pass *observes* (which processes ended), asks
 //! the pure [`decide`] step what follows (restart now or after a back-off, SIGKILL, start,
-//! ImagePullBackOff), *carries it out* through [`Host`] (the machine) and [`PodApi`] (the API
-//! server), and reports the status computed by [`status`]. What the worker knows is saved in
-//! `pods/<uid>/state.json` ([`saved`]), so an agent restarted after a crash adopts the running
-//! containers instead of starting them again.
+//! ImagePullBackOff), *carries it out* through [`Host`](crate::host::Host) (the machine) and
+//! [`PodApi`] (the API server), and reports the status computed by [`status`]. What the
+//! worker knows is saved in `pods/<uid>/state.json` ([`saved`]), so an agent restarted after
+//! a crash adopts the running containers instead of starting them again.
 //!
 //! # Layout
 //! - [`decide`]: the container state machine, restart policy, back-off, what to do next (pure).
@@ -32,12 +32,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_api::clock::now_rfc3339;
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod, PodSpec, Probe};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::bundle::{self, BundleContext};
-use crate::host::{Host, PodNet, Signal};
+use crate::host::{PodNet, Signal};
 use crate::probe;
 use crate::security;
 use crate::{Agent, PullError, fresh_holders};
@@ -79,6 +79,12 @@ impl Agent {
         self.opts.data_dir.join("pods").join(uid)
     }
 
+    /// Where the pod's containers' runtime configs are: on the agent's tmpfs
+    /// ([`crate::RUN_DIR`]), since they hold secrets' values.
+    fn config_dir(&self, uid: &str) -> PathBuf {
+        self.opts.data_dir.join(crate::RUN_DIR).join(uid)
+    }
+
     /// The log file of a container's `n`th run.
     pub fn log_path(&self, ns: &str, pod: &str, uid: &str, container: &str, n: u32) -> PathBuf {
         self.opts
@@ -109,7 +115,10 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
         &saved,
         &runc_list,
         exit_of,
-        |name| RestartPolicy::for_container(&spec, name, false),
+        |name| match saved.evicted {
+            Some(_) => RestartPolicy::Never,
+            None => RestartPolicy::for_container(&spec, name, false),
+        },
         Instant::now(),
         &now_rfc3339(),
     );
@@ -204,6 +213,7 @@ impl Agent {
         // Observe: which processes ended.
         let finishing = run.finishing(&spec);
         for c in all_containers(&spec) {
+            let policy = run.policy(&spec, &c.name, finishing);
             let Some(r) = run.containers.get_mut(&c.name) else {
                 continue;
             };
@@ -217,13 +227,27 @@ impl Agent {
             let message = self
                 .termination_message(pod, c, &run.uid, r.saved.restart_count, exit.code())
                 .await;
-            let policy = RestartPolicy::for_container(&spec, &c.name, finishing);
             r.exited(exit, oom, message, policy, Instant::now(), &now_rfc3339());
             self.backoff_event(pod, &c.name, r).await;
         }
 
         // Volumes: containers start once every volume was set up.
-        let volumes_ready = self.sync_volumes(pod, &run.dir, &mut run.volumes).await;
+        let volumes_ready = match &run.saved.evicted {
+            None => self.sync_volumes(pod, &run.dir, &mut run.volumes).await,
+            Some(_) => {
+                if run.running().is_empty() {
+                    self.release_volumes(&run.dir, &mut run.volumes).await;
+                }
+                false
+            }
+        };
+        if run.saved.evicted.is_none()
+            && let Some(message) = self
+                .emptydir_over_limit(&spec, &run.dir, &mut run.volumes)
+                .await
+        {
+            self.evict(pod, run, message, rx).await;
+        }
 
         // Decide, then act.
         let mut actions = compute_pod_actions(&spec, run, Instant::now());
@@ -279,7 +303,7 @@ impl Agent {
             if let Some(r) = run.containers.get_mut(&c.name)
                 && r.running_pid().is_some()
             {
-                self.run_probes(c, r, ip).await;
+                self.run_probes(pod, c, r, ip).await;
             }
         }
         let wake = next_wake(&spec, run, Instant::now());
@@ -304,8 +328,26 @@ impl Agent {
         let image = c.image.clone().unwrap_or_default();
         let pull_policy = c.image_pull_policy.clone().unwrap_or_default();
         let secrets = self.pull_secrets(pod).await;
+        // The kubelet's image events: Pulling and how long it took, or already present.
+        let pulls = self.images.pulls(&image, &pull_policy).await;
+        if pulls {
+            let msg = format!("Pulling image \"{image}\"");
+            self.event(pod, &c.name, Kind::Normal, "Pulling", &msg)
+                .await;
+        }
+        let began = Instant::now();
         let img = match self.images.ensure(&image, &pull_policy, &secrets).await {
             Ok(i) => {
+                let msg = if pulls {
+                    let took = baton_api::clock::go_duration_string(began.elapsed());
+                    format!(
+                        "Successfully pulled image \"{image}\" in {took} ({took} including waiting). Image size: {} bytes.",
+                        i.size
+                    )
+                } else {
+                    format!("Container image \"{image}\" already present on machine")
+                };
+                self.event(pod, &c.name, Kind::Normal, "Pulled", &msg).await;
                 r.pulled();
                 i
             }
@@ -331,6 +373,12 @@ impl Agent {
             Ok(pid) => {
                 r.started(pid, n, &img.image_id, Instant::now(), &now_rfc3339());
                 tracing::info!(container = %r.saved.id, pid, restarts = n, "container started");
+                let created = format!("Created container: {}", c.name);
+                self.event(pod, &c.name, Kind::Normal, "Created", &created)
+                    .await;
+                let started = format!("Started container {}", c.name);
+                self.event(pod, &c.name, Kind::Normal, "Started", &started)
+                    .await;
                 let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
                 if let Some(h) = post_start {
                     // The next container waits for the hook; a deletion does not.
@@ -437,11 +485,11 @@ impl Agent {
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_else(|| "default".into());
         fields.insert("spec.serviceAccountName".to_string(), sa);
-        let resolved = self
-            .resolve_env_refs(pod, c)
+        let sources = self
+            .env_sources(pod, c)
             .await
             .map_err(LaunchError::Config)?;
-        let env = bundle::environment(c, &img.config, &fields, &resolved)
+        let env = bundle::environment(c, &img.config, &fields, &sources)
             .map_err(|e| LaunchError::Config(e.to_string()))?;
         let read = |f: &'static str| {
             let path = img.rootfs.join(f);
@@ -487,10 +535,11 @@ impl Agent {
         ]);
         let netns_path = format!("/run/netns/{netns}");
         let volume_mounts = self
-            .bind_mounts(&spec, c, &self.pod_dir(uid))
+            .bind_mounts(pod, c, &self.pod_dir(uid))
             .await
             .map_err(LaunchError::Config)?;
-        let (hostname, _) = crate::dns::hostname(pod, &self.opts.dns.cluster_domain);
+        let hostname = crate::dns::uts_hostname(pod, &self.opts.dns.cluster_domain)
+            .map_err(LaunchError::Config)?;
         let ctx = BundleContext {
             hostname: &hostname,
             netns_path: &netns_path,
@@ -505,8 +554,18 @@ impl Agent {
             .map_err(|e| LaunchError::Start(e.to_string()))?;
         let body =
             serde_json::to_vec_pretty(&config).map_err(|e| LaunchError::Start(e.to_string()))?;
-        self.host
-            .write_file(&bundle_dir.join("config.json"), &body)
+        // The config holds the environment, secrets' values included: it lives on the
+        // agent's tmpfs, and the bundle links to it.
+        let config_dir = self.config_dir(uid);
+        let config_file = config_dir.join(format!("{}.json", c.name));
+        let written = async {
+            self.host.create_dir_all(&config_dir).await?;
+            self.host.write_file(&config_file, &body).await?;
+            self.host
+                .symlink(&config_file, &bundle_dir.join("config.json"))
+                .await
+        };
+        written
             .await
             .map_err(|e| LaunchError::Start(format!("writing the bundle: {e}")))?;
         let log = self.log_path(&ns, &name, uid, &c.name, n);
@@ -516,55 +575,108 @@ impl Agent {
                 .await
                 .map_err(|e| LaunchError::Start(format!("creating the log dir: {e}")))?;
         }
-        self.host.run(id, &bundle_dir, &log).await.map_err(|e| {
-            LaunchError::Start(match e {
-                crate::host::HostError::Command { message, .. } => message,
-                other => other.to_string(),
+        let stdio = crate::shim::Stdio {
+            stdin: c.stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+            tty: c.tty.unwrap_or(false),
+        };
+        self.host
+            .run(id, &bundle_dir, &log, stdio)
+            .await
+            .map_err(|e| {
+                LaunchError::Start(match e {
+                    crate::host::HostError::Command { message, .. } => message,
+                    other => other.to_string(),
+                })
             })
-        })
     }
 
-    /// Values of `valueFrom` configMapKeyRef/secretKeyRef, by variable name.
-    async fn resolve_env_refs(
-        &self,
-        pod: &Pod,
-        c: &Container,
-    ) -> Result<BTreeMap<String, String>, String> {
+    /// What the API holds for the container's environment ([`bundle::EnvSources`]), read as
+    /// the kubelet's `makeEnvironmentVariables` reads it: each ConfigMap or Secret once; a
+    /// missing one that is not optional (`configmap "x" not found`) or a missing key of a
+    /// `valueFrom` reference that is not optional is the error of a CreateContainerConfigError.
+    /// Every key of an `envFrom` source becomes a variable, whatever its characters: kubelets
+    /// since 1.30 no longer skip keys that are not C identifiers (1.27–1.29 skipped them with
+    /// an `InvalidEnvironmentVariableNames` event); ConfigMap and Secret keys are
+    /// `[-._a-zA-Z0-9]+` anyway.
+    async fn env_sources(&self, pod: &Pod, c: &Container) -> Result<bundle::EnvSources, String> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let mut out = BTreeMap::new();
-        for e in c.env.iter().flatten() {
+        let mut maps: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
+        let mut secrets: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
+        let mut out = bundle::EnvSources::default();
+        for f in c.env_from.iter().flatten() {
+            let prefix = f.prefix.as_deref().unwrap_or_default();
+            let data = if let Some(r) = &f.config_map_ref {
+                self.env_object(&ns, &r.name, r.optional, Source::ConfigMap, &mut maps)
+                    .await?
+            } else if let Some(r) = &f.secret_ref {
+                self.env_object(&ns, &r.name, r.optional, Source::Secret, &mut secrets)
+                    .await?
+            } else {
+                None
+            };
+            for (k, v) in data.into_iter().flatten() {
+                out.from.push((format!("{prefix}{k}"), v));
+            }
+        }
+        for (i, e) in c.env.iter().flatten().enumerate() {
             let Some(from) = &e.value_from else { continue };
-            if let Some(r) = &from.config_map_key_ref {
-                let cm = self.api.config_map(&ns, &r.name).await?;
-                match cm.and_then(|cm| cm.data.and_then(|d| d.get(&r.key).cloned())) {
-                    Some(v) => {
-                        out.insert(e.name.clone(), v);
-                    }
-                    None if r.optional == Some(true) => {}
-                    None => {
-                        return Err(format!(
-                            "couldn't find key {} in ConfigMap {ns}/{}",
-                            r.key, r.name
-                        ));
-                    }
-                }
+            let (source, name, key, optional, cache) = if let Some(r) = &from.config_map_key_ref {
+                (Source::ConfigMap, &r.name, &r.key, r.optional, &mut maps)
             } else if let Some(r) = &from.secret_key_ref {
-                let s = self.api.secret(&ns, &r.name).await?;
-                match s.and_then(|s| s.data.and_then(|d| d.get(&r.key).cloned())) {
-                    Some(v) => {
-                        out.insert(e.name.clone(), String::from_utf8_lossy(&v.0).into_owned());
-                    }
-                    None if r.optional == Some(true) => {}
-                    None => {
-                        return Err(format!(
-                            "couldn't find key {} in Secret {ns}/{}",
-                            r.key, r.name
-                        ));
-                    }
+                (Source::Secret, &r.name, &r.key, r.optional, &mut secrets)
+            } else {
+                continue;
+            };
+            let Some(data) = self.env_object(&ns, name, optional, source, cache).await? else {
+                continue;
+            };
+            match data.get(key) {
+                Some(v) => {
+                    out.refs.insert(i, v.clone());
+                }
+                None if optional == Some(true) => {}
+                None => {
+                    let kind = source.kind();
+                    return Err(format!("couldn't find key {key} in {kind} {ns}/{name}"));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The data of ConfigMap or Secret `name` (read once per container, kept in `cache`), or
+    /// None when it is missing and `optional`.
+    async fn env_object(
+        &self,
+        ns: &str,
+        name: &str,
+        optional: Option<bool>,
+        source: Source,
+        cache: &mut BTreeMap<String, Option<BTreeMap<String, String>>>,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        if !cache.contains_key(name) {
+            let data = match source {
+                Source::ConfigMap => self
+                    .api
+                    .config_map(ns, name)
+                    .await?
+                    .map(|cm| cm.data.unwrap_or_default()),
+                Source::Secret => self.api.secret(ns, name).await?.map(|s| {
+                    s.data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                        .collect()
+                }),
+            };
+            cache.insert(name.to_string(), data);
+        }
+        match cache.get(name).cloned().flatten() {
+            Some(data) => Ok(Some(data)),
+            None if optional == Some(true) => Ok(None),
+            None => Err(format!("{} \"{name}\" not found", source.resource())),
+        }
     }
 
     /// The pod's imagePullSecrets as docker config JSON documents.
@@ -590,19 +702,24 @@ impl Agent {
         out
     }
 
-    async fn run_probes(&self, c: &Container, r: &mut ContainerRun, ip: IpAddr) {
+    async fn run_probes(&self, pod: &Pod, c: &Container, r: &mut ContainerRun, ip: IpAddr) {
         let Some(started) = r.started else { return };
         let since = started.elapsed();
-        let id = r.saved.id.clone();
-        let host: &dyn Host = &*self.host;
         // Startup first: the others wait until it has succeeded.
         if let Some(p) = &c.startup_probe {
             if r.startup.verdict != Some(true) {
-                if r.startup.due(p, since) {
-                    let (ok, msg) = probe::check(p, c, ip, host, &id).await;
+                // As the kubelet's prober, no more checks once it is killed for a failure.
+                if r.startup.due(p, since) && r.kill_at.is_none() {
+                    let (ok, msg) = self.probe(pod, c, p, "Startup", &r.saved.id, ip).await;
                     r.startup.record(p, ok, msg, since);
                     if r.startup.verdict == Some(false) {
-                        tracing::info!(container = %id, "startup probe failed, restarting");
+                        tracing::info!(container = %r.saved.id, "startup probe failed, restarting");
+                        let msg = format!(
+                            "Container {} failed startup probe, will be restarted",
+                            c.name
+                        );
+                        self.event(pod, &c.name, Kind::Normal, "Killing", &msg)
+                            .await;
                         self.kill_for_restart(r).await;
                     }
                 }
@@ -615,17 +732,23 @@ impl Agent {
             && r.liveness.due(p, since)
             && r.kill_at.is_none()
         {
-            let (ok, msg) = probe::check(p, c, ip, host, &id).await;
+            let (ok, msg) = self.probe(pod, c, p, "Liveness", &r.saved.id, ip).await;
             r.liveness.record(p, ok, msg, since);
             if r.liveness.verdict == Some(false) {
-                tracing::info!(container = %id, message = %r.liveness.last_message, "liveness probe failed, restarting");
+                tracing::info!(container = %r.saved.id, message = %r.liveness.last_message, "liveness probe failed, restarting");
+                let msg = format!(
+                    "Container {} failed liveness probe, will be restarted",
+                    c.name
+                );
+                self.event(pod, &c.name, Kind::Normal, "Killing", &msg)
+                    .await;
                 self.kill_for_restart(r).await;
             }
         }
         match &c.readiness_probe {
             Some(p) => {
                 if r.readiness.due(p, since) {
-                    let (ok, msg) = probe::check(p, c, ip, host, &id).await;
+                    let (ok, msg) = self.probe(pod, c, p, "Readiness", &r.saved.id, ip).await;
                     r.readiness.record(p, ok, msg, since);
                 }
             }
@@ -635,6 +758,27 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Runs one check of probe `p` (`kind`: Startup, Liveness, Readiness) against container
+    /// `id`; a failure is the kubelet's `Unhealthy` event (`Readiness probe failed: <output>`),
+    /// which the recorder counts when it repeats.
+    async fn probe(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        p: &Probe,
+        kind: &str,
+        id: &str,
+        ip: IpAddr,
+    ) -> (bool, String) {
+        let (ok, msg) = probe::check(p, c, ip, &*self.host, id).await;
+        if !ok {
+            let event = format!("{kind} probe failed: {msg}");
+            self.event(pod, &c.name, Kind::Warning, "Unhealthy", &event)
+                .await;
+        }
+        (ok, msg)
     }
 
     async fn kill_for_restart(&self, r: &mut ContainerRun) {
@@ -726,7 +870,7 @@ impl Agent {
         }
         let etc = run.dir.join("etc");
         let dns = &self.opts.dns;
-        let (hostname, _) = crate::dns::hostname(pod, &dns.cluster_domain);
+        let hostname = crate::dns::uts_hostname(pod, &dns.cluster_domain)?;
         let hosts = crate::dns::hosts_file(pod, ip, &dns.cluster_domain);
         let host_resolv = self.host.resolv_conf(&dns.resolv_conf).await;
         let resolv = crate::dns::resolv_conf(
@@ -829,6 +973,41 @@ impl Agent {
         .await;
     }
 
+    /// Evicts the pod as the kubelet's eviction manager does (an emptyDir over its
+    /// `sizeLimit`): the Warning event `Evicted`, the status Failed / Evicted with `message`
+    /// at once, then every container stopped with [`EVICTION_GRACE`] (preStop hooks, SIGTERM,
+    /// SIGKILL), whatever its grace period. The pod object stays, for its owner to replace;
+    /// its containers do not run again.
+    async fn evict(
+        &self,
+        pod: &Pod,
+        run: &mut PodRun,
+        message: String,
+        rx: &watch::Receiver<Option<Pod>>,
+    ) {
+        tracing::info!(pod = %run.saved.name, %message, "evicting the pod");
+        self.event(pod, "", Kind::Warning, "Evicted", &message)
+            .await;
+        run.saved.evicted = Some(message);
+        saved::save(&*self.host, &run.dir, &run.to_saved()).await;
+        self.report(pod, run).await;
+        let spec = pod.spec.clone().unwrap_or_default();
+        let deadline = Instant::now() + EVICTION_GRACE;
+        let mut rx = rx.clone();
+        for group in stop_order(&spec, run) {
+            self.stop_group(
+                Some(pod),
+                &spec,
+                run,
+                &group,
+                EVICTION_GRACE,
+                deadline,
+                &mut rx,
+            )
+            .await;
+        }
+    }
+
     /// Stops the running containers among `names` (see [`Agent::teardown`]) by `deadline`,
     /// the end of the pod's grace period `grace`.
     #[allow(clippy::too_many_arguments)]
@@ -851,6 +1030,12 @@ impl Agent {
             return;
         }
         let ip = IpAddr::V4(run.ip().unwrap_or(Ipv4Addr::LOCALHOST));
+        if let Some(pod) = pod {
+            for (_, name, _) in &running {
+                let msg = format!("Stopping container {name}");
+                self.event(pod, name, Kind::Normal, "Killing", &msg).await;
+            }
+        }
         if let Some(pod) = pod
             && !grace.is_zero()
             && rx.borrow().is_some()
@@ -1035,13 +1220,10 @@ impl Agent {
             let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
             let name = pod.metadata.name.as_deref().unwrap_or_default();
             let log = self.log_path(ns, name, uid, &c.name, n);
-            let tail = self.host.read_tail(&log, 64 * 1024).await;
-            let q = crate::logs::LogQuery {
-                tail_lines: Some(MAX_MESSAGE_LOG_LINES),
-                limit_bytes: Some(MAX_MESSAGE_LOG_BYTES),
-                ..Default::default()
-            };
-            message = crate::logs::cut(&tail, &q);
+            const READ: usize = 64 * 1024;
+            let tail = self.host.read_tail(&log, READ).await;
+            let (lines, bytes) = (MAX_MESSAGE_LOG_LINES as u64, MAX_MESSAGE_LOG_BYTES);
+            message = crate::logs::last_lines(&tail, tail.len() == READ, lines, bytes);
         }
         String::from_utf8_lossy(&message).into_owned()
     }
@@ -1065,6 +1247,7 @@ impl Agent {
             self.host.forget_connections(ip).await;
         }
         self.release_ips(uid);
+        self.host.remove_dir_all(&self.config_dir(uid)).await;
         // Everything is unmounted: the directory can go (never follow into a live mount).
         let mut mounted = self.unmount_volumes(&dir).await;
         for name in &names {
@@ -1128,6 +1311,10 @@ const MAX_MESSAGE_LOG_BYTES: usize = 2048;
 /// `minimumGracePeriodInSeconds`), unless the grace period itself is shorter.
 const MIN_GRACE_AFTER_HOOKS: Duration = Duration::from_secs(2);
 
+/// The grace period of an eviction (the kubelet's `immediateEvictionGracePeriodSeconds`; its
+/// pod workers never give less than one second).
+const EVICTION_GRACE: Duration = Duration::from_secs(1);
+
 /// Resolves once the pod is being deleted or gone (a hook in progress stops waiting).
 async fn deleting(mut rx: watch::Receiver<Option<Pod>>) {
     loop {
@@ -1163,6 +1350,31 @@ enum LaunchError {
     Config(String),
     /// The runtime failed to start it (`StartError`).
     Start(String),
+}
+
+/// Where environment variables come from besides the spec: a ConfigMap or a Secret.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    ConfigMap,
+    Secret,
+}
+
+impl Source {
+    /// As the kubelet's key error names it (`couldn't find key k in ConfigMap ns/x`).
+    fn kind(self) -> &'static str {
+        match self {
+            Source::ConfigMap => "ConfigMap",
+            Source::Secret => "Secret",
+        }
+    }
+
+    /// As the kubelet's not-found error names it (`configmap "x" not found`).
+    fn resource(self) -> &'static str {
+        match self {
+            Source::ConfigMap => "configmap",
+            Source::Secret => "secret",
+        }
+    }
 }
 
 /// How long a container without a readiness probe may take to accept connections on the TCP

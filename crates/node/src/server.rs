@@ -15,10 +15,11 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use async_trait::async_trait;
-use baton_remotecommand::{PodStreams, StreamError};
+use baton_remotecommand::{ExecOptions, PodStreams, Runner, StreamError, command_runner};
 
 use crate::Agent;
-use crate::logs::{self, LogQuery};
+use crate::logs;
+use baton_remotecommand::LogOptions;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -106,9 +107,15 @@ async fn handle(agent: Arc<Agent>, req: Request<Incoming>) -> Response<Body> {
             namespace,
             pod,
             container,
-        }) => container_logs(agent, &namespace, &pod, &container, LogQuery::parse(&query)).await,
+        }) => container_logs(agent, &namespace, &pod, &container, &query).await,
         _ => text(StatusCode::NOT_FOUND, format!("404 page not found: {path}")),
     }
+}
+
+/// An error answered as a `Status`, as the API server passes it on to kubectl.
+fn status(code: u16, message: &str) -> Response<Body> {
+    baton_remotecommand::status::response(code, message)
+        .map(|b| b.map_err(|never: Infallible| match never {}).boxed())
 }
 
 async fn container_logs(
@@ -116,8 +123,20 @@ async fn container_logs(
     ns: &str,
     pod: &str,
     container: &str,
-    q: LogQuery,
+    query: &str,
 ) -> Response<Body> {
+    let q = match LogOptions::from_query(Some(query)) {
+        Ok(q) => q,
+        Err(e) if e.code == 422 => {
+            let msg = format!("PodLogOptions \"{pod}\" is invalid: {}", e.message);
+            return status(422, &msg);
+        }
+        Err(e) => return status(e.code, &e.message),
+    };
+    let mut decoder = match logs::Decoder::new(&q, baton_api::clock::now()) {
+        Ok(d) => d,
+        Err(msg) => return status(400, &msg),
+    };
     let Some((uid, p)) = agent.find_pod(ns, pod) else {
         return text(
             StatusCode::NOT_FOUND,
@@ -154,23 +173,27 @@ async fn container_logs(
             );
         }
     };
-    let first = logs::cut(&content, &q);
     if !q.follow || q.previous {
+        let out = logs::read(decoder, &content, q.tail_lines);
         let mut r = text(StatusCode::OK, String::new());
-        *r.body_mut() = Full::new(Bytes::from(first))
+        *r.body_mut() = Full::new(Bytes::from(out))
             .map_err(|never: Infallible| match never {})
             .boxed();
         return r;
     }
-    // Follow: send what is there, then whatever the container appends, until this run ends
-    // (a newer log file appears or the pod goes) or the client hangs up.
+    // Follow: decode what is there, then whatever the container appends (the decoder keeps
+    // a record cut between two reads until its end arrives), until this run ends (a newer log
+    // file appears or the pod goes), `limitBytes` are written or the client hangs up.
+    let start = q.tail_lines.map_or(0, |t| logs::tail_start(&content, t));
+    let mut first = Vec::new();
+    decoder.feed(&content[start..], &mut first);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
     let offset = content.len() as u64;
     let dir2 = dir.clone();
     let ns2 = ns.to_string();
     let pod2 = pod.to_string();
     tokio::spawn(async move {
-        if tx.send(Ok(Frame::data(Bytes::from(first)))).await.is_err() {
+        if tx.send(Ok(Frame::data(Bytes::from(first)))).await.is_err() || decoder.done() {
             return;
         }
         let Ok(mut f) = tokio::fs::File::open(&file).await else {
@@ -180,6 +203,7 @@ async fn container_logs(
             return;
         }
         let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
         let mut idle_checks = 0u32;
         loop {
             match f.read(&mut buf).await {
@@ -189,6 +213,10 @@ async fn container_logs(
                         let newer = logs::runs(&dir2).last().is_some_and(|(m, _)| *m > n);
                         let gone = agent.find_pod(&ns2, &pod2).is_none();
                         if newer || gone || tx.is_closed() {
+                            decoder.finish(&mut out);
+                            if !out.is_empty() {
+                                let _ = tx.send(Ok(Frame::data(Bytes::from(out)))).await;
+                            }
                             return;
                         }
                     }
@@ -196,8 +224,14 @@ async fn container_logs(
                 }
                 Ok(k) => {
                     idle_checks = 0;
-                    let chunk = Bytes::copy_from_slice(&buf[..k]);
-                    if tx.send(Ok(Frame::data(chunk))).await.is_err() {
+                    decoder.feed(&buf[..k], &mut out);
+                    if !out.is_empty() {
+                        let chunk = Bytes::from(std::mem::take(&mut out));
+                        if tx.send(Ok(Frame::data(chunk))).await.is_err() {
+                            return;
+                        }
+                    }
+                    if decoder.done() {
                         return;
                     }
                 }
@@ -233,24 +267,17 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// `kubectl exec` and `port-forward` into this node's pods.
+/// `kubectl exec`, `attach` and `port-forward` into this node's pods.
 struct AgentStreams(Arc<Agent>);
 
-#[async_trait]
-impl PodStreams for AgentStreams {
-    async fn exec_command(
+impl AgentStreams {
+    /// The runc id and bundle of `container` of the pod, if it runs on this node now.
+    async fn running(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
-        cmd: &[String],
-        tty: bool,
-    ) -> Result<tokio::process::Command, StreamError> {
-        if tty {
-            return Err(StreamError::Unsupported(
-                "a terminal (-t) is not supported yet; run without -t".into(),
-            ));
-        }
+    ) -> Result<(String, std::path::PathBuf), StreamError> {
         let (uid, _) = self
             .0
             .find_pod(namespace, pod)
@@ -259,22 +286,52 @@ impl PodStreams for AgentStreams {
                 pod: pod.into(),
             })?;
         let id = crate::pod::container_id(&uid, container);
-        let running = self
-            .0
-            .host
-            .list()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.id == id && c.status == "running");
-        if !running {
-            return Err(StreamError::ContainerNotRunning {
+        let found = self.0.host.list().await.unwrap_or_default();
+        match found
+            .into_iter()
+            .find(|c| c.id == id && c.status == "running")
+        {
+            Some(c) => Ok((id, c.bundle)),
+            None => Err(StreamError::ContainerNotRunning {
                 namespace: namespace.into(),
                 pod: pod.into(),
                 container: container.into(),
-            });
+            }),
         }
-        Ok(self.0.host.exec_command(&id, cmd))
+    }
+}
+
+#[async_trait]
+impl PodStreams for AgentStreams {
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError> {
+        let (id, _) = self.running(namespace, pod, container).await?;
+        // With a terminal, runc makes the container's and copies between it and its own
+        // stdin, which the session makes a terminal too (`baton_remotecommand::tty`).
+        let cmd = self.0.host.exec_command(&id, &opts.command, opts.tty);
+        Ok(command_runner(cmd, opts))
+    }
+
+    async fn attach(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError> {
+        let (_, bundle) = self.running(namespace, pod, container).await?;
+        let conn = self
+            .0
+            .host
+            .attach(&bundle)
+            .await
+            .map_err(|e| StreamError::Internal(format!("attaching to {container}: {e}")))?;
+        Ok(crate::attach::runner(conn, opts))
     }
 
     async fn pod_addr(&self, namespace: &str, pod: &str) -> Result<std::net::IpAddr, StreamError> {

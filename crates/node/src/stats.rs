@@ -27,8 +27,11 @@ struct Sample {
     cpu_ns: u64,
 }
 
-/// The previous reading of each CPU counter (`node` or a cgroup path).
-static PREVIOUS: Mutex<Option<HashMap<String, Sample>>> = Mutex::new(None);
+/// Recent readings of each CPU counter (`node` or a cgroup path), oldest first. Every reader
+/// takes the newest one at least [`MIN_WINDOW`] old as the start of its window, so readers —
+/// the HPA controller's syncs, `kubectl top` — do not use up each other's windows (with one
+/// shared previous reading, an HPA syncing every second left `kubectl top` no window: 0m).
+static PREVIOUS: Mutex<Option<HashMap<String, Vec<Sample>>>> = Mutex::new(None);
 
 /// Cumulative CPU time of the whole machine in ns (busy time from `/proc/stat`).
 fn node_cpu_ns() -> Option<u64> {
@@ -134,9 +137,11 @@ fn read_all(root: &Path, pods: &[PodRef]) -> (Option<Reading>, Vec<Vec<Option<Re
     let at = Instant::now();
     let reading = |key: String, cpu_ns: Option<u64>| {
         let cpu_ns = cpu_ns?;
-        let p = prev.get(&key).copied().filter(|p| {
-            let age = at.saturating_duration_since(p.at);
-            (MIN_WINDOW..=MAX_WINDOW).contains(&age) && p.cpu_ns <= cpu_ns
+        let p = prev.get(&key).and_then(|samples| {
+            samples.iter().rev().copied().find(|p| {
+                let age = at.saturating_duration_since(p.at);
+                (MIN_WINDOW..=MAX_WINDOW).contains(&age) && p.cpu_ns <= cpu_ns
+            })
         });
         Some(Reading {
             key,
@@ -167,17 +172,27 @@ fn remember(readings: &[&Reading]) {
     };
     let map = g.get_or_insert_with(HashMap::new);
     let now = Instant::now();
-    map.retain(|_, s| now.saturating_duration_since(s.at) <= MAX_WINDOW * 2);
     for r in readings {
-        // Keep the older start while it is still a usable window, so that frequent requests
-        // do not shrink every window below the minimum.
-        let keep = map.get(&r.key).is_some_and(|s| {
-            now.saturating_duration_since(s.at) < MIN_WINDOW * 10 && r.prev.is_none()
-        });
-        if !keep {
-            map.insert(r.key.clone(), r.now);
+        let samples = map.entry(r.key.clone()).or_default();
+        // A sample every quarter of the minimum window finds any reader a window close to it.
+        if samples
+            .last()
+            .is_none_or(|s| r.now.at.saturating_duration_since(s.at) >= MIN_WINDOW / 4)
+        {
+            samples.push(r.now);
         }
     }
+    // Kept: the samples that may still start a minimum window, and the newest older one (a
+    // longer window, up to the maximum). A counter nobody read for that long is dropped.
+    map.retain(|_, samples| {
+        let recent = samples
+            .iter()
+            .position(|s| now.saturating_duration_since(s.at) < MIN_WINDOW * 2)
+            .unwrap_or(samples.len());
+        samples.drain(..recent.saturating_sub(1));
+        samples.retain(|s| now.saturating_duration_since(s.at) <= MAX_WINDOW);
+        !samples.is_empty()
+    });
 }
 
 /// Nanocores between two samples.

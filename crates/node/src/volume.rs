@@ -1,9 +1,14 @@
 //! Pod volumes on this node, the kubelet's volume manager reduced to what the agent runs:
-//! `emptyDir` (a directory under the pod's dir, or a tmpfs of `sizeLimit` for
-//! `medium: Memory`), `configMap`, `secret`, `downwardAPI` and `projected` (files written by
-//! the kubelet's atomic writer, see [`fs`], brought up to date every [`REFRESH`]), and
-//! `hostPath` (the host's path itself, after its `type` check). Containers get them as bind
-//! mounts in their runc config (`volumeMounts`: mountPath, readOnly, subPath).
+//! `emptyDir` (a directory under the pod's dir — measured every [`USAGE_PERIOD`] when it has a
+//! `sizeLimit`, the pod evicted once it holds more, see [`over_limit`] — or a tmpfs of
+//! `sizeLimit` for `medium: Memory`), `configMap`, `secret`, `downwardAPI` and `projected`
+//! (files written by the kubelet's atomic writer, see [`fs`], brought up to date every
+//! [`REFRESH`]), and
+//! `hostPath` (the host's path itself, after its `type` check), and `persistentVolumeClaim`
+//! (the directory of the volume the claim is bound to: a `hostPath` or `local` volume, or one
+//! of the local-path provisioner's, made here with mode 0777 when first used; data outlives
+//! the pod). Containers get them as bind mounts in their runc config (`volumeMounts`:
+//! mountPath, readOnly, subPath).
 //!
 //! On the node, volume `<name>` of a pod lives at `pods/<uid>/volumes/<name>`; the volumes
 //! the kubelet keeps in memory (emptyDir `Memory`, secret, downwardAPI, projected) are a tmpfs
@@ -23,12 +28,14 @@ use std::time::Duration;
 
 use baton_api::events::Kind;
 use k8s_openapi::api::core::v1::{
-    Container, DownwardAPIVolumeFile, KeyToPath, Pod, PodSpec, Volume,
+    Container, DownwardAPIVolumeFile, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod,
+    PodSpec, Volume,
 };
 use tokio::time::Instant;
 
 use crate::Agent;
 use crate::bundle::quantity_bytes;
+use baton_api::quantity::{Format, Quantity};
 
 /// A file of a configMap, secret, downwardAPI or projected volume: its body and mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +70,8 @@ pub enum Backing {
     Tmpfs(Option<u64>),
     /// The host's own path (hostPath), checked against its `type`.
     Host { path: PathBuf, kind: String },
+    /// The directory of the volume a claim is bound to, resolved through the API.
+    Claim,
 }
 
 /// Where volume `v` lives; None for a volume type the agent does not run (validation
@@ -87,10 +96,109 @@ pub fn backing(v: &Volume) -> Option<Backing> {
     if v.secret.is_some() || v.downward_api.is_some() || v.projected.is_some() {
         return Some(Backing::Tmpfs(None));
     }
+    if v.persistent_volume_claim.is_some() {
+        return Some(Backing::Claim);
+    }
     v.host_path.as_ref().map(|h| Backing::Host {
         path: PathBuf::from(&h.path),
         kind: h.type_.clone().unwrap_or_default(),
     })
+}
+
+/// The `sizeLimit` of a disk-backed `emptyDir` (no `medium`), when positive: the kubelet does
+/// not cap such a directory but measures it and evicts the pod once it holds more
+/// ([`over_limit`]). A `Memory` one is a tmpfs of that size instead ([`backing`]).
+pub fn disk_limit(v: &Volume) -> Option<Quantity> {
+    let e = v.empty_dir.as_ref()?;
+    if e.medium.as_deref() == Some("Memory") {
+        return None;
+    }
+    let q = Quantity::try_from(e.size_limit.as_ref()?).ok()?;
+    (!q.is_zero() && !q.is_negative()).then_some(q)
+}
+
+/// The kubelet's eviction message (`emptyDirLimitEviction`) for the first disk-backed
+/// emptyDir of `spec` whose usage (`used`: bytes by volume name, measured) exceeds its
+/// `sizeLimit`; None while every one is within its limit.
+pub fn over_limit(spec: &PodSpec, used: &BTreeMap<String, u64>) -> Option<String> {
+    spec.volumes.iter().flatten().find_map(|v| {
+        let limit = disk_limit(v)?;
+        let bytes = i64::try_from(*used.get(&v.name)?).unwrap_or(i64::MAX);
+        (Quantity::from_value(bytes, Format::BinarySI) > limit).then(|| {
+            format!(
+                "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
+                v.name,
+                limit.to_string()
+            )
+        })
+    })
+}
+
+/// How often the disk-backed emptyDirs with a `sizeLimit` are measured (the kubelet's eviction
+/// manager looks every 10 s).
+pub const USAGE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Where the volume a claim is bound to lives on this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimDir {
+    pub path: PathBuf,
+    /// The hostPath `type` to check (`Directory` for a `local` volume).
+    pub kind: String,
+    /// Made by Baton's local-path provisioner: the agent creates it (mode 0777).
+    pub provisioned: bool,
+}
+
+/// The directory of `pv`, the volume claim `claim` of namespace `ns` is bound to (`None`:
+/// the claim or the volume does not exist), worded as the kubelet reports it.
+pub fn claim_dir(
+    ns: &str,
+    claim: &str,
+    pvc: Option<&PersistentVolumeClaim>,
+    pv: Option<&PersistentVolume>,
+) -> Result<ClaimDir, String> {
+    let Some(pvc) = pvc else {
+        return Err(format!("persistentvolumeclaim \"{claim}\" not found"));
+    };
+    if pvc.metadata.deletion_timestamp.is_some() {
+        return Err(format!(
+            "error processing PVC {ns}/{claim}: PVC is being deleted"
+        ));
+    }
+    let volume = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_deref())
+        .filter(|v| !v.is_empty());
+    let bound = pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let (Some(volume), true) = (volume, bound) else {
+        return Err(format!(
+            "error processing PVC {ns}/{claim}: PVC is not bound"
+        ));
+    };
+    let Some(spec) = pv.and_then(|pv| pv.spec.as_ref()) else {
+        return Err(format!("persistentvolume \"{volume}\" not found"));
+    };
+    let provisioned = pv
+        .and_then(|pv| pv.metadata.annotations.as_ref())
+        .and_then(|a| a.get("pv.kubernetes.io/provisioned-by"))
+        .is_some_and(|p| p == baton_api::validation::LOCAL_PATH_PROVISIONER);
+    if let Some(h) = &spec.host_path {
+        return Ok(ClaimDir {
+            path: PathBuf::from(&h.path),
+            kind: h.type_.clone().unwrap_or_default(),
+            provisioned,
+        });
+    }
+    if let Some(l) = &spec.local {
+        return Ok(ClaimDir {
+            path: PathBuf::from(&l.path),
+            kind: "Directory".into(),
+            provisioned: false,
+        });
+    }
+    Err(format!(
+        "persistentvolume \"{volume}\" has a volume type Baton does not mount"
+    ))
 }
 
 /// Whether the volume shows API objects (configMap, secret, downwardAPI, projected): its
@@ -133,11 +241,13 @@ pub struct MountPlan {
     pub read_only: bool,
 }
 
-/// The mounts container `c` asks for, in its order.
+/// The mounts container `c` asks for, in its order; `claims` holds the directory of each
+/// persistentVolumeClaim volume by volume name.
 pub fn mount_plans(
     spec: &PodSpec,
     c: &Container,
     pod_dir: &Path,
+    claims: &BTreeMap<String, PathBuf>,
 ) -> Result<Vec<MountPlan>, String> {
     let volumes = spec.volumes.as_deref().unwrap_or_default();
     let mut out = Vec::new();
@@ -150,6 +260,15 @@ pub fn mount_plans(
         };
         let volume = match backing(v) {
             Some(Backing::Host { path, .. }) => path,
+            Some(Backing::Claim) => match claims.get(&v.name) {
+                Some(path) => path.clone(),
+                None => {
+                    return Err(format!(
+                        "volume \"{}\": its claim is not bound to a volume on this node",
+                        v.name
+                    ));
+                }
+            },
             Some(_) => volume_dir(pod_dir, &v.name),
             None => {
                 return Err(format!(
@@ -163,7 +282,11 @@ pub fn mount_plans(
             destination: m.mount_path.clone(),
             volume,
             sub_path: m.sub_path.clone().filter(|s| !s.is_empty()),
-            read_only: m.read_only == Some(true) || shows_api_data(v),
+            read_only: m.read_only == Some(true)
+                || shows_api_data(v)
+                || v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|c| c.read_only == Some(true)),
         });
     }
     Ok(out)
@@ -308,6 +431,10 @@ pub(crate) struct VolumeSync {
     pub synced: Option<Instant>,
     /// The last failure, and when its event was recorded.
     pub failure: Option<(String, Instant)>,
+    /// When the emptyDirs' usage was last measured ([`USAGE_PERIOD`]).
+    pub measured: Option<Instant>,
+    /// The pod ended for good (evicted) and its volumes were torn down.
+    pub released: bool,
 }
 
 impl Agent {
@@ -351,6 +478,52 @@ impl Agent {
         sync.ready
     }
 
+    /// Measures, every [`USAGE_PERIOD`], the disk-backed emptyDirs that have a `sizeLimit`
+    /// (bytes allocated under their directory, as the kubelet's `du`) and returns the eviction
+    /// message when one holds more than its limit ([`over_limit`]).
+    pub(crate) async fn emptydir_over_limit(
+        &self,
+        spec: &PodSpec,
+        dir: &Path,
+        sync: &mut VolumeSync,
+    ) -> Option<String> {
+        let now = Instant::now();
+        if !sync.ready
+            || sync
+                .measured
+                .is_some_and(|t| now.saturating_duration_since(t) < USAGE_PERIOD)
+        {
+            return None;
+        }
+        sync.measured = Some(now);
+        let mut used = BTreeMap::new();
+        for v in spec.volumes.iter().flatten() {
+            if disk_limit(v).is_some() {
+                let bytes = self.host.disk_usage(&volume_dir(dir, &v.name)).await;
+                used.insert(v.name.clone(), bytes);
+            }
+        }
+        over_limit(spec, &used)
+    }
+
+    /// Tears down the volumes of a pod whose containers ended for good (evicted), as the
+    /// kubelet does for a terminated pod: unmounted, and their directories — an emptyDir's
+    /// data with them — removed, so the disk an evicted emptyDir filled is free again while
+    /// the pod object stays. Volumes outside the pod's directory (hostPath, claims) are left.
+    /// Tried again on the next pass while something stays mounted.
+    pub(crate) async fn release_volumes(&self, dir: &Path, sync: &mut VolumeSync) {
+        if sync.released {
+            return;
+        }
+        sync.ready = false;
+        if self.unmount_volumes(dir).await {
+            return;
+        }
+        self.host.remove_dir_all(&subpath_dir(dir)).await;
+        self.host.remove_dir_all(&dir.join("volumes")).await;
+        sync.released = true;
+    }
+
     /// Every volume of the pod made (idempotently) and its files written; on a `refresh`, only
     /// the files of the API-data volumes are brought up to date (as the kubelet remounts only
     /// those: an emptyDir's mode or a hostPath is not set again under the container).
@@ -377,6 +550,21 @@ impl Agent {
                             .check_host_path(&path, &kind)
                             .await
                             .map_err(failed)?;
+                        continue;
+                    }
+                    Some(Backing::Claim) => {
+                        let dir = self.claim_dir(pod, v).await.map_err(failed)?;
+                        if dir.provisioned {
+                            self.host
+                                .create_volume_dir(&dir.path, 0o777, fs_group)
+                                .await
+                                .map_err(|e| failed(e.to_string()))?;
+                        } else {
+                            self.host
+                                .check_host_path(&dir.path, &dir.kind)
+                                .await
+                                .map_err(failed)?;
+                        }
                         continue;
                     }
                     Some(Backing::Dir) => {
@@ -501,16 +689,45 @@ impl Agent {
         }))
     }
 
+    /// The directory of the volume that volume `v`'s claim is bound to.
+    async fn claim_dir(&self, pod: &Pod, v: &Volume) -> Result<ClaimDir, String> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = v
+            .persistent_volume_claim
+            .as_ref()
+            .map(|c| c.claim_name.clone())
+            .unwrap_or_default();
+        let pvc = self.api.claim(&ns, &name).await?;
+        let volume = pvc
+            .as_ref()
+            .and_then(|c| c.spec.as_ref())
+            .and_then(|s| s.volume_name.clone())
+            .filter(|n| !n.is_empty());
+        let pv = match &volume {
+            Some(n) => self.api.volume(n).await?,
+            None => None,
+        };
+        claim_dir(&ns, &name, pvc.as_ref(), pv.as_ref())
+    }
+
     /// The bind mounts of container `c`: its volumeMounts with their subPaths resolved (an
     /// error is the kubelet's CreateContainerConfigError message).
     pub(crate) async fn bind_mounts(
         &self,
-        spec: &PodSpec,
+        pod: &Pod,
         c: &Container,
         dir: &Path,
     ) -> Result<Vec<BindMount>, String> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut claims = BTreeMap::new();
+        for v in spec.volumes.iter().flatten() {
+            let mounted = c.volume_mounts.iter().flatten().any(|m| m.name == v.name);
+            if v.persistent_volume_claim.is_some() && mounted {
+                claims.insert(v.name.clone(), self.claim_dir(pod, v).await?.path);
+            }
+        }
         let mut out = Vec::new();
-        for (i, p) in mount_plans(spec, c, dir)?.into_iter().enumerate() {
+        for (i, p) in mount_plans(&spec, c, dir, &claims)?.into_iter().enumerate() {
             let source = match &p.sub_path {
                 None => p.volume.clone(),
                 Some(sub) => {
@@ -740,7 +957,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let plans = mount_plans(&spec, &c, Path::new("/pods/u")).expect("plans");
+        let plans = mount_plans(&spec, &c, Path::new("/pods/u"), &BTreeMap::new()).expect("plans");
         assert_eq!(plans[0].volume, Path::new("/pods/u/volumes/scratch"));
         assert!(!plans[0].read_only);
         assert!(plans[1].read_only);
@@ -753,8 +970,45 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            mount_plans(&spec, &bad, Path::new("/pods/u")),
+            mount_plans(&spec, &bad, Path::new("/pods/u"), &BTreeMap::new()),
             Err("cannot find volume \"nope\" to mount into container \"app\"".into())
+        );
+    }
+
+    #[test]
+    fn a_claim_resolves_to_its_bound_volume_directory() {
+        let pvc = |phase: &str, volume: Option<&str>| -> PersistentVolumeClaim {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "data", "namespace": "ns"},
+                "spec": {"volumeName": volume}, "status": {"phase": phase},
+            }))
+            .expect("pvc")
+        };
+        let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pvc-1",
+                         "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"}},
+            "spec": {"hostPath": {"path": "/data/volumes/pvc-1", "type": "DirectoryOrCreate"}},
+        }))
+        .expect("pv");
+        assert_eq!(
+            claim_dir("ns", "data", None, None),
+            Err("persistentvolumeclaim \"data\" not found".into())
+        );
+        assert_eq!(
+            claim_dir("ns", "data", Some(&pvc("Pending", None)), None),
+            Err("error processing PVC ns/data: PVC is not bound".into())
+        );
+        assert_eq!(
+            claim_dir("ns", "data", Some(&pvc("Bound", Some("pvc-1"))), None),
+            Err("persistentvolume \"pvc-1\" not found".into())
+        );
+        assert_eq!(
+            claim_dir("ns", "data", Some(&pvc("Bound", Some("pvc-1"))), Some(&pv)),
+            Ok(ClaimDir {
+                path: PathBuf::from("/data/volumes/pvc-1"),
+                kind: "DirectoryOrCreate".into(),
+                provisioned: true,
+            })
         );
     }
 }

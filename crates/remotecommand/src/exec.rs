@@ -1,7 +1,8 @@
-//! `exec`: runs the agent's command with the requested stdio and carries it over the
-//! negotiated transport. The command's run ([`run`]) knows nothing of transports: it reads
-//! stdin from a channel and sends `(channel, bytes)` output; each transport routes those to its
-//! streams and finally writes the exit `Status` on the error stream.
+//! `exec` and `attach`: a session's [`Runner`] (the agent's command with the requested stdio,
+//! on a terminal when `tty=1`, or an attach to a running container) carried over the
+//! negotiated transport. A runner knows nothing of transports: it reads stdin and terminal
+//! sizes from channels and sends `(channel, bytes)` output ([`SessionIo`]); each transport
+//! routes those to its streams and finally writes the runner's `Status` on the error stream.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use http::{Request, Response};
 use serde_json::Value;
@@ -18,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::spdy::{self, Event, Session};
 use crate::upgrade::{self, Transport};
-use crate::websocket::{self, Incoming, STDERR, STDIN, STDOUT};
+use crate::websocket::{self, Incoming, RESIZE, STDERR, STDIN, STDOUT};
 use crate::{Body, PodStreams, status};
 
 /// How long a SPDY client has to open the streams its query announced.
@@ -53,18 +55,107 @@ impl ExecOptions {
     }
 }
 
+/// A terminal size, as kubectl sends it on the resize stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct TermSize {
+    #[serde(rename = "Width")]
+    pub width: u16,
+    #[serde(rename = "Height")]
+    pub height: u16,
+}
+
+/// A session's streams as its runner sees them.
+pub struct SessionIo {
+    /// The client's stdin (None when it sends none); closed when the client closes it.
+    pub stdin: Option<mpsc::Receiver<Bytes>>,
+    /// Terminal sizes (only a terminal session gets any).
+    pub resize: mpsc::Receiver<TermSize>,
+    /// Output, as `(STDOUT | STDERR, bytes)`.
+    pub out: mpsc::Sender<(u8, Bytes)>,
+}
+
+/// What a session runs: given its streams, it ends with the `Status` to report.
+pub type Runner = Box<dyn FnOnce(SessionIo) -> BoxFuture<'static, Value> + Send>;
+
+/// A runner for a command (`runc exec …`): with pipes, or on a pseudo-terminal of its own when
+/// `opts.tty` (the command then sees a terminal on stdin, stdout and stderr, as its
+/// controlling terminal, so it gets `SIGWINCH` when the client's window changes).
+pub fn command_runner(cmd: tokio::process::Command, opts: &ExecOptions) -> Runner {
+    let opts = opts.clone();
+    Box::new(move |io: SessionIo| {
+        Box::pin(async move {
+            if opts.tty {
+                crate::tty::run(cmd, &opts, io).await
+            } else {
+                run(cmd, &opts, io.stdin, io.out).await
+            }
+        })
+    })
+}
+
 /// Serves `/exec/{namespace}/{pod}/{container}`: negotiates WebSocket (`v5`/`v4.channel.k8s.io`)
 /// or SPDY/3.1 (`v4.channel.k8s.io`), answers `101`, and runs the command in a spawned task.
 pub async fn serve_exec<B>(
-    mut req: Request<B>,
+    req: Request<B>,
     streams: Arc<dyn PodStreams>,
     namespace: &str,
     pod: &str,
     container: &str,
 ) -> Response<Body> {
-    let opts = ExecOptions::from_query(req.uri().query());
-    if opts.command.is_empty() {
+    serve_session(req, streams, Target::new(namespace, pod, container), "exec").await
+}
+
+/// Serves `/attach/{namespace}/{pod}/{container}`: the container's own stdin and output (it
+/// must have been started with `stdin: true` to take input), over the same transports as exec.
+pub async fn serve_attach<B>(
+    req: Request<B>,
+    streams: Arc<dyn PodStreams>,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Response<Body> {
+    serve_session(
+        req,
+        streams,
+        Target::new(namespace, pod, container),
+        "attach",
+    )
+    .await
+}
+
+/// The container a session is for.
+struct Target {
+    namespace: String,
+    pod: String,
+    container: String,
+}
+
+impl Target {
+    fn new(namespace: &str, pod: &str, container: &str) -> Self {
+        Target {
+            namespace: namespace.into(),
+            pod: pod.into(),
+            container: container.into(),
+        }
+    }
+}
+
+/// Checks the query, negotiates the transport, asks the agent for the session's runner
+/// (`what`: "exec" or "attach"), answers `101` and runs the session in a spawned task once
+/// upgraded.
+async fn serve_session<B>(
+    mut req: Request<B>,
+    streams: Arc<dyn PodStreams>,
+    t: Target,
+    what: &'static str,
+) -> Response<Body> {
+    let mut opts = ExecOptions::from_query(req.uri().query());
+    let exec = what == "exec";
+    if exec && opts.command.is_empty() {
         return status::response(400, "you must specify at least 1 command");
+    }
+    if !exec {
+        opts.command.clear();
     }
     if !(opts.stdin || opts.stdout || opts.stderr) {
         return status::response(
@@ -72,14 +163,9 @@ pub async fn serve_exec<B>(
             "you must specify at least one of stdin, stdout, stderr",
         );
     }
-    if opts.tty {
-        return status::response(
-            400,
-            "a terminal (tty) is not supported by this node yet; run the command without -t",
-        );
-    }
     let Some(transport) = upgrade::transport(req.headers()) else {
-        return status::response(400, "exec requires an upgrade to WebSocket or SPDY/3.1");
+        let msg = format!("{what} requires an upgrade to WebSocket or SPDY/3.1");
+        return status::response(400, &msg);
     };
     let supported: &[&'static str] = match transport {
         Transport::WebSocket => &[websocket::V5_CHANNEL, websocket::V4_CHANNEL],
@@ -89,11 +175,17 @@ pub async fn serve_exec<B>(
         Ok(p) => p,
         Err(m) => return status::response(403, &m),
     };
-    let cmd = match streams
-        .exec_command(namespace, pod, container, &opts.command, opts.tty)
-        .await
-    {
-        Ok(c) => c,
+    let runner = if exec {
+        streams
+            .exec(&t.namespace, &t.pod, &t.container, &opts)
+            .await
+    } else {
+        streams
+            .attach(&t.namespace, &t.pod, &t.container, &opts)
+            .await
+    };
+    let runner = match runner {
+        Ok(r) => r,
         Err(e) => return status::response(e.code(), &e.to_string()),
     };
     let response = match transport {
@@ -104,39 +196,28 @@ pub async fn serve_exec<B>(
         Transport::Spdy => upgrade::spdy_switching(protocol),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let target = format!("{namespace}/{pod}/{container}");
+    let target = format!("{}/{}/{}", t.namespace, t.pod, t.container);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
-                tracing::debug!(%target, error = %e, "exec upgrade failed");
+                tracing::debug!(%target, error = %e, what, "upgrade failed");
                 return;
             }
         };
-        tracing::info!(%target, command = ?opts.command, protocol, "exec");
+        tracing::info!(%target, command = ?opts.command, tty = opts.tty, protocol, what);
         match transport {
             Transport::WebSocket => {
                 let ws = websocket::server(upgraded).await;
-                exec_websocket(ws, protocol == websocket::V5_CHANNEL, cmd, opts).await;
+                session_websocket(ws, protocol == websocket::V5_CHANNEL, runner, opts).await;
             }
             Transport::Spdy => {
                 let session = Session::start(hyper_util::rt::TokioIo::new(upgraded));
-                exec_spdy(session, cmd, opts).await;
+                session_spdy(session, runner, opts).await;
             }
         }
     });
     response
-}
-
-/// Serves `/attach/…`: not supported yet (the agent does not keep a container's stdio open).
-pub async fn serve_attach<B>(
-    _req: Request<B>,
-    _streams: Arc<dyn PodStreams>,
-    _namespace: &str,
-    _pod: &str,
-    _container: &str,
-) -> Response<Body> {
-    status::response(501, "attach is not supported by this node yet; use exec")
 }
 
 /// Runs `cmd` with the requested stdio: stdin from `stdin` (closed when the channel is),
@@ -237,38 +318,107 @@ fn status_bytes(s: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(s).unwrap_or_default())
 }
 
-async fn exec_websocket(
-    ws: websocket::Socket,
-    v5: bool,
-    cmd: tokio::process::Command,
-    opts: ExecOptions,
-) {
-    let (mut sink, mut source) = ws.split();
+/// Terminal sizes from a resize stream's bytes: JSON objects one after another, possibly cut
+/// across frames (`buf` keeps an unfinished one).
+fn sizes(buf: &mut Vec<u8>, data: &[u8]) -> Vec<TermSize> {
+    buf.extend_from_slice(data);
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<TermSize>();
+    loop {
+        match it.next() {
+            Some(Ok(size)) => {
+                out.push(size);
+                consumed = it.byte_offset();
+            }
+            Some(Err(e)) if e.is_eof() => break,
+            // Not a size: drop what was sent so far.
+            Some(Err(_)) => {
+                consumed = buf.len();
+                break;
+            }
+            None => {
+                consumed = buf.len();
+                break;
+            }
+        }
+    }
+    buf.drain(..consumed);
+    // A client cannot make the server hold more than one size's worth of garbage.
+    if buf.len() > 4096 {
+        buf.clear();
+    }
+    out
+}
+
+/// The channels between a transport and its runner.
+struct Plumbing {
+    stdin_tx: Option<mpsc::Sender<Bytes>>,
+    resize_tx: Option<mpsc::Sender<TermSize>>,
+    out_rx: mpsc::Receiver<(u8, Bytes)>,
+    resize_buf: Vec<u8>,
+}
+
+/// Starts `runner` with fresh channels.
+fn plumb(runner: Runner, opts: &ExecOptions) -> (Plumbing, BoxFuture<'static, Value>) {
     let (stdin_tx, stdin_rx) = mpsc::channel::<Bytes>(16);
-    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Bytes)>(16);
-    let mut stdin_tx = opts.stdin.then_some(stdin_tx);
-    let run = run(cmd, &opts, opts.stdin.then_some(stdin_rx), out_tx);
-    tokio::pin!(run);
+    let (out_tx, out_rx) = mpsc::channel::<(u8, Bytes)>(16);
+    let (resize_tx, resize_rx) = mpsc::channel::<TermSize>(4);
+    let io = SessionIo {
+        stdin: opts.stdin.then_some(stdin_rx),
+        resize: resize_rx,
+        out: out_tx,
+    };
+    let plumbing = Plumbing {
+        stdin_tx: opts.stdin.then_some(stdin_tx),
+        resize_tx: opts.tty.then_some(resize_tx),
+        out_rx,
+        resize_buf: Vec::new(),
+    };
+    (plumbing, runner(io))
+}
+
+impl Plumbing {
+    async fn stdin(&mut self, data: Bytes) {
+        if let Some(tx) = &self.stdin_tx
+            && !data.is_empty()
+            && tx.send(data).await.is_err()
+        {
+            self.stdin_tx = None;
+        }
+    }
+
+    fn resize(&mut self, data: &[u8]) {
+        if let Some(tx) = &self.resize_tx {
+            for size in sizes(&mut self.resize_buf, data) {
+                // The newest size matters; one not taken yet can be dropped.
+                let _ = tx.try_send(size);
+            }
+        }
+    }
+}
+
+async fn session_websocket(ws: websocket::Socket, v5: bool, runner: Runner, opts: ExecOptions) {
+    let (mut sink, mut source) = ws.split();
+    let (mut p, run) = plumb(runner, &opts);
+    let mut run = run;
     let result = loop {
         tokio::select! {
             s = &mut run => break Some(s),
-            Some((ch, data)) = out_rx.recv() => {
+            Some((ch, data)) = p.out_rx.recv() => {
                 if sink.send(websocket::encode(ch, &data)).await.is_err() {
                     break None;
                 }
             }
             msg = source.next() => match msg {
                 Some(Ok(Message::Binary(b))) => match websocket::decode(b, v5) {
-                    Some(Incoming::Data { channel: STDIN, data }) => {
-                        if let Some(tx) = &stdin_tx && !data.is_empty() && tx.send(data).await.is_err() {
-                            stdin_tx = None;
-                        }
-                    }
-                    Some(Incoming::Close { channel: STDIN }) => stdin_tx = None,
+                    Some(Incoming::Data { channel: STDIN, data }) => p.stdin(data).await,
+                    Some(Incoming::Data { channel: RESIZE, data }) => p.resize(&data),
+                    Some(Incoming::Close { channel: STDIN }) => p.stdin_tx = None,
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    // The client is gone: stop the command.
+                    // The client is gone: stop the session.
                     break None;
                 }
                 Some(Ok(_)) => {}
@@ -276,7 +426,7 @@ async fn exec_websocket(
         }
     };
     let Some(result) = result else { return };
-    while let Some((ch, data)) = out_rx.recv().await {
+    while let Some((ch, data)) = p.out_rx.recv().await {
         if sink.send(websocket::encode(ch, &data)).await.is_err() {
             return;
         }
@@ -295,7 +445,7 @@ async fn exec_websocket(
     .await;
 }
 
-async fn exec_spdy(mut session: Session, cmd: tokio::process::Command, opts: ExecOptions) {
+async fn session_spdy(mut session: Session, runner: Runner, opts: ExecOptions) {
     let mut wanted: Vec<&'static str> = vec!["error"];
     for (on, name) in [
         (opts.stdin, "stdin"),
@@ -325,17 +475,15 @@ async fn exec_spdy(mut session: Session, cmd: tokio::process::Command, opts: Exe
     })
     .await;
     if !matches!(opened, Ok(true)) {
-        tracing::debug!(?ids, "exec: the client did not open its streams");
+        tracing::debug!(?ids, "the client did not open its streams");
         session.finish().await;
         return;
     }
     let id = |name: &str| ids.get(name).copied();
-    let (stdin_tx, stdin_rx) = mpsc::channel::<Bytes>(16);
-    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Bytes)>(16);
-    let mut stdin_tx = opts.stdin.then_some(stdin_tx);
+    let (mut p, run) = plumb(runner, &opts);
+    let mut run = run;
     let stdin_id = id("stdin");
-    let run = run(cmd, &opts, opts.stdin.then_some(stdin_rx), out_tx);
-    tokio::pin!(run);
+    let resize_id = id("resize");
     let sender = session.sender.clone();
     let out_id = |ch: u8| match ch {
         STDOUT => id("stdout"),
@@ -345,26 +493,25 @@ async fn exec_spdy(mut session: Session, cmd: tokio::process::Command, opts: Exe
     let result = loop {
         tokio::select! {
             s = &mut run => break Some(s),
-            Some((ch, data)) = out_rx.recv() => {
+            Some((ch, data)) = p.out_rx.recv() => {
                 if let Some(sid) = out_id(ch) && sender.data(sid, data).await.is_err() {
                     break None;
                 }
             }
             ev = session.events.recv(), if reading => match ev {
                 Some(Event::Data { id, data, fin }) if Some(id) == stdin_id => {
-                    if let Some(tx) = &stdin_tx && !data.is_empty() && tx.send(data).await.is_err() {
-                        stdin_tx = None;
-                    }
+                    p.stdin(data).await;
                     if fin {
-                        stdin_tx = None;
+                        p.stdin_tx = None;
                     }
                 }
-                Some(Event::Reset { id }) if Some(id) == stdin_id => stdin_tx = None,
+                Some(Event::Data { id, data, .. }) if Some(id) == resize_id => p.resize(&data),
+                Some(Event::Reset { id }) if Some(id) == stdin_id => p.stdin_tx = None,
                 Some(_) => {}
                 None => {
                     // The client stopped sending; output may still be read.
                     reading = false;
-                    stdin_tx = None;
+                    p.stdin_tx = None;
                 }
             },
         }
@@ -373,7 +520,7 @@ async fn exec_spdy(mut session: Session, cmd: tokio::process::Command, opts: Exe
         session.finish().await;
         return;
     };
-    while let Some((ch, data)) = out_rx.recv().await {
+    while let Some((ch, data)) = p.out_rx.recv().await {
         if let Some(sid) = out_id(ch)
             && sender.data(sid, data).await.is_err()
         {
@@ -416,20 +563,33 @@ mod tests {
 
     struct NoPods;
 
+    fn not_found(namespace: &str, pod: &str) -> crate::StreamError {
+        crate::StreamError::PodNotFound {
+            namespace: namespace.into(),
+            pod: pod.into(),
+        }
+    }
+
     #[async_trait::async_trait]
     impl PodStreams for NoPods {
-        async fn exec_command(
+        async fn exec(
             &self,
             namespace: &str,
             pod: &str,
             _container: &str,
-            _cmd: &[String],
-            _tty: bool,
-        ) -> Result<tokio::process::Command, crate::StreamError> {
-            Err(crate::StreamError::PodNotFound {
-                namespace: namespace.into(),
-                pod: pod.into(),
-            })
+            _opts: &ExecOptions,
+        ) -> Result<Runner, crate::StreamError> {
+            Err(not_found(namespace, pod))
+        }
+
+        async fn attach(
+            &self,
+            namespace: &str,
+            pod: &str,
+            _container: &str,
+            _opts: &ExecOptions,
+        ) -> Result<Runner, crate::StreamError> {
+            Err(not_found(namespace, pod))
         }
 
         async fn pod_addr(
@@ -437,10 +597,7 @@ mod tests {
             namespace: &str,
             pod: &str,
         ) -> Result<std::net::IpAddr, crate::StreamError> {
-            Err(crate::StreamError::PodNotFound {
-                namespace: namespace.into(),
-                pod: pod.into(),
-            })
+            Err(not_found(namespace, pod))
         }
     }
 
@@ -463,9 +620,6 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_before_the_upgrade() {
-        let (code, body) = answer("/exec/d/p/c?command=sh&stdout=1&tty=1", Some("SPDY/3.1")).await;
-        assert_eq!(code, 400);
-        assert!(body.contains("tty"), "{body}");
         let (code, _) = answer("/exec/d/p/c?stdout=1", Some("SPDY/3.1")).await;
         assert_eq!(code, 400);
         let (code, _) = answer("/exec/d/p/c?command=sh", Some("SPDY/3.1")).await;
@@ -475,6 +629,24 @@ mod tests {
         let (code, body) = answer("/exec/d/p/c?command=sh&stdout=1", Some("SPDY/3.1")).await;
         assert_eq!(code, 404);
         assert!(body.contains("pod d/p not found"), "{body}");
+    }
+
+    #[test]
+    fn terminal_sizes_arrive_whole_or_in_pieces() {
+        let size = |width, height| TermSize { width, height };
+        let mut buf = Vec::new();
+        assert_eq!(
+            sizes(&mut buf, br#"{"Width":80,"Height":24}{"Width":100,"#),
+            vec![size(80, 24)]
+        );
+        assert_eq!(sizes(&mut buf, br#""Height":30}"#), vec![size(100, 30)]);
+        assert!(buf.is_empty());
+        // Not a size: dropped, and what follows is read again.
+        assert_eq!(sizes(&mut buf, br#""x""#), vec![]);
+        assert_eq!(
+            sizes(&mut buf, br#"{"Width":1,"Height":2}"#),
+            vec![size(1, 2)]
+        );
     }
 
     #[tokio::test]

@@ -110,21 +110,47 @@ pub struct LogOptions {
     pub timestamps: bool,
     /// Only the last N lines.
     pub tail_lines: Option<u64>,
-    /// Stop after this many bytes.
+    /// Stop after this many bytes (at least 1).
     pub limit_bytes: Option<u64>,
-    /// Only lines newer than this many seconds.
+    /// Only lines newer than this many seconds (at least 1).
     pub since_seconds: Option<u64>,
-    /// Only lines at or after this time (RFC 3339, as given).
+    /// Only lines at or after this time (RFC 3339, as given; the agent parses it).
     pub since_time: Option<String>,
 }
 
+/// A query `/containerLogs` refuses, as Kubernetes answers it: `code` 400 for a value that
+/// does not decode, 422 for options `PodLogOptions` validation rejects (`message` is then the
+/// field error, e.g. `tailLines: Invalid value: -1: must be greater than or equal to 0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLogOptions {
+    pub code: u16,
+    pub message: String,
+}
+
 impl LogOptions {
-    /// Parses the query; malformed numbers are reported as the message of a 400.
-    pub fn from_query(query: Option<&str>) -> Result<LogOptions, String> {
+    /// Parses and validates the query as the kubelet and the API server do.
+    pub fn from_query(query: Option<&str>) -> Result<LogOptions, BadLogOptions> {
         let mut o = LogOptions::default();
-        let num = |k: &str, v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{k}: invalid value {v:?}: must be a non-negative integer"))
+        let bad = |code: u16, message: String| BadLogOptions { code, message };
+        // An int64 as Go decodes it; `min` is what PodLogOptions validation requires.
+        let num = |k: &str, v: &str, min: i64| {
+            let n = v.parse::<i64>().map_err(|_| {
+                bad(
+                    400,
+                    format!(
+                        "{k}: invalid value {v:?}: strconv.ParseInt: parsing {v:?}: invalid syntax"
+                    ),
+                )
+            })?;
+            let rule = if min == 0 {
+                "must be greater than or equal to 0"
+            } else {
+                "must be greater than 0"
+            };
+            u64::try_from(n)
+                .ok()
+                .filter(|_| n >= min)
+                .ok_or_else(|| bad(422, format!("{k}: Invalid value: {n}: {rule}")))
         };
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let on = matches!(v.as_ref(), "1" | "true" | "True" | "TRUE");
@@ -132,12 +158,18 @@ impl LogOptions {
                 "follow" => o.follow = on,
                 "previous" => o.previous = on,
                 "timestamps" => o.timestamps = on,
-                "tailLines" => o.tail_lines = Some(num("tailLines", &v)?),
-                "limitBytes" => o.limit_bytes = Some(num("limitBytes", &v)?),
-                "sinceSeconds" => o.since_seconds = Some(num("sinceSeconds", &v)?),
+                "tailLines" => o.tail_lines = Some(num("tailLines", &v, 0)?),
+                "limitBytes" => o.limit_bytes = Some(num("limitBytes", &v, 1)?),
+                "sinceSeconds" => o.since_seconds = Some(num("sinceSeconds", &v, 1)?),
                 "sinceTime" => o.since_time = Some(v.into_owned()),
                 _ => {}
             }
+        }
+        if o.since_seconds.is_some() && o.since_time.is_some() {
+            return Err(bad(
+                422,
+                "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
+            ));
         }
         Ok(o)
     }
@@ -187,6 +219,25 @@ mod tests {
                 ..Default::default()
             })
         );
-        assert!(LogOptions::from_query(Some("tailLines=-1")).is_err());
+        let code = |q: &str| LogOptions::from_query(Some(q)).map_err(|e| e.code);
+        assert_eq!(code("tailLines=x"), Err(400));
+        assert_eq!(code("limitBytes=99999999999999999999"), Err(400));
+        assert_eq!(
+            LogOptions::from_query(Some("tailLines=-1")),
+            Err(BadLogOptions {
+                code: 422,
+                message: "tailLines: Invalid value: -1: must be greater than or equal to 0".into()
+            })
+        );
+        assert_eq!(code("limitBytes=0"), Err(422));
+        assert_eq!(code("sinceSeconds=0"), Err(422));
+        assert_eq!(
+            code("sinceSeconds=5&sinceTime=2026-01-01T00%3A00%3A00Z"),
+            Err(422)
+        );
+        assert_eq!(
+            code("tailLines=0&limitBytes=1&sinceSeconds=1").map(|_| ()),
+            Ok(())
+        );
     }
 }

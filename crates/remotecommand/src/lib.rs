@@ -1,10 +1,11 @@
 //! The server side of Kubernetes' streaming protocols, as a node agent (the kubelet) speaks
-//! them: `exec` (and, later, `attach`) over WebSocket (`v5.channel.k8s.io`,
+//! them: `exec` and `attach` over WebSocket (`v5.channel.k8s.io`,
 //! `v4.channel.k8s.io`) or SPDY/3.1 (`v4.channel.k8s.io`), and `portForward` over SPDY/3.1
 //! (`portforward.k8s.io`), also when kubectl tunnels that SPDY inside a WebSocket
 //! (`SPDY/3.1+portforward.k8s.io`, kubectl 1.33), and port-forward's WebSocket channel form
 //! (`?port=N` with `v4.channel.k8s.io` or its base64 variant) that other clients use.
-//! A terminal (`tty=1`) is refused with a 400 for now; `attach` answers 501.
+//! With `tty=1` the session is a terminal (`exec`: [`tty`]) and follows the client's window size
+//! (the resize stream).
 //!
 //! The agent owns its HTTP server and routes the kubelet paths to this crate:
 //!
@@ -12,7 +13,7 @@
 //! |---|---|
 //! | any of the three below | [`kubelet::route`] (hands back other requests) |
 //! | `POST\|GET /exec/{ns}/{pod}/{container}?command=…&stdin=1&stdout=1&stderr=1&tty=0` | [`serve_exec`] |
-//! | `POST\|GET /attach/{ns}/{pod}/{container}?…` | [`serve_attach`] (answers 501 for now) |
+//! | `POST\|GET /attach/{ns}/{pod}/{container}?…` | [`serve_attach`] |
 //! | `POST\|GET /portForward/{ns}/{pod}` | [`serve_port_forward`] |
 //!
 //! Each takes the request (any body type: only its headers, query and hyper upgrade are used;
@@ -34,6 +35,7 @@ pub mod kubelet;
 pub mod portforward;
 pub mod spdy;
 pub mod status;
+pub mod tty;
 pub mod upgrade;
 pub mod websocket;
 
@@ -41,7 +43,9 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-pub use exec::{ExecOptions, serve_attach, serve_exec};
+pub use exec::{
+    ExecOptions, Runner, SessionIo, TermSize, command_runner, serve_attach, serve_exec,
+};
 pub use kubelet::{KubeletPath, LogOptions, route};
 pub use portforward::serve_port_forward;
 
@@ -51,16 +55,24 @@ pub type Body = http_body_util::Full<bytes::Bytes>;
 /// What the agent provides to the streaming protocols.
 #[async_trait]
 pub trait PodStreams: Send + Sync + 'static {
-    /// A command, ready to spawn, that runs `cmd` inside the container (the agent returns
-    /// `runc exec …`). Its stdio is set by the caller.
-    async fn exec_command(
+    /// The session of `opts.command` run inside the container (the agent returns
+    /// [`command_runner`] over `runc exec …`).
+    async fn exec(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
-        cmd: &[String],
-        tty: bool,
-    ) -> Result<tokio::process::Command, StreamError>;
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError>;
+
+    /// The session of an attach to the running container's own stdio.
+    async fn attach(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError>;
 
     /// Where the pod's ports are reachable from the node (the pod IP) for port-forward.
     async fn pod_addr(&self, namespace: &str, pod: &str) -> Result<IpAddr, StreamError>;

@@ -45,6 +45,7 @@ pub fn reason_of(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "NotFound",
         405 => "MethodNotAllowed",
+        422 => "Invalid",
         501 => "NotImplemented",
         _ => "InternalError",
     }

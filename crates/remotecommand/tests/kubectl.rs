@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use baton_remotecommand::{Body, KubeletPath, LogOptions, PodStreams, StreamError};
+use baton_remotecommand::{
+    Body, ExecOptions, KubeletPath, LogOptions, PodStreams, Runner, StreamError, command_runner,
+};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
@@ -31,20 +33,31 @@ struct HostStreams;
 
 #[async_trait]
 impl PodStreams for HostStreams {
-    async fn exec_command(
+    async fn exec(
         &self,
         _ns: &str,
         _pod: &str,
         _container: &str,
-        cmd: &[String],
-        _tty: bool,
-    ) -> Result<tokio::process::Command, StreamError> {
-        let (first, rest) = cmd
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError> {
+        let (first, rest) = opts
+            .command
             .split_first()
             .ok_or_else(|| StreamError::Unsupported("empty command".into()))?;
         let mut c = tokio::process::Command::new(first);
         c.args(rest);
-        Ok(c)
+        Ok(command_runner(c, opts))
+    }
+
+    /// The stand-in container's own process is a `cat`: what is attached with `-i` comes back.
+    async fn attach(
+        &self,
+        _ns: &str,
+        _pod: &str,
+        _container: &str,
+        opts: &ExecOptions,
+    ) -> Result<Runner, StreamError> {
+        Ok(command_runner(tokio::process::Command::new("cat"), opts))
     }
 
     async fn pod_addr(&self, _ns: &str, _pod: &str) -> Result<IpAddr, StreamError> {
@@ -77,7 +90,7 @@ async fn kubelet(req: Request<Incoming>, token: Arc<String>, log: Arc<PathBuf>) 
         Some(KubeletPath::ContainerLogs { container, .. }) if container == "app" => {
             match LogOptions::from_query(req.uri().query()) {
                 Ok(o) => logs(&o, &log).await,
-                Err(m) => boxed(baton_remotecommand::status::response(400, &m)),
+                Err(e) => boxed(baton_remotecommand::status::response(e.code, &e.message)),
             }
         }
         _ => boxed(baton_remotecommand::status::response(404, "not found")),
@@ -211,7 +224,7 @@ async fn cluster() -> Cluster {
         let mut p = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "default", "uid": format!("00000000-0000-0000-0000-0000000001{}", name.len()), "creationTimestamp": now},
-            "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+            "spec": {"containers": [{"name": "app", "image": "busybox", "stdin": true}]},
             "status": {"phase": if node.is_some() { "Running" } else { "Pending" }},
         });
         if let Some(n) = node {
@@ -329,6 +342,60 @@ fn expect(run: &Run, code: i32, stdout: &str, stderr_has: &str, what: &str) {
     );
 }
 
+/// `kubectl exec -it` under a pseudo-terminal of the test's own (util-linux `script`): the
+/// command sees a terminal, and what is typed reaches it.
+async fn exec_on_a_terminal(c: &Cluster, k: &Path) {
+    let kubectl = format!(
+        "{} --kubeconfig={} --cache-dir={} exec -it web -- sh -c 'tty; read x; echo typed:$x'",
+        k.display(),
+        c.kubeconfig.display(),
+        c.cache.display()
+    );
+    let mut cmd = tokio::process::Command::new("script");
+    cmd.args(["-qec", &kubectl, "/dev/null"])
+        .env_remove("HTTPS_PROXY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Typed once the command has printed its terminal (input typed before kubectl set its
+    // terminal up could be flushed), so on a loaded machine too.
+    let mut text = Vec::new();
+    let read = tokio::time::timeout(STEP, async {
+        let mut buf = [0u8; 4096];
+        let mut typed = false;
+        loop {
+            let n = stdout.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            text.extend_from_slice(&buf[..n]);
+            if !typed && String::from_utf8_lossy(&text).contains("/dev/pts/") {
+                stdin.write_all(b"word\r").await.expect("typed");
+                typed = true;
+            }
+        }
+    })
+    .await;
+    let out = tokio::time::timeout(STEP, child.wait_with_output())
+        .await
+        .expect("exec -it ends")
+        .expect("script output");
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        read.is_ok()
+            && out.status.success()
+            && text.contains("/dev/pts/")
+            && text.contains("typed:word"),
+        "exec -it: exit {:?}, output {text:?}, stderr {:?}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn exec_and_logs(version: &str) {
     let k = kubectl_bin(version);
     let c = cluster().await;
@@ -440,8 +507,11 @@ async fn exec_and_logs(version: &str) {
         std::fs::read_to_string(&back).ok().as_deref(),
         Some("copied\n")
     );
-    let r = c.kubectl(&k, &["attach", "web"], None).await;
-    expect(&r, 1, "", "attach is not supported", "attach");
+    let r = c
+        .kubectl(&k, &["attach", "-i", "web"], Some(b"attached\n"))
+        .await;
+    expect(&r, 0, "attached\n", "", "attach -i");
+    exec_on_a_terminal(&c, &k).await;
     let r = c.kubectl(&k, &["logs", "stranded"], None).await;
     expect(&r, 1, "", "node \"dead\"", "logs on an unreachable node");
     follow_streams(&c, &k).await;

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use baton_api::registry::{RESOURCES, ResourceDef};
 use k8s_openapi::api::{
-    apps, autoscaling, coordination, core, discovery, events, networking, policy,
+    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_json::{Map, Value, json};
@@ -366,12 +366,52 @@ pub(crate) const PATCH_META: &[PatchMeta] = &[
         &["type"],
     ),
     (
+        "io.k8s.api.apps.v1.StatefulSetStatus",
+        "conditions",
+        Some("type"),
+        Some("merge"),
+        Some("map"),
+        &["type"],
+    ),
+    (
         "io.k8s.api.apps.v1.ReplicaSetStatus",
         "conditions",
         Some("type"),
         Some("merge"),
         Some("map"),
         &["type"],
+    ),
+    (
+        "io.k8s.api.apps.v1.DaemonSetStatus",
+        "conditions",
+        Some("type"),
+        Some("merge"),
+        Some("map"),
+        &["type"],
+    ),
+    (
+        "io.k8s.api.policy.v1.PodDisruptionBudgetStatus",
+        "conditions",
+        Some("type"),
+        Some("merge"),
+        Some("map"),
+        &["type"],
+    ),
+    (
+        "io.k8s.api.batch.v1.JobStatus",
+        "conditions",
+        Some("type"),
+        Some("merge"),
+        Some("atomic"),
+        &[],
+    ),
+    (
+        "io.k8s.api.batch.v1.CronJobStatus",
+        "active",
+        None,
+        None,
+        Some("atomic"),
+        &[],
     ),
     (
         "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus",
@@ -428,11 +468,19 @@ fn build() -> Definitions {
         core::v1::ConfigMap,
         core::v1::Secret,
         core::v1::ServiceAccount,
+        core::v1::PersistentVolume,
+        core::v1::PersistentVolumeClaim,
+        storage::v1::StorageClass,
         core::v1::Binding,
         policy::v1::Eviction,
         apps::v1::Deployment,
+        apps::v1::StatefulSet,
         apps::v1::ReplicaSet,
         apps::v1::ControllerRevision,
+        batch::v1::Job,
+        batch::v1::CronJob,
+        apps::v1::DaemonSet,
+        policy::v1::PodDisruptionBudget,
         autoscaling::v1::Scale,
         autoscaling::v1::HorizontalPodAutoscaler,
         autoscaling::v2::HorizontalPodAutoscaler,
@@ -620,6 +668,17 @@ mod legacy {
         "ReplicaSetStatus",
         "ReplicaSetCondition",
     ];
+    /// apps/v1beta1 and apps/v1beta2 StatefulSets: apps/v1's fields.
+    const STATEFULSET_FAMILY: &[&str] = &[
+        "StatefulSet",
+        "StatefulSetSpec",
+        "StatefulSetStatus",
+        "StatefulSetUpdateStrategy",
+        "RollingUpdateStatefulSetStrategy",
+        "StatefulSetCondition",
+        "StatefulSetOrdinals",
+        "StatefulSetPersistentVolumeClaimRetentionPolicy",
+    ];
 
     pub(super) fn add(defs: &mut Definitions) {
         let apps_v1 = "io.k8s.api.apps.v1.";
@@ -677,9 +736,13 @@ mod legacy {
                     }),
                 );
             }
+            if group == "apps" {
+                copy_family(defs, apps_v1, &prefix, STATEFULSET_FAMILY);
+            }
             add_scale(defs, &prefix);
         }
         add_ingress(defs);
+        add_daemonsets(defs);
     }
 
     /// Copies `names` from one package to another, pointing references among them at the copies.
@@ -760,6 +823,33 @@ mod legacy {
                 },
             }),
         );
+    }
+
+    /// extensions/v1beta1 and apps/v1beta2 DaemonSets: apps/v1's, plus extensions/v1beta1's
+    /// `spec.templateGeneration` (apps/v1 keeps it in an annotation).
+    fn add_daemonsets(defs: &mut Definitions) {
+        const FAMILY: &[&str] = &[
+            "DaemonSet",
+            "DaemonSetSpec",
+            "DaemonSetStatus",
+            "DaemonSetUpdateStrategy",
+            "RollingUpdateDaemonSet",
+            "DaemonSetCondition",
+        ];
+        for prefix in ["io.k8s.api.extensions.v1beta1.", "io.k8s.api.apps.v1beta2."] {
+            copy_family(defs, "io.k8s.api.apps.v1.", prefix, FAMILY);
+        }
+        if let Some(props) = defs
+            .get_mut("io.k8s.api.extensions.v1beta1.DaemonSetSpec")
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+        {
+            props.insert(
+                "templateGeneration".into(),
+                json!({"description": "DEPRECATED. A sequence number representing a specific generation of the template. Populated by the system. It can be set only during the creation.", "type": "integer", "format": "int64"}),
+            );
+            sort_properties(props);
+        }
     }
 
     fn add_ingress(defs: &mut Definitions) {

@@ -42,13 +42,16 @@ pub(super) fn to_v2(m: &mut Map<String, Value>) -> Result<(), ConvertError> {
     if has_status {
         let status = child(m, "status");
         let mut all = Vec::new();
+        let kept = as_array(current, CURRENT_METRICS)?;
+        // The annotation's whole CPU metric, when there is one, is what the number showed.
         if let Some(pct) = status
             .shift_remove("currentCPUUtilizationPercentage")
             .filter(|v| !v.is_null())
+            .filter(|_| !kept.iter().any(|m| cpu_utilization(m).is_some()))
         {
             all.push(cpu_metric("current", pct));
         }
-        all.extend(as_array(current, CURRENT_METRICS)?);
+        all.extend(kept);
         if !all.is_empty() {
             status.insert("currentMetrics".into(), Value::Array(all));
         }
@@ -78,7 +81,11 @@ pub(super) fn from_v2(m: &mut Map<String, Value>) -> Result<(), ConvertError> {
     if let Some(status) = child_opt(m, "status") {
         if let Some(Value::Array(metrics)) = status.shift_remove("currentMetrics") {
             let (cpu, rest) = split_cpu(metrics, "current");
-            if let Some(pct) = cpu {
+            // A CPU metric that says more (the controller's also carries averageValue) stays
+            // whole in the annotation; v1's number still shows its utilization, as
+            // Kubernetes' conversion does.
+            let pct = cpu.or_else(|| rest.iter().find_map(cpu_utilization));
+            if let Some(pct) = pct {
                 status.insert("currentCPUUtilizationPercentage".into(), pct);
             }
             if !rest.is_empty() {
@@ -122,6 +129,19 @@ fn split_cpu(metrics: Vec<Value>, field: &str) -> (Option<Value>, Vec<Value>) {
         rest.push(metric);
     }
     (cpu, rest)
+}
+
+/// The current utilization of a v2 `Resource` CPU metric status, whatever else it says.
+fn cpu_utilization(metric: &Value) -> Option<Value> {
+    (metric.get("type")?.as_str()? == "Resource"
+        && metric.pointer("/resource/name")?.as_str()? == "cpu")
+        .then(|| {
+            metric
+                .pointer("/resource/current/averageUtilization")
+                .cloned()
+        })
+        .flatten()
+        .filter(Value::is_i64)
 }
 
 fn cpu_percentage(metric: &Value, field: &str) -> Option<Value> {

@@ -11,7 +11,9 @@
 //! - [`ingress`]: extensions/v1beta1 ⇄ networking.k8s.io/v1 backends.
 //! - [`hpa`]: autoscaling/v1's CPU percentage ⇄ autoscaling/v2 metrics.
 //! - [`event`]: events.k8s.io/v1 ⇄ core/v1 Event field names.
+//! - [`daemonset`]: extensions/v1beta1's `spec.templateGeneration` ⇄ apps/v1's annotation.
 
+pub mod daemonset;
 mod event;
 mod hpa;
 mod ingress;
@@ -43,6 +45,7 @@ pub fn to_storage(def: &ResourceDef, obj: Value) -> Result<Value, ConvertError> 
         match (def.group, def.version, def.kind) {
             (_, _, "Deployment") => drop_rollback_to(m),
             ("extensions", "v1beta1", "Ingress") => ingress::to_v1(m)?,
+            ("extensions", "v1beta1", "DaemonSet") => daemonset::to_v1(m),
             ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa::to_v2(m)?,
             ("events.k8s.io", "v1", "Event") => event::to_core(m),
             _ => {}
@@ -66,6 +69,7 @@ pub fn from_storage(def: &ResourceDef, obj: Value) -> Result<Value, ConvertError
     if !def.is_storage_version() {
         match (def.group, def.version, def.kind) {
             ("extensions", "v1beta1", "Ingress") => ingress::from_v1(m)?,
+            ("extensions", "v1beta1", "DaemonSet") => daemonset::from_v1(m),
             ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa::from_v2(m)?,
             ("events.k8s.io", "v1", "Event") => event::from_core(m),
             _ => {}

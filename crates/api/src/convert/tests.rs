@@ -333,3 +333,30 @@ fn events_round_trip() {
     );
     assert_storage_identity(d, &stored);
 }
+
+#[test]
+fn hpa_controller_status_shows_in_v1() {
+    // The controller's CPU status carries averageValue too: v1 shows the utilization and
+    // keeps the whole metric in the annotation, and the trip back is exact.
+    let v2 = def("autoscaling", "v2", "horizontalpodautoscalers");
+    let d = def("autoscaling", "v1", "horizontalpodautoscalers");
+    let stored = to_storage(v2, json!({
+        "metadata": { "name": "h" },
+        "spec": { "scaleTargetRef": { "kind": "Deployment", "name": "web" }, "maxReplicas": 5 },
+        "status": { "currentReplicas": 2, "desiredReplicas": 2, "currentMetrics": [
+            { "type": "Resource", "resource": { "name": "cpu", "current": { "averageUtilization": 12, "averageValue": "12m" } } }
+        ] }
+    }))
+    .expect("ok");
+    let as_v1 = from_storage(d, stored.clone()).expect("ok");
+    assert_eq!(
+        as_v1["status"]["currentCPUUtilizationPercentage"],
+        json!(12)
+    );
+    assert!(
+        as_v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/current-metrics"]
+            .as_str()
+            .is_some_and(|s| s.contains("12m"))
+    );
+    assert_eq!(to_storage(d, as_v1).expect("ok"), stored);
+}

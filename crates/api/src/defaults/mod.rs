@@ -5,20 +5,29 @@
 //! Defaulting fills only what is absent (or Go's zero value for non-pointer fields) and never
 //! removes a field it does not know.
 
+mod batch;
 mod core;
+mod daemonset;
 mod discovery;
 mod hpa;
 mod ingress;
 mod pod;
+mod statefulset;
+mod storage;
 mod workloads;
 
 use serde_json::Value;
 
 use crate::registry::ResourceDef;
 
+pub use batch::{
+    CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+    job_generated_selector,
+};
 pub use pod::{
     default_image_pull_policy, pod_spec as default_pod_spec, pod_template as default_pod_template,
 };
+pub use storage::claim_spec as default_claim_spec;
 
 /// Fills in the defaults of `def`'s version in `obj` (an object of that version).
 pub fn apply(def: &ResourceDef, obj: &mut Value) {
@@ -31,6 +40,9 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
         ("", "v1", "Namespace") => core::namespace(m),
         ("", "v1", "Secret") => core::secret(m),
         ("", "v1", "Node") => core::node(m),
+        ("", "v1", "PersistentVolume") => storage::persistent_volume(m),
+        ("", "v1", "PersistentVolumeClaim") => storage::persistent_volume_claim(m),
+        ("storage.k8s.io", "v1", "StorageClass") => storage::storage_class(m),
         ("apps", "v1" | "v1beta2", "Deployment") => {
             workloads::deployment(m, workloads::DeploymentFlavor::AppsV1)
         }
@@ -40,13 +52,19 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
         ("extensions", "v1beta1", "Deployment") => {
             workloads::deployment(m, workloads::DeploymentFlavor::ExtensionsV1beta1)
         }
+        ("apps", "v1" | "v1beta2", "StatefulSet") => statefulset::stateful_set(m, false),
+        ("apps", "v1beta1", "StatefulSet") => statefulset::stateful_set(m, true),
         ("apps", "v1", "ReplicaSet") => workloads::replica_set(m, false),
         ("extensions", "v1beta1", "ReplicaSet") => workloads::replica_set(m, true),
+        ("apps", "v1" | "v1beta2", "DaemonSet") => daemonset::daemon_set(m, false),
+        ("extensions", "v1beta1", "DaemonSet") => daemonset::daemon_set(m, true),
         ("extensions", "v1beta1", "Ingress") => ingress::ingress_v1beta1(m),
         ("networking.k8s.io", "v1", "IngressClass") => ingress::ingress_class(m),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa::hpa_v1(m),
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => hpa::hpa_v2(m),
         ("discovery.k8s.io", "v1", "EndpointSlice") => discovery::endpoint_slice(m),
+        ("batch", "v1", "Job") => batch::job(m),
+        ("batch", "v1", "CronJob") => batch::cron_job(m),
         // Event (both groups), Lease, ConfigMap, ServiceAccount, ControllerRevision and
         // networking.k8s.io/v1 Ingress have no defaults in Kubernetes.
         _ => {}

@@ -79,7 +79,7 @@ fn template_labels(m: &Map<String, Value>) -> Option<Map<String, Value>> {
 }
 
 /// The legacy versions' `selector: {matchLabels: <template labels>}` and object labels.
-fn selector_and_labels_from_template(m: &mut Map<String, Value>) {
+pub(super) fn selector_and_labels_from_template(m: &mut Map<String, Value>) {
     let Some(labels) = template_labels(m) else {
         return;
     };

@@ -2,12 +2,16 @@
 //! as Kubernetes' `pkg/printers/internalversion` prints them. The server always prints the
 //! wide row; kubectl hides columns with `priority` > 0 unless asked for `-o wide`.
 
+mod batch;
+mod daemonset;
 mod duration;
+mod storage;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 pub use duration::human as human_duration;
+pub use storage::{DEFAULT_CLASS_ANNOTATIONS, access_modes};
 
 use crate::registry::ResourceDef;
 use crate::selectors::label_selector_from_object;
@@ -76,6 +80,12 @@ pub fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Containers", "string", 1, "Names of each container in the template."),
             col("Images", "string", 1, "Images referenced by each container in the template."),
             col("Selector", "string", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
+        ]),
+        "StatefulSet" => c.extend([
+            col("Ready", "string", 0, "Number of the pod with ready state"),
+            age_col(),
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
         ]),
         "ReplicaSet" | "ReplicationController" => c.extend([
             col("Desired", "integer", 0, "Replicas is the number of desired replicas."),
@@ -155,11 +165,18 @@ pub fn columns(def: &ResourceDef) -> Vec<Column> {
             age_col(),
         ]),
         "Lease" => c.extend([col("Holder", "string", 0, "holderIdentity contains the identity of the holder of a current lease."), age_col()]),
+        "Job" => c.extend(batch::job_columns()),
+        "CronJob" => c.extend(batch::cron_job_columns()),
+        "DaemonSet" => c.extend(daemonset::daemon_set_columns()),
+        "PodDisruptionBudget" => c.extend(daemonset::pdb_columns()),
         "ControllerRevision" => c.extend([
             col("Controller", "string", 0, "Controller of the object"),
             col("Revision", "string", 0, "Revision is the revision number of the state represented by this ControllerRevision."),
             age_col(),
         ]),
+        "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass" => {
+            c.extend(storage::columns(def.kind))
+        }
         _ => c.push(age_col()),
     }
     c
@@ -228,6 +245,15 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 selector_string(obj.pointer("/spec/selector")),
             ]
         }
+        "StatefulSet" => {
+            let (containers, images) = containers_and_images(obj);
+            let ready = format!(
+                "{}/{}",
+                n(obj, "/status/readyReplicas"),
+                n(obj, "/spec/replicas")
+            );
+            vec![name, json!(ready), age, containers, images]
+        }
         "ReplicaSet" | "ReplicationController" => {
             let (containers, images) = containers_and_images(obj);
             vec![
@@ -283,6 +309,10 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         }
         "HorizontalPodAutoscaler" => hpa_cells(obj, name, age),
         "Lease" => vec![name, json!(s(obj, "/spec/holderIdentity")), age],
+        "Job" => batch::job_cells(obj, name, age, now),
+        "CronJob" => batch::cron_job_cells(obj, name, age, now),
+        "DaemonSet" => daemonset::daemon_set_cells(obj, name, age),
+        "PodDisruptionBudget" => daemonset::pdb_cells(obj, name, age),
         "ControllerRevision" => {
             let owner = list(obj, "/metadata/ownerReferences")
                 .iter()
@@ -301,6 +331,9 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 },
             );
             vec![name, json!(controller), json!(n(obj, "/revision")), age]
+        }
+        "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass" => {
+            storage::cells(def.kind, obj, name, age)
         }
         _ => vec![name, age],
     }
@@ -771,27 +804,6 @@ fn hpa_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
         s(obj, "/spec/scaleTargetRef/kind"),
         s(obj, "/spec/scaleTargetRef/name")
     );
-    let current = list(obj, "/status/currentMetrics");
-    let targets: Vec<String> = list(obj, "/spec/metrics")
-        .iter()
-        .map(|m| {
-            let res = s(m, "/resource/name");
-            let target = m.pointer("/resource/target");
-            let cur = current
-                .iter()
-                .find(|c| s(c, "/resource/name") == res)
-                .and_then(|c| c.pointer("/resource/current/averageUtilization"))
-                .and_then(Value::as_i64)
-                .map_or_else(|| "<unknown>".to_string(), |v| format!("{v}%"));
-            match target
-                .and_then(|t| t.get("averageUtilization"))
-                .and_then(Value::as_i64)
-            {
-                Some(pct) => format!("{res}: {cur}/{pct}%"),
-                None => format!("{res}: <unknown>/<unknown>"),
-            }
-        })
-        .collect();
     let min = obj
         .pointer("/spec/minReplicas")
         .and_then(Value::as_i64)
@@ -799,16 +811,98 @@ fn hpa_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
     vec![
         name,
         json!(reference),
-        json!(if targets.is_empty() {
-            "<none>".to_string()
-        } else {
-            targets.join(", ")
-        }),
+        json!(hpa_metrics(
+            list(obj, "/spec/metrics"),
+            list(obj, "/status/currentMetrics")
+        )),
         json!(min),
         json!(n(obj, "/spec/maxReplicas")),
         json!(n(obj, "/status/currentReplicas")),
         age,
     ]
+}
+
+/// The TARGETS cell: Kubernetes' `formatHPAMetrics` (each spec metric beside the status
+/// metric at the same index, two at most then `+ N more...`).
+fn hpa_metrics(specs: &[Value], statuses: &[Value]) -> String {
+    if specs.is_empty() {
+        return "<none>".to_string();
+    }
+    let unknown = || "<unknown>".to_string();
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let pct = |v: Option<&Value>| v.and_then(Value::as_i64).map(|p| format!("{p}%"));
+    let mut out: Vec<String> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let status = statuses.get(i);
+        let kind = s(spec, "/type");
+        let field = match kind {
+            "External" => "external",
+            "Pods" => "pods",
+            "Object" => "object",
+            "Resource" => "resource",
+            "ContainerResource" => "containerResource",
+            _ => {
+                out.push("<unknown type>".to_string());
+                continue;
+            }
+        };
+        let target = spec.pointer(&format!("/{field}/target"));
+        let current = status.and_then(|st| st.get(field));
+        let cur = |key: &str| text(current.and_then(|c| c.pointer(&format!("/current/{key}"))));
+        let tgt = |key: &str| text(target.and_then(|t| t.get(key)));
+        out.push(match kind {
+            "External" | "Object" => match tgt("averageValue") {
+                Some(avg) => format!(
+                    "{}/{avg} (avg)",
+                    cur("averageValue").unwrap_or_else(unknown)
+                ),
+                None => format!(
+                    "{}/{}",
+                    if current.is_some() {
+                        cur("value").unwrap_or_default()
+                    } else {
+                        unknown()
+                    },
+                    tgt("value").unwrap_or_default()
+                ),
+            },
+            "Pods" => format!(
+                "{}/{}",
+                if current.is_some() {
+                    cur("averageValue").unwrap_or_default()
+                } else {
+                    unknown()
+                },
+                tgt("averageValue").unwrap_or_default()
+            ),
+            _ => {
+                let res = s(spec, &format!("/{field}/name"));
+                match tgt("averageValue") {
+                    Some(avg) => format!(
+                        "{res}: {}/{avg}",
+                        if current.is_some() {
+                            cur("averageValue").unwrap_or_default()
+                        } else {
+                            unknown()
+                        }
+                    ),
+                    None => format!(
+                        "{res}: {}/{}",
+                        pct(current.and_then(|c| c.pointer("/current/averageUtilization")))
+                            .unwrap_or_else(unknown),
+                        pct(target.and_then(|t| t.get("averageUtilization")))
+                            .unwrap_or_else(|| "<auto>".to_string())
+                    ),
+                }
+            }
+        });
+    }
+    let count = out.len();
+    if count > 2 {
+        out.truncate(2);
+        return format!("{} + {} more...", out.join(", "), count - 2);
+    }
+    out.join(", ")
 }
 
 #[cfg(test)]

@@ -510,3 +510,56 @@ fn pod_status_column_follows_the_init_containers_as_kubectl_prints_it() {
         assert!(c[1].as_str().is_some_and(|r| r.ends_with("/2")), "{}", c[1]);
     }
 }
+
+#[test]
+fn hpa_targets_as_kubernetes_prints_them() {
+    let hpa = |metrics: Value, current: Value| {
+        json!({"metadata": {"name": "h", "creationTimestamp": "2024-01-01T11:00:00Z"},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 10, "metrics": metrics},
+               "status": {"currentReplicas": 3, "currentMetrics": current}})
+    };
+    let cpu = json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}});
+    let mem = json!({"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "64Mi"}}});
+    let c = row(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        hpa(json!([cpu.clone()]), json!(null)),
+    );
+    assert_eq!(
+        c[..6],
+        [
+            json!("h"),
+            json!("Deployment/web"),
+            json!("cpu: <unknown>/50%"),
+            json!("2"),
+            json!(10),
+            json!(3)
+        ]
+    );
+    let cur = json!([
+        {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12, "averageValue": "60m"}}},
+        {"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "32Mi"}}}
+    ]);
+    let c = row(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        hpa(json!([cpu.clone(), mem.clone()]), cur.clone()),
+    );
+    assert_eq!(c[2], json!("cpu: 12%/50%, memory: 32Mi/64Mi"));
+    let c = row(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        hpa(json!([cpu.clone(), mem, cpu]), cur),
+    );
+    assert_eq!(c[2], json!("cpu: 12%/50%, memory: 32Mi/64Mi + 1 more..."));
+    let c = row(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        hpa(json!([]), json!(null)),
+    );
+    assert_eq!(c[2], json!("<none>"));
+}

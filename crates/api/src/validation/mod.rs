@@ -4,24 +4,36 @@
 //! - [`names`]: the apimachinery string checks (DNS names, qualified names, label values, ports).
 //! - `meta`: object metadata (name, namespace, labels, annotations).
 //! - `pod`: pod specs and pod templates; `resources`: a container's requests and limits.
-//! - `workloads`: Deployments, ReplicaSets, ReplicationControllers.
+//! - `workloads`: Deployments, ReplicaSets, ReplicationControllers; `statefulset`: StatefulSets.
 //! - `core`: Services, Namespaces, ConfigMaps, Secrets.
+//! - `batch`: Jobs and CronJobs.
 //! - `discovery`: EndpointSlices.
+//! - `autoscaling`: HorizontalPodAutoscalers.
+//! - `daemonset`: DaemonSets; `policy`: PodDisruptionBudgets.
+//! - `storage`: PersistentVolumes, PersistentVolumeClaims, StorageClasses.
 //! - [`go`]: printing values the way Go's `field.Error` prints them.
 
+mod autoscaling;
+mod batch;
 mod core;
+mod daemonset;
 mod discovery;
 pub mod go;
 mod meta;
 pub mod names;
 mod pod;
+mod policy;
 mod resources;
+mod statefulset;
+pub(crate) mod storage;
 mod volumes;
 mod workloads;
 
 use serde_json::Value;
 
 use crate::registry::ResourceDef;
+
+pub use storage::LOCAL_PATH_PROVISIONER;
 
 /// What is wrong with one field; the `reason` strings are those of Kubernetes' `field.ErrorType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,10 +220,19 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
         "Deployment" => errs.extend(workloads::deployment(def, obj, old)),
         "ReplicaSet" => errs.extend(workloads::replica_set(def, obj, old)),
         "ReplicationController" => errs.extend(workloads::replication_controller(obj)),
+        "DaemonSet" => errs.extend(daemonset::daemon_set(def, obj, old)),
+        "PodDisruptionBudget" => errs.extend(policy::pod_disruption_budget(obj)),
+        "StatefulSet" => errs.extend(statefulset::stateful_set(obj, old)),
         "Service" => errs.extend(core::service(obj, old)),
         "EndpointSlice" => errs.extend(discovery::endpoint_slice(obj, old)),
         "ConfigMap" => errs.extend(core::config_map(obj)),
         "Secret" => errs.extend(core::secret(obj)),
+        "Job" => errs.extend(batch::job(obj, old)),
+        "CronJob" => errs.extend(batch::cron_job(obj, old)),
+        "HorizontalPodAutoscaler" => errs.extend(autoscaling::hpa(obj)),
+        "PersistentVolume" => errs.extend(storage::persistent_volume(obj, old)),
+        "PersistentVolumeClaim" => errs.extend(storage::persistent_volume_claim(obj, old)),
+        "StorageClass" => errs.extend(storage::storage_class(obj, old)),
         _ => {}
     }
     errs
@@ -222,6 +243,8 @@ fn name_rule(kind: &str) -> names::NameRule {
     match kind {
         "Namespace" => names::NameRule::Dns1123Label,
         "Service" => names::NameRule::Dns1035Label,
+        // Kubernetes' ValidateStatefulSetName: its pods' names and hostnames derive from it.
+        "StatefulSet" => names::NameRule::Dns1123Label,
         // Nodes, events and leases: any DNS subdomain, like most kinds.
         _ => names::NameRule::Dns1123Subdomain,
     }

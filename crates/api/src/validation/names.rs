@@ -42,6 +42,8 @@ const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const CONFIG_KEY_MSG: &str =
     "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
+const ENV_VAR_NAME_MSG: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
+const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const PERCENT_MSG: &str =
     "a valid percent string must be a numeric string followed by an ending '%'";
 const PERCENT_FMT: &str = "[0-9]+%";
@@ -203,14 +205,37 @@ pub fn config_map_key(s: &str) -> Vec<String> {
             &["key.name", "KEY_NAME", "key-name"],
         ));
     }
-    if s == "." {
-        errs.push("must not be '.'".into());
-    } else if s == ".." {
-        errs.push("must not be '..'".into());
-    } else if s.starts_with("..") {
-        errs.push("must not start with '..'".into());
-    }
+    errs.extend(chdir_prefix(s));
     errs
+}
+
+/// `IsEnvVarName` (strict, as kube-apiserver 1.30 validates without the
+/// RelaxedEnvironmentVariableValidation gate): environment variable names and `envFrom` prefixes.
+pub fn env_var_name(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'));
+    if !first_ok || !s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.')) {
+        errs.push(regex_error(
+            ENV_VAR_NAME_MSG,
+            ENV_VAR_NAME_FMT,
+            &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
+        ));
+    }
+    errs.extend(chdir_prefix(s));
+    errs
+}
+
+/// `hasChDirPrefix`: `.`, `..` and names starting with `..`.
+fn chdir_prefix(s: &str) -> Option<String> {
+    match s {
+        "." => Some("must not be '.'".into()),
+        ".." => Some("must not be '..'".into()),
+        _ if s.starts_with("..") => Some("must not start with '..'".into()),
+        _ => None,
+    }
 }
 
 /// `IsValidPortNum`.

@@ -31,9 +31,16 @@ pub(super) fn template(t: &Value, path: &str) -> Vec<FieldError> {
 }
 
 pub(super) fn spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    spec_with_claims(spec, path, &[])
+}
+
+/// [`spec`] of a StatefulSet's template, whose containers may also mount the volumes its
+/// `volumeClaimTemplates` (named `claims`) give each pod.
+pub(super) fn spec_with_claims(spec: &Value, path: &str, claims: &[String]) -> Vec<FieldError> {
     let mut errs = unsupported(spec, path);
-    let (volume_errs, volume_names) =
+    let (volume_errs, mut volume_names) =
         super::volumes::volumes(spec.get("volumes"), &format!("{path}.volumes"));
+    volume_names.extend(claims.iter().cloned());
     errs.extend(volume_errs);
     let containers = spec.get("containers").and_then(Value::as_array);
     let mut names_seen: Vec<String> = Vec::new();
@@ -261,7 +268,6 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         "hostIPC",
         "shareProcessNamespace",
         "ephemeralContainers",
-        "setHostnameAsFQDN",
         "activeDeadlineSeconds",
         "readinessGates",
         "runtimeClassName",
@@ -289,10 +295,8 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
             .map(move |(i, c)| (format!("{path}.{key}[{i}]"), c))
     };
     for (at, c) in listed("initContainers").chain(listed("containers")) {
-        for field in ["volumeDevices", "envFrom"] {
-            if set(c.get(field)) {
-                errs.push(FieldError::forbidden(format!("{at}.{field}"), DETAIL));
-            }
+        if set(c.get("volumeDevices")) {
+            errs.push(FieldError::forbidden(format!("{at}.volumeDevices"), DETAIL));
         }
         // A stop signal other than the image's SIGTERM, and restart rules, are not followed.
         for (pointer, field) in [
@@ -406,6 +410,8 @@ fn container(c: &Value, path: &str, seen: &mut Vec<String>) -> Vec<FieldError> {
         &format!("{path}.resources"),
     ));
     errs.extend(lifecycle(c, path));
+    errs.extend(env_names(c.get("env"), &format!("{path}.env")));
+    errs.extend(env_from(c.get("envFrom"), &format!("{path}.envFrom")));
     if let Some(policy) = c.get("imagePullPolicy") {
         errs.extend(one_of(
             Some(policy),
@@ -453,6 +459,86 @@ fn init_container(c: &Value, path: &str) -> Vec<FieldError> {
                 format!("{path}.{field}"),
                 "may not be set for init containers without restartPolicy=Always",
             ));
+        }
+    }
+    errs
+}
+
+/// The names of a container's `env` (`ValidateEnv`): required, environment variable names.
+fn env_names(list: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, e) in list
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}[{i}].name");
+        match e.get("name").and_then(Value::as_str).unwrap_or_default() {
+            "" => errs.push(FieldError::required(at, "")),
+            name => {
+                for msg in names::env_var_name(name) {
+                    errs.push(FieldError::invalid(&at, json!(name), msg));
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// A container's `envFrom` (`ValidateEnvFrom`): a prefix that is an environment variable
+/// name, and exactly one source named as a ConfigMap or Secret is (the two source errors
+/// name the list, not the entry, as Kubernetes does).
+fn env_from(list: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, e) in list
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("{path}[{i}]");
+        let prefix = e.get("prefix").and_then(Value::as_str).unwrap_or_default();
+        if !prefix.is_empty() {
+            for msg in names::env_var_name(prefix) {
+                errs.push(FieldError::invalid(
+                    format!("{at}.prefix"),
+                    json!(prefix),
+                    msg,
+                ));
+            }
+        }
+        let mut sources = 0;
+        for field in ["configMapRef", "secretRef"] {
+            let Some(source) = e.get(field).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            sources += 1;
+            let name = source
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let name_at = format!("{at}.{field}.name");
+            if name.is_empty() {
+                errs.push(FieldError::required(name_at, ""));
+                continue;
+            }
+            for msg in names::dns1123_subdomain(name) {
+                errs.push(FieldError::invalid(&name_at, json!(name), msg));
+            }
+        }
+        match sources {
+            0 => errs.push(FieldError::invalid(
+                path,
+                json!(""),
+                "must specify one of: `configMapRef` or `secretRef`",
+            )),
+            1 => {}
+            _ => errs.push(FieldError::invalid(
+                path,
+                json!(""),
+                "may not have more than one field specified at a time",
+            )),
         }
     }
     errs

@@ -536,8 +536,8 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             "spec.hostIPC: Forbidden: not supported by Baton",
         ),
         (
-            json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "c"}}]}),
-            "spec.volumes[0].persistentVolumeClaim: Forbidden: not supported by Baton",
+            json!({"volumes": [{"name": "v", "nfs": {"server": "s", "path": "/"}}]}),
+            "spec.volumes[0].nfs: Forbidden: not supported by Baton",
         ),
         (
             json!({"initContainers": [{"name": "i", "image": "busybox", "restartPolicyRules": [{"action": "Restart"}]}]}),
@@ -563,10 +563,6 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             json!({"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}]}),
             "spec.containers[0].ports[0].hostPort: Forbidden: not supported by Baton",
         ),
-        (
-            json!({"containers": [{"name": "c", "image": "nginx", "envFrom": [{"configMapRef": {"name": "x"}}]}]}),
-            "spec.containers[0].envFrom: Forbidden: not supported by Baton",
-        ),
     ];
     for (spec, want) in cases {
         let got = messages(d, &pod(spec.clone()), None);
@@ -578,6 +574,92 @@ fn fields_baton_does_not_run_are_refused_by_name() {
     assert_eq!(
         messages(def("apps", "v1", "deployments"), &dep, None),
         vec!["spec.template.spec.hostNetwork: Forbidden: not supported by Baton".to_string()]
+    );
+}
+
+#[test]
+fn env_from_is_served_and_validated_as_kubernetes_does() {
+    let d = def("", "v1", "pods");
+    let pod = |env_from: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "namespace": "default" },
+            "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                      "initContainers": [{ "name": "i", "image": "busybox", "envFrom": env_from.clone() }],
+                      "containers": [{ "name": "c", "image": "busybox", "envFrom": env_from }] }
+        })
+    };
+    let good = pod(json!([
+        {"configMapRef": {"name": "cfg"}, "prefix": "CFG_"},
+        {"secretRef": {"name": "creds", "optional": true}},
+        {"prefix": "my.env-", "configMapRef": {"name": "other"}}
+    ]));
+    assert_eq!(messages(d, &good, None), Vec::<String>::new());
+    let env_msg = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')";
+    let cases = [
+        (
+            json!([{"configMapRef": {"name": "cfg"}, "prefix": "1X_"}]),
+            vec![format!("envFrom[0].prefix: Invalid value: \"1X_\": {env_msg}")],
+        ),
+        (
+            json!([{"secretRef": {"name": "s"}, "prefix": "..X"}]),
+            vec!["envFrom[0].prefix: Invalid value: \"..X\": must not start with '..'".to_string()],
+        ),
+        (
+            json!([{"prefix": "A_"}]),
+            vec![
+                "envFrom: Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`"
+                    .to_string(),
+            ],
+        ),
+        (
+            json!([{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]),
+            vec![
+                "envFrom: Invalid value: \"\": may not have more than one field specified at a time"
+                    .to_string(),
+            ],
+        ),
+        (
+            json!([{"configMapRef": {"name": ""}}]),
+            vec!["envFrom[0].configMapRef.name: Required value".to_string()],
+        ),
+        (
+            json!([{"secretRef": {"name": "Bad_Name"}}]),
+            vec!["envFrom[0].secretRef.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()],
+        ),
+    ];
+    for (env_from, want) in cases {
+        let got = messages(d, &pod(env_from.clone()), None);
+        // The same error in the init container and the app container, each at its path.
+        let mut expect = Vec::new();
+        for at in ["spec.initContainers[0]", "spec.containers[0]"] {
+            expect.extend(want.iter().map(|w| format!("{at}.{w}")));
+        }
+        assert_eq!(got, expect, "{env_from}");
+    }
+}
+
+#[test]
+fn env_names_are_environment_variable_names() {
+    let d = def("", "v1", "pods");
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "p", "namespace": "default" },
+        "spec": { "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                  "containers": [{ "name": "c", "image": "busybox", "env": [
+                      {"name": "GOOD.name-1", "value": "x"},
+                      {"name": "", "value": "x"},
+                      {"name": "9LIVES", "value": "x"},
+                      {"name": "..", "value": "x"}
+                  ] }] }
+    });
+    assert_eq!(
+        messages(d, &pod, None),
+        [
+            "spec.containers[0].env[1].name: Required value",
+            "spec.containers[0].env[2].name: Invalid value: \"9LIVES\": a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')",
+            "spec.containers[0].env[3].name: Invalid value: \"..\": must not be '..'",
+        ]
     );
 }
 

@@ -1,7 +1,8 @@
 //! `ValidateVolumes` and `ValidateVolumeMounts` for the volume types Baton's node agent runs
 //! (`emptyDir`, `configMap`, `secret`, `downwardAPI`, `projected` with configMap, secret and
-//! downwardAPI sources, `hostPath`), with Kubernetes' messages; every other volume type, and
-//! the mount options the agent does not run, is refused with a 422 naming the field.
+//! downwardAPI sources, `hostPath`, `persistentVolumeClaim`), with Kubernetes' messages; every
+//! other volume type, and the mount options the agent does not run, is refused with a 422
+//! naming the field.
 
 use serde_json::{Value, json};
 
@@ -17,8 +18,9 @@ const SUPPORTED: &[&str] = &[
     "downwardAPI",
     "projected",
     "hostPath",
+    "persistentVolumeClaim",
 ];
-const HOST_PATH_TYPES: &[&str] = &[
+pub(super) const HOST_PATH_TYPES: &[&str] = &[
     "",
     "BlockDevice",
     "CharDevice",
@@ -141,6 +143,14 @@ fn source(v: &Value, at: &str) -> Vec<FieldError> {
             ));
             errs.extend(unsupported_keys(src, &at, &["defaultUser"]));
             errs.extend(projections(src.get("sources"), &format!("{at}.sources")));
+        }
+        "persistentVolumeClaim"
+            if src
+                .get("claimName")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty) =>
+        {
+            errs.push(FieldError::required(format!("{at}.claimName"), ""));
         }
         "hostPath" => {
             let p = src.get("path").and_then(Value::as_str).unwrap_or_default();

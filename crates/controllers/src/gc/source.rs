@@ -74,9 +74,15 @@ pub fn changes(
             .or_else(|| informer_changes(kind, &i.replica_sets))
             .or_else(|| informer_changes(kind, &i.replication_controllers))
             .or_else(|| informer_changes(kind, &i.deployments))
+            .or_else(|| informer_changes(kind, &i.stateful_sets))
+            .or_else(|| informer_changes(kind, &i.controller_revisions))
+            .or_else(|| informer_changes(kind, &i.persistent_volume_claims))
+            .or_else(|| informer_changes(kind, &i.persistent_volumes))
+            .or_else(|| informer_changes(kind, &i.storage_classes))
             .or_else(|| informer_changes(kind, &i.services))
             .or_else(|| informer_changes(kind, &i.endpoints))
-            .or_else(|| informer_changes(kind, &i.endpoint_slices));
+            .or_else(|| informer_changes(kind, &i.endpoint_slices))
+            .or_else(|| informer_changes(kind, &i.hpas));
         match shared {
             Some(s) => streams.push(s),
             None => rest.push(kind),

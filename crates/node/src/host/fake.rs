@@ -68,6 +68,8 @@ struct State {
     /// Addresses that accept connections, with the status their HTTP GETs answer.
     listening: HashMap<SocketAddr, u16>,
     oom: BTreeSet<String>,
+    /// Where conntrack entries lead.
+    tracked: Vec<Ipv4Addr>,
 }
 
 /// The fake machine. Cheap to share: tests keep an `Arc` and hand a clone to the agent.
@@ -141,6 +143,11 @@ impl FakeHost {
     }
 
     /// When `call` was made, each time.
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.iter().map(|(_, c)| c.clone()).collect()
+    }
+
     pub fn times_of(&self, call: &Call) -> Vec<Instant> {
         self.lock()
             .calls
@@ -179,6 +186,11 @@ impl FakeHost {
     pub fn netns(&self) -> Vec<String> {
         self.lock().netns.keys().cloned().collect()
     }
+
+    /// Conntrack entries lead to `ips`.
+    pub fn track(&self, ips: &[Ipv4Addr]) {
+        self.lock().tracked = ips.to_vec();
+    }
 }
 
 #[async_trait]
@@ -205,6 +217,10 @@ impl Host for FakeHost {
 
     async fn forget_connections(&self, ip: Ipv4Addr) {
         self.log(Call::ForgetConnections(ip));
+    }
+
+    async fn tracked_addresses(&self) -> Vec<Ipv4Addr> {
+        self.lock().tracked.clone()
     }
 
     async fn list_netns(&self) -> Result<Vec<String>, HostError> {
@@ -234,7 +250,13 @@ impl Host for FakeHost {
         Ok(())
     }
 
-    async fn run(&self, id: &str, bundle: &Path, _log: &Path) -> Result<i32, HostError> {
+    async fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        _log: &Path,
+        _stdio: crate::shim::Stdio,
+    ) -> Result<i32, HostError> {
         self.log(Call::Run(id.to_string()));
         let mut s = self.lock();
         let b = s.behaviours.get(name_of(id)).cloned().unwrap_or_default();
@@ -307,7 +329,7 @@ impl Host for FakeHost {
         }
     }
 
-    fn exec_command(&self, _id: &str, cmd: &[String]) -> Command {
+    fn exec_command(&self, _id: &str, cmd: &[String], _tty: bool) -> Command {
         let mut c = Command::new("false");
         c.args(cmd);
         c
@@ -392,6 +414,16 @@ impl Host for FakeHost {
         s.dirs.retain(|p| !p.starts_with(path));
     }
 
+    /// The lengths of the files under `path` (the fake's blocks are bytes).
+    async fn disk_usage(&self, path: &Path) -> u64 {
+        self.lock()
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(path))
+            .map(|(_, body)| body.len() as u64)
+            .sum()
+    }
+
     async fn is_mounted(&self, path: &Path) -> bool {
         self.lock().mounts.contains(path)
     }
@@ -401,9 +433,23 @@ impl Host for FakeHost {
         Ok(())
     }
 
+    async fn attach(&self, _bundle: &Path) -> Result<tokio::net::UnixStream, HostError> {
+        Err(HostError::Command {
+            what: "attach".into(),
+            message: "the fake host has no container stdio".into(),
+        })
+    }
+
     async fn read_tail(&self, path: &Path, max: usize) -> Vec<u8> {
         let body = self.file(path).unwrap_or_default();
         body[body.len().saturating_sub(max)..].to_vec()
+    }
+
+    /// The link reads as its target did when it was made (the fake has no links).
+    async fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        let body = self.lock().files.get(target).cloned().unwrap_or_default();
+        self.put_file(link, &body);
+        Ok(())
     }
 
     async fn mount_tmpfs(&self, target: &Path, _size: Option<u64>) -> Result<(), HostError> {

@@ -1,10 +1,11 @@
 //! What a pod worker asks of the API server — its status, events, the ConfigMaps and Secrets
-//! its containers refer to, and the final deletion — behind one trait, [`PodApi`], so the
+//! its containers refer to, the volumes its claims are bound to, and the final deletion —
+//! behind one trait, [`PodApi`], so the
 //! worker runs against an in-memory API in tests as it runs against the machine through
 //! [`crate::host::Host`].
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::{Value, json};
@@ -20,6 +21,12 @@ pub trait PodApi: Send + Sync + 'static {
     async fn record_event(&self, pod: &Pod, container: &str, kind: Kind, reason: &str, msg: &str);
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, String>;
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, String>;
+    async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, String>;
+    async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>, String>;
     /// Deletes the pod for good (grace 0, only if its uid is still `uid`). Ok(false): it was
     /// gone or replaced already.
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<bool, String>;
@@ -65,6 +72,20 @@ impl PodApi for KubePodApi {
 
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, String> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        api.get_opt(name).await.map_err(|e| e.to_string())
+    }
+
+    async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, String> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
+        api.get_opt(name).await.map_err(|e| e.to_string())
+    }
+
+    async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>, String> {
+        let api: Api<PersistentVolume> = Api::all(self.client.clone());
         api.get_opt(name).await.map_err(|e| e.to_string())
     }
 

@@ -519,10 +519,20 @@ impl PodRun {
             .any(|c| self.containers.get(&c.name).is_some_and(|r| r.failed()))
     }
 
-    /// Whether the pod's work is over: its initialization failed, or every app container
-    /// ended and will not run again. Its sidecars then stop.
+    /// The policy container `name` ends by ([`RestartPolicy::for_container`]); none of an
+    /// evicted pod's containers runs again.
+    pub fn policy(&self, spec: &PodSpec, name: &str, finishing: bool) -> RestartPolicy {
+        if self.saved.evicted.is_some() {
+            return RestartPolicy::Never;
+        }
+        RestartPolicy::for_container(spec, name, finishing)
+    }
+
+    /// Whether the pod's work is over: it was evicted, its initialization failed, or every
+    /// app container ended and will not run again. Its sidecars then stop.
     pub fn finishing(&self, spec: &PodSpec) -> bool {
-        self.init_failed(spec)
+        self.saved.evicted.is_some()
+            || self.init_failed(spec)
             || (!spec.containers.is_empty()
                 && spec
                     .containers
@@ -561,6 +571,10 @@ pub(crate) fn compute_pod_actions(spec: &PodSpec, run: &PodRun, now: Instant) ->
         {
             actions.kill.push(c.name.clone());
         }
+    }
+    if run.saved.evicted.is_some() {
+        // The eviction stops every container at once (see `Agent::evict`).
+        return actions;
     }
     if run.finishing(spec) {
         // The last sidecar that still runs stops first; the ones before it wait for it.

@@ -38,6 +38,10 @@ pub struct SavedPod {
     pub ip: Option<Ipv4Addr>,
     pub start_time: Option<String>,
     pub containers: BTreeMap<String, SavedContainer>,
+    /// Why the pod was evicted (the kubelet's `Evicted` message): it failed, and its
+    /// containers do not run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evicted: Option<String>,
 }
 
 /// Reads the saved state of the pod whose directory is `dir`, if any.

@@ -28,7 +28,11 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
             continue;
         };
         let running = r.running_pid().is_some();
-        let ready = running && r.readiness.verdict == Some(true) && r.startup.verdict == Some(true);
+        // An evicted pod's containers are stopping: none is ready any more.
+        let ready = running
+            && run.saved.evicted.is_none()
+            && r.readiness.verdict == Some(true)
+            && r.startup.verdict == Some(true);
         all_ready &= ready;
         any_running |= running;
         all_done &= r.done;
@@ -46,7 +50,8 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
             continue;
         };
         let ready = if is_sidecar(c) {
-            let ready = r.is_started() && r.readiness.verdict == Some(true);
+            let ready =
+                r.is_started() && run.saved.evicted.is_none() && r.readiness.verdict == Some(true);
             sidecar_running |= r.running_pid().is_some();
             if !ready {
                 unready_sidecars.push(c.name.as_str());
@@ -58,7 +63,7 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
         };
         init_statuses.push(container_status(c, r, ready, has_init));
     }
-    let phase = if run.init_failed(spec) {
+    let phase = if run.saved.evicted.is_some() || run.init_failed(spec) {
         "Failed"
     } else if !initialized {
         "Pending"
@@ -145,6 +150,11 @@ pub(crate) fn pod_status(spec: &PodSpec, run: &mut PodRun, node_ip: Ipv4Addr, no
     });
     if has_init {
         status["initContainerStatuses"] = json!(init_statuses);
+    }
+    // The kubelet's eviction status: Failed from the moment it decides, with why.
+    if let Some(message) = &run.saved.evicted {
+        status["reason"] = json!("Evicted");
+        status["message"] = json!(message);
     }
     if let Some(ip) = run.saved.ip.filter(|_| run.network_ready) {
         status["podIP"] = json!(ip.to_string());

@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler,
-    Pod, PodSpec, Probe, Secret, SleepAction,
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
+    ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler, PersistentVolume,
+    PersistentVolumeClaim, Pod, PodSpec, Probe, Secret, SecretEnvSource, SecretKeySelector,
+    SleepAction,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -41,6 +44,11 @@ struct FakeApi {
     deleted: Mutex<Vec<String>>,
     /// ConfigMaps by name (volumes and env refs read them).
     config_maps: Mutex<BTreeMap<String, ConfigMap>>,
+    /// Secrets by name (env refs read them).
+    secrets: Mutex<BTreeMap<String, Secret>>,
+    /// Claims and volumes by name (persistentVolumeClaim volumes read them).
+    claims: Mutex<BTreeMap<String, PersistentVolumeClaim>>,
+    volumes: Mutex<BTreeMap<String, PersistentVolume>>,
 }
 
 #[async_trait]
@@ -55,8 +63,14 @@ impl PodApi for FakeApi {
     async fn config_map(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, String> {
         Ok(lock(&self.config_maps).get(name).cloned())
     }
-    async fn secret(&self, _ns: &str, _name: &str) -> Result<Option<Secret>, String> {
-        Ok(None)
+    async fn secret(&self, _ns: &str, name: &str) -> Result<Option<Secret>, String> {
+        Ok(lock(&self.secrets).get(name).cloned())
+    }
+    async fn claim(&self, _ns: &str, name: &str) -> Result<Option<PersistentVolumeClaim>, String> {
+        Ok(lock(&self.claims).get(name).cloned())
+    }
+    async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>, String> {
+        Ok(lock(&self.volumes).get(name).cloned())
     }
     async fn delete_pod(&self, _ns: &str, name: &str, uid: &str) -> Result<bool, String> {
         lock(&self.deleted).push(format!("{name}/{uid}"));
@@ -87,7 +101,13 @@ impl Images for FakeImages {
                 cmd: vec!["serve".into()],
                 ..Default::default()
             },
+            size: 1234,
         })
+    }
+
+    /// Images named `pulled…` are fetched (and so are the missing ones, in vain).
+    async fn pulls(&self, image: &str, _: &str) -> bool {
+        image.starts_with("pulled") || image.starts_with("missing")
     }
 }
 
@@ -379,6 +399,7 @@ async fn a_restarted_agent_adopts_the_containers_runc_still_runs() {
                 },
             ),
         ]),
+        evicted: None,
     };
     let body = serde_json::to_vec(&saved).expect("serializable");
     host.put_file(&pod_dir().join("state.json"), &body);
@@ -451,6 +472,7 @@ async fn graceful_deletion_sends_sigterm_then_sigkill_after_the_grace_period() {
         "SIGKILL {waited:?} after SIGTERM"
     );
     // Then every trace goes, and the pod object last.
+    assert_eq!(h.events("Killing"), vec!["Stopping container app"]);
     assert!(h.host.times_of(&Call::Delete(id("app")))[0] >= kill[0]);
     assert!(h.host.netns().is_empty());
     assert!(!h.host.has_files_under(&pod_dir()));
@@ -650,6 +672,45 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let c = h.container_status("app");
     assert_eq!(c["restartCount"], 1);
     assert_eq!(c["lastState"]["terminated"]["exitCode"], 137);
+    assert_eq!(
+        h.events("Killing"),
+        vec!["Container app failed liveness probe, will be restarted"]
+    );
+    // Each failed check is the kubelet's Unhealthy event, with the probe's output.
+    assert_eq!(
+        h.events("Unhealthy"),
+        vec!["Liveness probe failed: unhealthy"; 3]
+    );
+    assert_eq!(h.events("Started"), vec!["Started container app"; 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_startup_probe_restarts_the_container_with_unhealthy_events() {
+    let host = FakeHost::new();
+    host.behave(
+        "app",
+        Behaviour {
+            exec_fails: Some("not yet".into()),
+            ..Default::default()
+        },
+    );
+    let mut c = container("app");
+    c.startup_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["started".into()]),
+        }),
+        ..probe(1, 2)
+    });
+    let h = Harness::start(host, pod("Always", vec![c]));
+    advance(1.5).await;
+    assert_eq!(
+        h.events("Unhealthy"),
+        vec!["Startup probe failed: not yet"; 2]
+    );
+    assert_eq!(
+        h.events("Killing"),
+        vec!["Container app failed startup probe, will be restarted"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -676,6 +737,22 @@ async fn readiness_follows_the_http_probe() {
     advance(3.0).await;
     assert_eq!(h.condition("Ready"), "False");
     assert_eq!(h.runs("app").len(), 1);
+    // Every failed check is an Unhealthy event in the kubelet's words: refused before the
+    // app listened, then its 503s.
+    let unhealthy = h.events("Unhealthy");
+    let refused = format!(
+        "Readiness probe failed: Get \"http://{addr}/ready\": dial tcp {addr}: connect: connection refused"
+    );
+    let status = "Readiness probe failed: HTTP probe failed with statuscode: 503";
+    assert!(unhealthy.len() >= 5, "{unhealthy:?}");
+    assert!(
+        unhealthy.iter().take(3).all(|m| *m == refused),
+        "{unhealthy:?}"
+    );
+    assert!(
+        unhealthy.iter().rev().take(2).all(|m| m == status),
+        "{unhealthy:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -755,6 +832,40 @@ async fn a_missing_image_shows_err_image_pull_then_image_pull_backoff() {
     );
     assert!(h.runs("app").is_empty());
     assert_eq!(h.status()["phase"], "Pending");
+    assert_eq!(h.events("Pulling")[0], "Pulling image \"missing:v1\"");
+    assert!(h.events("Pulled").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn image_and_container_events_are_the_kubelets() {
+    let mut pulled = container("pulled");
+    pulled.image = Some("pulled:v2".into());
+    let h = Harness::start(
+        FakeHost::new(),
+        pod("Always", vec![container("app"), pulled]),
+    );
+    advance(0.5).await;
+    let app_image = container("app").image.unwrap_or_default();
+    assert_eq!(h.events("Pulling"), vec!["Pulling image \"pulled:v2\""]);
+    let pulled = h.events("Pulled");
+    assert_eq!(
+        pulled[0],
+        format!("Container image \"{app_image}\" already present on machine")
+    );
+    assert!(
+        pulled[1].starts_with("Successfully pulled image \"pulled:v2\" in ")
+            && pulled[1].ends_with("including waiting). Image size: 1234 bytes."),
+        "{}",
+        pulled[1]
+    );
+    assert_eq!(
+        h.events("Created"),
+        vec!["Created container: app", "Created container: pulled"]
+    );
+    assert_eq!(
+        h.events("Started"),
+        vec!["Started container app", "Started container pulled"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -775,6 +886,16 @@ async fn the_pod_gets_its_own_etc_files_and_bundle() {
     assert_eq!(config["process"]["args"][0], "serve");
     assert_eq!(config["linux"]["cgroupsPath"], format!("/baton/{UID}/app"));
     assert_eq!(h.host.netns(), vec![format!("baton-{UID}")]);
+    // The config (environment, secrets' values included) is written to the agent's tmpfs;
+    // the bundle links to it, and it goes with the pod.
+    let on_tmpfs = PathBuf::from("/data/node/run").join(UID).join("app.json");
+    assert_eq!(
+        file(&on_tmpfs),
+        file(&pod_dir().join("app/bundle/config.json"))
+    );
+    h.delete(0);
+    let h = h.finished().await;
+    assert!(h.host.file(&on_tmpfs).is_none());
 }
 
 #[tokio::test(start_paused = true)]
@@ -905,8 +1026,30 @@ async fn saved_and_live_addresses_are_never_handed_out_again() {
             host.add_netns(&format!("baton-{uid}"), Some(ip));
         }
     }
+    // Conntrack remembers connections to a held address, to two no pod holds (of pods gone
+    // while no agent ran), to the gateway (the cluster DNS) and to an outside address.
+    let gone = [Ipv4Addr::new(10, 244, 0, 3), Ipv4Addr::new(10, 244, 0, 99)];
+    host.track(&[
+        Ipv4Addr::new(10, 244, 0, 1),
+        gone[0],
+        gone[1],
+        Ipv4Addr::new(10, 244, 0, 100),
+        Ipv4Addr::new(192, 0, 2, 1),
+    ]);
     let agent = agent_on(host.clone(), Arc::new(FakeApi::default()), options(None));
     agent.recover_addresses().await;
+    let forgotten: Vec<Ipv4Addr> = host
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::ForgetConnections(ip) => Some(ip),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        forgotten, gone,
+        "only the entries of addresses no pod holds go"
+    );
     // The whole rest of the /24 goes to new pods, none of it twice or taken.
     let mut fresh = std::collections::BTreeSet::new();
     while let Some(ip) = agent.allocate_ip(&format!("new-{}", fresh.len())) {
@@ -966,6 +1109,169 @@ async fn run_as_non_root_with_a_root_image_is_a_config_error() {
     );
     assert_eq!(h.status()["phase"], "Pending");
     assert!(h.events("Failed")[0].starts_with("Error: container has runAsNonRoot"));
+}
+
+// --- Environment from ConfigMaps and Secrets ------------------------------------------------
+
+fn env_var(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn data_config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
+    let mut cm = ConfigMap {
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    cm.metadata.name = Some(name.into());
+    cm
+}
+
+/// The environment written into the container's bundle.
+fn bundle_env(h: &Harness, container: &str) -> Vec<String> {
+    let config: Value = serde_json::from_slice(
+        &h.host
+            .file(&pod_dir().join(container).join("bundle/config.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    config["process"]["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn env_from_config_maps_and_secrets_in_order_then_env_overrides() {
+    let mut c = container("app");
+    let source =
+        |cm: Option<&str>, secret: Option<&str>, prefix: Option<&str>, optional| EnvFromSource {
+            config_map_ref: cm.map(|n| ConfigMapEnvSource {
+                name: n.into(),
+                optional,
+            }),
+            secret_ref: secret.map(|n| SecretEnvSource {
+                name: n.into(),
+                optional,
+            }),
+            prefix: prefix.map(str::to_string),
+        };
+    c.env_from = Some(vec![
+        source(Some("cfg"), None, Some("CFG_"), None),
+        source(None, Some("creds"), None, None),
+        // A later source's key replaces an earlier one's.
+        source(Some("more"), None, Some("CFG_"), None),
+        // Optional and missing: nothing.
+        source(Some("absent"), None, None, Some(true)),
+        source(None, Some("absent"), None, Some(true)),
+    ]);
+    c.env = Some(vec![
+        env_var("PASSWORD", "overridden"),
+        env_var("URL", "http://$(CFG_HOST):$(CFG_PORT)"),
+        // An optional key reference that is missing leaves the envFrom value alone.
+        EnvVar {
+            name: "USER".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: "creds".into(),
+                    key: "nope".into(),
+                    optional: Some(true),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ]);
+    let api = Arc::new(FakeApi::default());
+    lock(&api.config_maps).insert(
+        "cfg".into(),
+        data_config_map(
+            "cfg",
+            &[("HOST", "db"), ("PORT", "5432"), ("log.level", "debug")],
+        ),
+    );
+    lock(&api.config_maps).insert("more".into(), data_config_map("more", &[("PORT", "6543")]));
+    let secret = Secret {
+        data: Some(BTreeMap::from([
+            ("USER".to_string(), ByteString(b"admin".to_vec())),
+            ("PASSWORD".to_string(), ByteString(b"s3cret".to_vec())),
+        ])),
+        ..Default::default()
+    };
+    lock(&api.secrets).insert("creds".into(), secret);
+    let host = Arc::new(FakeHost::new());
+    let agent = agent_on(host.clone(), api.clone(), options(None));
+    let h = Harness::start_worker(agent, host, api, pod("Always", vec![c]));
+    advance(1.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    let env = bundle_env(&h, "app");
+    let from = env.iter().position(|e| e.starts_with("CFG_HOST="));
+    let expect = [
+        "CFG_HOST=db",
+        "CFG_PORT=6543",
+        // Keys that are not C identifiers are kept, as kubelets since 1.30 keep them.
+        "CFG_log.level=debug",
+        "PASSWORD=overridden",
+        "USER=admin",
+        "URL=http://db:6543",
+    ];
+    let tail: Vec<&str> = env[from.unwrap_or(env.len())..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(tail, expect, "{env:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_env_from_source_is_a_config_error_in_the_kubelets_words() {
+    let mut c = container("app");
+    c.env_from = Some(vec![EnvFromSource {
+        config_map_ref: Some(ConfigMapEnvSource {
+            name: "missing".into(),
+            optional: None,
+        }),
+        ..Default::default()
+    }]);
+    let mut s = container("side");
+    s.env_from = Some(vec![EnvFromSource {
+        secret_ref: Some(SecretEnvSource {
+            name: "gone".into(),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    }]);
+    let h = Harness::start(FakeHost::new(), pod("Always", vec![c, s]));
+    advance(1.0).await;
+    assert!(h.runs("app").is_empty());
+    assert!(h.runs("side").is_empty());
+    for (name, message) in [
+        ("app", "configmap \"missing\" not found"),
+        ("side", "secret \"gone\" not found"),
+    ] {
+        let w = h.container_status(name)["state"]["waiting"].clone();
+        assert_eq!(w["reason"], "CreateContainerConfigError", "{name}");
+        assert_eq!(w["message"], message, "{name}");
+        assert!(
+            h.events("Failed").contains(&format!("Error: {message}")),
+            "{:?}",
+            h.events("Failed")
+        );
+    }
+    // Created later, it is read on the next try.
+    lock(&h.api.config_maps).insert("missing".into(), data_config_map("missing", &[("A", "1")]));
+    advance(30.0).await;
+    assert_eq!(h.runs("app").len(), 1);
+    assert!(bundle_env(&h, "app").contains(&"A=1".to_string()));
+    assert!(h.runs("side").is_empty());
 }
 
 // --- Init containers, sidecars, lifecycle hooks, termination messages ---------------------

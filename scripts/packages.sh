@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The Debian packages Baton's build, its node agent and its tests use, and a Rust toolchain
+# check: what install.sh and test.sh need on a fresh machine. Safe to run again.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Debian packages: build tools, and what the tests and later components drive for real.
+# runc, iproute2, nftables, conntrack: the node agent and the Service proxy; nginx-light, wrk:
+# the traffic benchmarks (bench/traffic.sh); buildah, busybox-static, docker-registry: the
+# container tests build their image FROM scratch and serve it from a local registry.
+PKGS=(curl ca-certificates pkg-config gcc iproute2 python3 python3-pip python3-venv
+      runc nftables iptables conntrack buildah busybox-static docker-registry nginx-light wrk)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "$0: cargo is required (rustup: https://rustup.rs)" >&2
+  exit 1
+fi
