@@ -119,10 +119,11 @@ pub trait Host: Send + Sync + 'static {
     async fn create_pod_network(&self, net: &PodNet<'_>) -> Result<(), HostError>;
     /// Deletes the namespace (and with it the veth pair); absent is fine.
     async fn delete_pod_network(&self, netns: &str) -> Result<(), HostError>;
-    /// Forgets the host's connection-tracking entries to and from a removed pod's address.
-    /// A half-closed entry (FIN_WAIT, CLOSE_WAIT, LAST_ACK) left by a pod that went away
-    /// mid-close would otherwise capture a new connection that reuses its client port and
-    /// send it, with the old NAT, to an address nobody answers any more.
+    /// Forgets the host's connection-tracking entries of connections to a removed pod's
+    /// address ([`CAPTURING_TCP_STATES`], and UDP). A half-closed entry (FIN_WAIT, CLOSE_WAIT,
+    /// LAST_ACK) left by a pod that went away mid-close would otherwise capture a new
+    /// connection that reuses its client port and send it, with the old NAT, to an address
+    /// nobody answers any more.
     async fn forget_connections(&self, ip: std::net::Ipv4Addr);
     /// The addresses conntrack entries lead to (a connection's original destination, or the
     /// source of its answers: where NAT sent it), for [`Host::forget_connections`] of those no
@@ -389,12 +390,11 @@ impl Host for LinuxHost {
     }
 
     async fn forget_connections(&self, ip: std::net::Ipv4Addr) {
-        let ip = ip.to_string();
-        // conntrack exits 1 when nothing matched: not an error.
-        for flag in ["--reply-src", "--orig-dst"] {
+        for args in forget_commands(ip) {
+            // conntrack exits 1 when nothing matched: not an error.
             let out = Command::new("conntrack")
-                .args(["-D", flag, &ip])
-                .stdin(std::process::Stdio::null())
+                .args(&args)
+                .stdin(Stdio::null())
                 .output()
                 .await;
             if let Err(e) = out {
@@ -935,6 +935,45 @@ pub(crate) fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The `msg="…"` of a runc log line (logfmt), or the line itself.
+/// The TCP states of a connection to a removed pod that [`Host::forget_connections`] deletes:
+/// those in which conntrack lets a SYN that reuses the client port ride the old entry (and
+/// its NAT) to the dead address. TIME_WAIT and CLOSE entries are left alone: a SYN reopens
+/// them with a fresh NAT decision anyway (the timeout policy of Service connections forgets
+/// CLOSE at once), and `conntrack -D` deletes by the dumped entry's original tuple, so one
+/// that a reused client port reopened between the dump and the delete would take the new,
+/// live connection with it (seen: a request to a ClusterIP hung 10 s mid-rollout).
+pub const CAPTURING_TCP_STATES: [&str; 6] = [
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+];
+
+/// The `conntrack` invocations that forget the connections leading to `ip` (whose answers
+/// come from it: direct connections and those NAT sent there): one per capturing TCP state
+/// (`--state` takes one), then UDP.
+pub fn forget_commands(ip: std::net::Ipv4Addr) -> Vec<Vec<String>> {
+    let ip = ip.to_string();
+    let delete = |proto: &str| -> Vec<String> {
+        ["-D", "-p", proto, "--reply-src", &ip]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut all: Vec<Vec<String>> = CAPTURING_TCP_STATES
+        .iter()
+        .map(|state| {
+            let mut a = delete("tcp");
+            a.extend(["--state".to_string(), state.to_string()]);
+            a
+        })
+        .collect();
+    all.push(delete("udp"));
+    all
+}
+
 /// The addresses in `conntrack -L` output that entries lead to: each entry's first `dst=` (the
 /// original destination) and second `src=` (who answers, after NAT); sorted, once each.
 pub fn conntrack_addresses(listing: &str) -> Vec<std::net::Ipv4Addr> {
@@ -1056,5 +1095,92 @@ conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.\n";
         assert_eq!(http_get(addr, "/").await, Ok(200));
         assert_eq!(http_get(addr, "/").await, Ok(503));
         assert_eq!(http_get(addr, "/").await, Ok(0));
+    }
+
+    /// Runs a command, panicking with its output when it fails.
+    fn must(cmd: &str, args: &[&str]) -> String {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd} not run (this test needs root and {cmd}): {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Removes the test's nftables table however the test ends.
+    struct CtTable(&'static str);
+    impl Drop for CtTable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", self.0])
+                .output();
+        }
+    }
+
+    /// Needs root, nft and conntrack (CI runs as root with both). A dead pod's half-open
+    /// entries go; its TIME_WAIT entries stay (a SYN reopens them with fresh NAT, and deleting
+    /// them races with that reopening: the delete would take the new connection).
+    #[tokio::test]
+    async fn forgetting_a_pod_address_keeps_time_wait_entries() {
+        use std::io::{Read, Write};
+        // A ct expression in a hook makes the kernel track this namespace's connections.
+        let table = CtTable("baton-forget-test");
+        must(
+            "nft",
+            &[
+                "add table ip baton-forget-test; add chain ip baton-forget-test out { type filter hook output priority 0 ; } ; add rule ip baton-forget-test out ct state new counter",
+            ],
+        );
+        let ip = std::net::Ipv4Addr::new(127, 0, 0, 97);
+        let l = std::net::TcpListener::bind((ip, 0)).expect("bind 127.0.0.97");
+        let addr = l.local_addr().expect("addr");
+        // One connection closed (TIME_WAIT), one left open (ESTABLISHED).
+        let mut closed = std::net::TcpStream::connect(addr).expect("connect");
+        let (mut served, _) = l.accept().expect("accept");
+        served.write_all(b"x").expect("write");
+        drop(served);
+        let mut b = [0u8; 4];
+        while closed.read(&mut b).map(|n| n > 0).unwrap_or(false) {}
+        let closed_port = closed.local_addr().expect("port").port();
+        drop(closed);
+        let open = std::net::TcpStream::connect(addr).expect("connect");
+        let (_held, _) = l.accept().expect("accept");
+        let open_port = open.local_addr().expect("port").port();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let list = || {
+            let out = std::process::Command::new("conntrack")
+                .args(["-L", "-p", "tcp", "--reply-src", "127.0.0.97"])
+                .output()
+                .expect("conntrack (this test needs root and conntrack)");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let entry = |listing: &str, port: u16| {
+            listing
+                .lines()
+                .find(|l| l.contains(&format!("sport={port} ")))
+                .map(|l| l.to_string())
+        };
+        let before = list();
+        let tw = entry(&before, closed_port).expect("the closed connection is tracked");
+        assert!(tw.contains("TIME_WAIT"), "{before}");
+        let es = entry(&before, open_port).expect("the open connection is tracked");
+        assert!(es.contains("ESTABLISHED"), "{before}");
+
+        LinuxHost {
+            runc_root: PathBuf::new(),
+        }
+        .forget_connections(ip)
+        .await;
+        let after = list();
+        assert!(
+            entry(&after, closed_port).is_some_and(|l| l.contains("TIME_WAIT")),
+            "{tw} is gone: {after}"
+        );
+        assert_eq!(entry(&after, open_port), None, "{after}");
+        drop(table);
     }
 }
