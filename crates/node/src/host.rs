@@ -8,6 +8,7 @@
 //! through the trait too, so a test sees every effect a pod worker has. [`fake::FakeHost`]
 //! is the in-memory machine of the tests.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -125,9 +126,8 @@ pub trait Host: Send + Sync + 'static {
     /// connection that reuses its client port and send it, with the old NAT, to an address
     /// nobody answers any more.
     async fn forget_connections(&self, ip: std::net::Ipv4Addr);
-    /// The addresses conntrack entries lead to (a connection's original destination, or the
-    /// source of its answers: where NAT sent it), for [`Host::forget_connections`] of those no
-    /// pod holds any more.
+    /// The addresses that conntrack entries [`Host::forget_connections`] would delete lead
+    /// to, for forgetting those no pod holds any more.
     async fn tracked_addresses(&self) -> Vec<std::net::Ipv4Addr>;
     /// Network namespaces that exist, by name.
     async fn list_netns(&self) -> Result<Vec<String>, HostError>;
@@ -374,23 +374,19 @@ impl Host for LinuxHost {
     }
 
     async fn tracked_addresses(&self) -> Vec<std::net::Ipv4Addr> {
-        let listed = Command::new("conntrack")
-            .args(["-L", "-f", "ipv4"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .await;
-        match listed {
-            Ok(out) => conntrack_addresses(&String::from_utf8_lossy(&out.stdout)),
-            Err(e) => {
-                tracing::debug!(error = %e, "conntrack not run");
-                Vec::new()
-            }
-        }
+        conntrack_forgettable(&conntrack_list(&["-L", "-f", "ipv4"]).await)
+            .into_keys()
+            .collect()
     }
 
     async fn forget_connections(&self, ip: std::net::Ipv4Addr) {
-        for args in forget_commands(ip) {
+        // One listing first: the deletes (one per state: `--state` takes one) only run for what
+        // is there, which after a drained pod is usually nothing.
+        let listing = conntrack_list(&["-L", "--reply-src", &ip.to_string()]).await;
+        let Some(kinds) = conntrack_forgettable(&listing).remove(&ip) else {
+            return;
+        };
+        for args in forget_commands(ip, &kinds) {
             // conntrack exits 1 when nothing matched: not an error.
             let out = Command::new("conntrack")
                 .args(&args)
@@ -951,44 +947,78 @@ pub const CAPTURING_TCP_STATES: [&str; 6] = [
     "LAST_ACK",
 ];
 
-/// The `conntrack` invocations that forget the connections leading to `ip` (whose answers
-/// come from it: direct connections and those NAT sent there): one per capturing TCP state
-/// (`--state` takes one), then UDP.
-pub fn forget_commands(ip: std::net::Ipv4Addr) -> Vec<Vec<String>> {
-    let ip = ip.to_string();
-    let delete = |proto: &str| -> Vec<String> {
-        ["-D", "-p", proto, "--reply-src", &ip]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let mut all: Vec<Vec<String>> = CAPTURING_TCP_STATES
-        .iter()
-        .map(|state| {
-            let mut a = delete("tcp");
-            a.extend(["--state".to_string(), state.to_string()]);
-            a
-        })
-        .collect();
-    all.push(delete("udp"));
-    all
+/// What kind of conntrack entry [`Host::forget_connections`] deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Forgettable {
+    /// A TCP connection in one of [`CAPTURING_TCP_STATES`].
+    Tcp(&'static str),
+    Udp,
 }
 
-/// The addresses in `conntrack -L` output that entries lead to: each entry's first `dst=` (the
-/// original destination) and second `src=` (who answers, after NAT); sorted, once each.
-pub fn conntrack_addresses(listing: &str) -> Vec<std::net::Ipv4Addr> {
-    let mut out = std::collections::BTreeSet::new();
-    for line in listing.lines() {
-        let field = |key: &str, nth: usize| {
-            line.split_whitespace()
-                .filter_map(|w| w.strip_prefix(key))
-                .nth(nth)
-                .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
-        };
-        out.extend(field("dst=", 0));
-        out.extend(field("src=", 1));
+/// `conntrack` run with `args`: its listing (empty when it could not run).
+async fn conntrack_list(args: &[&str]) -> String {
+    let listed = Command::new("conntrack")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    match listed {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => {
+            tracing::debug!(error = %e, "conntrack not run");
+            String::new()
+        }
     }
-    out.into_iter().collect()
+}
+
+/// The entries of a `conntrack -L` listing that [`Host::forget_connections`] deletes, by the
+/// address their answers come from (the reply's source: the pod a connection went to,
+/// directly or through NAT).
+pub fn conntrack_forgettable(listing: &str) -> BTreeMap<std::net::Ipv4Addr, BTreeSet<Forgettable>> {
+    let mut out: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
+    for line in listing.lines() {
+        let mut words = line.split_whitespace();
+        let kind = match words.next() {
+            // `tcp 6 <timeout> <STATE> src=…`
+            Some("tcp") => match words
+                .nth(2)
+                .and_then(|w| CAPTURING_TCP_STATES.iter().find(|s| **s == w))
+            {
+                Some(state) => Forgettable::Tcp(state),
+                None => continue,
+            },
+            Some("udp") => Forgettable::Udp,
+            _ => continue,
+        };
+        let reply_source = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("src="))
+            .nth(1)
+            .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
+        if let Some(ip) = reply_source {
+            out.entry(ip).or_default().insert(kind);
+        }
+    }
+    out
+}
+
+/// The `conntrack` invocations that delete the entries of `kinds` whose answers come from `ip`.
+pub fn forget_commands(ip: std::net::Ipv4Addr, kinds: &BTreeSet<Forgettable>) -> Vec<Vec<String>> {
+    kinds
+        .iter()
+        .map(|kind| {
+            let mut args = vec!["-D".to_string()];
+            match kind {
+                Forgettable::Tcp(state) => {
+                    args.extend(["-p", "tcp", "--state", state].map(String::from))
+                }
+                Forgettable::Udp => args.extend(["-p", "udp"].map(String::from)),
+            }
+            args.extend(["--reply-src".to_string(), ip.to_string()]);
+            args
+        })
+        .collect()
 }
 
 pub fn runc_message(line: &str) -> String {
@@ -1043,14 +1073,45 @@ mod tests {
     }
 
     #[test]
-    fn conntrack_entries_lead_to_their_destination_and_nat_target() {
+    fn forgettable_entries_are_the_capturing_ones_by_reply_source() {
         let listing = "tcp      6 431999 ESTABLISHED src=10.244.0.1 dst=10.96.0.10 sport=40000 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1\n\
+tcp      6 117 TIME_WAIT src=10.244.0.1 dst=10.96.0.10 sport=40001 dport=80 src=10.244.0.6 dst=10.244.0.1 sport=8080 dport=40001 [ASSURED] mark=0 use=1\n\
+tcp      6 29 LAST_ACK src=10.244.0.1 dst=10.244.0.5 sport=40002 dport=8080 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40002 [ASSURED] mark=0 use=1\n\
 udp      17 29 src=10.244.0.7 dst=10.244.0.1 sport=5353 dport=53 src=10.244.0.1 dst=10.244.0.7 sport=53 dport=5353 mark=0 use=1\n\
-conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.\n";
+conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.\n";
         let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().expect("an address");
+        let found = conntrack_forgettable(listing);
+        // TIME_WAIT alone: nothing to forget for 10.244.0.6.
         assert_eq!(
-            conntrack_addresses(listing),
-            vec![ip("10.96.0.10"), ip("10.244.0.1"), ip("10.244.0.5")]
+            found.keys().copied().collect::<Vec<_>>(),
+            vec![ip("10.244.0.1"), ip("10.244.0.5")]
+        );
+        assert_eq!(
+            forget_commands(ip("10.244.0.5"), &found[&ip("10.244.0.5")]),
+            vec![
+                vec![
+                    "-D",
+                    "-p",
+                    "tcp",
+                    "--state",
+                    "ESTABLISHED",
+                    "--reply-src",
+                    "10.244.0.5"
+                ],
+                vec![
+                    "-D",
+                    "-p",
+                    "tcp",
+                    "--state",
+                    "LAST_ACK",
+                    "--reply-src",
+                    "10.244.0.5"
+                ],
+            ]
+        );
+        assert_eq!(
+            forget_commands(ip("10.244.0.1"), &found[&ip("10.244.0.1")]),
+            vec![vec!["-D", "-p", "udp", "--reply-src", "10.244.0.1"]]
         );
     }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
