@@ -8,6 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the Ingress proxy's and the API server's hot paths
+/// allocate and free per request and per object (ARCHITECTURE.md, "Process": the figures
+/// that chose it, and what it costs in memory).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "baton",
