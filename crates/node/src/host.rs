@@ -129,6 +129,15 @@ pub trait Host: Send + Sync + 'static {
     /// The addresses that conntrack entries [`Host::forget_connections`] would delete lead
     /// to, for forgetting those no pod holds any more.
     async fn tracked_addresses(&self) -> Vec<std::net::Ipv4Addr>;
+    /// Has conntrack record when each connection began (`nf_conntrack_timestamp`), which
+    /// [`Host::young_connections`] reads. Entries made before it was on have no age.
+    async fn record_connection_ages(&self) {}
+    /// Connections to `ip` that began less than a second ago and are not closing yet
+    /// (SYN_SENT, SYN_RECV, ESTABLISHED): what a pod just taken out of the Service rules may
+    /// still be in the middle of answering.
+    async fn young_connections(&self, _ip: std::net::Ipv4Addr) -> usize {
+        0
+    }
     /// Network namespaces that exist, by name.
     async fn list_netns(&self) -> Result<Vec<String>, HostError>;
     /// The IPv4 address of `eth0` in the network namespace `netns`, if it exists and has one.
@@ -377,6 +386,21 @@ impl Host for LinuxHost {
         conntrack_forgettable(&conntrack_list(&["-L", "-f", "ipv4"]).await)
             .into_keys()
             .collect()
+    }
+
+    async fn record_connection_ages(&self) {
+        let path = "/proc/sys/net/netfilter/nf_conntrack_timestamp";
+        if !std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1")
+            && let Err(e) = std::fs::write(path, "1")
+        {
+            tracing::warn!(error = %e, "cannot turn on conntrack timestamps: a pod that exits at once on SIGTERM can drop a request that reached it just before it left the Service rules");
+        }
+    }
+
+    async fn young_connections(&self, ip: std::net::Ipv4Addr) -> usize {
+        young_connections(
+            &conntrack_list(&["-L", "-p", "tcp", "--reply-src", &ip.to_string()]).await,
+        )
     }
 
     async fn forget_connections(&self, ip: std::net::Ipv4Addr) {
@@ -1003,6 +1027,19 @@ pub fn conntrack_forgettable(listing: &str) -> BTreeMap<std::net::Ipv4Addr, BTre
     out
 }
 
+/// The connections of a `conntrack -L` listing that began in the last second (`delta-time=0`,
+/// whole seconds) and are not closing: SYN_SENT, SYN_RECV or ESTABLISHED.
+pub fn young_connections(listing: &str) -> usize {
+    listing
+        .lines()
+        .filter(|line| {
+            let state = line.split_whitespace().nth(3).unwrap_or("");
+            matches!(state, "SYN_SENT" | "SYN_RECV" | "ESTABLISHED")
+                && line.split_whitespace().any(|w| w == "delta-time=0")
+        })
+        .count()
+}
+
 /// The `conntrack` invocations that delete the entries of `kinds` whose answers come from `ip`.
 pub fn forget_commands(ip: std::net::Ipv4Addr, kinds: &BTreeSet<Forgettable>) -> Vec<Vec<String>> {
     kinds
@@ -1070,6 +1107,17 @@ mod tests {
         assert!((300 * 1024..320 * 1024).contains(&used), "{used}");
         assert_eq!(allocated_bytes(&dir.join("absent")), 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn young_connections_began_in_the_last_second_and_are_open() {
+        let listing = "tcp      6 431999 ESTABLISHED src=10.244.0.1 dst=10.96.0.10 sport=40000 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40000 [ASSURED] mark=0 delta-time=0 use=1\n\
+tcp      6 431999 ESTABLISHED src=10.244.0.1 dst=10.96.0.10 sport=40003 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40003 [ASSURED] mark=0 delta-time=4 use=1\n\
+tcp      6 117 TIME_WAIT src=10.244.0.1 dst=10.96.0.10 sport=40001 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40001 [ASSURED] mark=0 delta-time=0 use=1\n\
+tcp      6 59 SYN_RECV src=10.244.0.1 dst=10.96.0.10 sport=40002 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40002 mark=0 delta-time=0 use=1\n\
+tcp      6 59 SYN_RECV src=10.244.0.1 dst=10.96.0.10 sport=40004 dport=80 src=10.244.0.5 dst=10.244.0.1 sport=8080 dport=40004 mark=0 use=1\n";
+        // The idle keep-alive (4 s old), the closed one and one without an age do not count.
+        assert_eq!(young_connections(listing), 2);
     }
 
     #[test]

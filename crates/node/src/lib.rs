@@ -254,6 +254,7 @@ impl Agent {
                 tracing::warn!(netns = %ns, %ip, "a network namespace has another pod's address");
             }
         }
+        self.host.record_connection_ages().await;
         // Connections to pods that went while no agent ran (a killed server, `baton reset`,
         // an earlier cluster on this data dir's addresses) were never forgotten: a stale
         // entry, established for days, would capture a new connection that reuses its client

@@ -925,6 +925,8 @@ impl Agent {
                 holders.iter().map(String::as_str),
             );
             if missing.is_empty() {
+                self.settle_connections(&current, limit.saturating_sub(started.elapsed()))
+                    .await;
                 tracing::debug!(pod = %current.metadata.name.as_deref().unwrap_or(""), waited_ms = started.elapsed().as_millis() as u64, "drained");
                 return started.elapsed();
             }
@@ -943,6 +945,26 @@ impl Agent {
                 changed = rx.changed() => if changed.is_err() { return started.elapsed(); },
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
+        }
+    }
+
+    /// Once no proxy routes to the pod any more: waits (at most [`SETTLE_LIMIT`] and `left`)
+    /// while connections that reached it in the last second are still open. A Service
+    /// connection made just before the rules changed may not have had its request answered
+    /// yet; an app that exits at once on SIGTERM would drop it (the Ingress waits for its own
+    /// requests in flight before acknowledging; the kernel's NAT has no such count).
+    async fn settle_connections(&self, pod: &Pod, left: Duration) {
+        let Some(ip) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+        else {
+            return;
+        };
+        let until = Instant::now() + SETTLE_LIMIT.min(left);
+        while self.host.young_connections(ip).await > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -1380,6 +1402,9 @@ impl Source {
 /// How long a container without a readiness probe may take to accept connections on the TCP
 /// ports it declares before it counts as ready anyway (the ports may be informational).
 const IMPLICIT_READY_LIMIT: Duration = Duration::from_secs(10);
+/// How long a drained pod's young connections may hold its SIGTERM back
+/// (`settle_connections`): ages are whole seconds, so one second and a little.
+const SETTLE_LIMIT: Duration = Duration::from_millis(1200);
 
 #[cfg(test)]
 mod names_tests {
