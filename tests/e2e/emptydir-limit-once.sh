@@ -5,8 +5,13 @@
 # Evicted with the kubelet's message, `kubectl get events` the Warning `Evicted` event, its
 # container was stopped (SIGKILL after the eviction's 1 s grace: exit 137) and never
 # restarted, its emptyDir's data left the disk, the pod object stays and the ReplicaSet
-# replaces it. A pod writing 500 kB into the same limit keeps running. Needs root and runc
-# (CI has both).
+# replaces it. A pod writing 500 kB into the same limit keeps running.
+# Containers' `ephemeral-storage` limits likewise: pod `layer`'s container `fill` (limit 2Mi,
+# its sibling 8Mi) writes 4 MiB into its own filesystem (its writable layer, no volume) and the
+# pod is evicted with the kubelet's container-level message; pod `whole`, whose only container
+# has the 2Mi limit and writes the same, gets the pod-level message (the kubelet checks the pod
+# before its containers). Both: Failed / Evicted, the Warning event, exit 137, no restart, the
+# writable layer gone from the disk, the logs kept. Needs root and runc (CI has both).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry.sh"
 AGENT=1
@@ -55,6 +60,34 @@ kind: Pod
 metadata: {name: small, labels: {app: small}}
 EOF
   writer 500000 | sed 's/^    //'
+  cat <<EOF
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: layer}
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: fill
+    image: $IMAGE
+    command: ["sh", "-c", "head -c 4194304 /dev/zero > /fill && echo written && sleep 3600"]
+    resources: {limits: {ephemeral-storage: 2Mi}}
+  - name: idle
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    resources: {limits: {ephemeral-storage: 8Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: whole}
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: fill
+    image: $IMAGE
+    command: ["sh", "-c", "head -c 4194304 /dev/zero > /fill && echo written && sleep 3600"]
+    resources: {limits: {ephemeral-storage: 2Mi}}
+EOF
 } >"$E2E_TMP/pods.yaml"
 k apply -f "$E2E_TMP/pods.yaml" >/dev/null
 wait_for Running '{.status.phase}' pod small
@@ -97,6 +130,34 @@ expect "Failed"
 k get pods -l app=fill -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}'
 [ "$(printf '%s\n' "$LAST_OUT" | grep -cv "^$EVICTED\$")" -ge 1 ] \
   || fail "the ReplicaSet did not replace the evicted pod"
+
+# check_evicted POD MESSAGE: POD was evicted over its ephemeral-storage limit with MESSAGE;
+# its container `fill` had written, was killed after the 1 s grace and not restarted; its
+# writable layer left the disk, its logs did not.
+check_evicted() {
+  local pod=$1 message=$2
+  wait_for "Failed Evicted" '{.status.phase} {.status.reason}' pod "$pod"
+  expect_eq "$(jp '{.status.message}' pod "$pod")" "$message" "$pod's message"
+  wait_for 137 '{.status.containerStatuses[?(@.name=="fill")].state.terminated.exitCode}' pod "$pod"
+  expect_eq "$(jp '{.status.containerStatuses[?(@.name=="fill")].restartCount}' pod "$pod")" 0 \
+    "$pod's restarts"
+  k logs "$pod" -c fill
+  expect "written"
+  expect_eq "$(jp '{.items[?(@.reason=="Evicted")].message}' events \
+    --field-selector "involvedObject.name=$pod")" "$message" "$pod's Evicted event"
+  k get events --field-selector "involvedObject.name=$pod"
+  expect "Warning   Evicted"
+  local uid
+  uid=$(jp '{.metadata.uid}' pod "$pod")
+  [ -d "$DATA_DIR/node/pods/$uid" ] || fail "$pod's directory is not where expected"
+  for _ in $(seq 1 50); do
+    [ -e "$DATA_DIR/node/pods/$uid/fill/upper/fill" ] || break
+    sleep 0.1
+  done
+  [ ! -e "$DATA_DIR/node/pods/$uid/fill/upper/fill" ] || fail "$pod's writable layer is still on disk"
+}
+check_evicted layer 'Container fill exceeded its local ephemeral storage limit "2Mi". '
+check_evicted whole 'Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. '
 
 # 500 kB stay within 1Mi: measured at least once since, still running.
 while [ $(($(date +%s) - STARTED)) -lt 12 ]; do sleep 1; done

@@ -15,11 +15,14 @@
 //! - [`decide`]: the container state machine, restart policy, back-off, what to do next (pure).
 //! - [`status`]: the pod status document (pure).
 //! - [`saved`]: state.json and adoption after a restart.
+//! - [`eviction`]: local ephemeral storage limits (emptyDir `sizeLimit`, `ephemeral-storage`),
+//!   measured and enforced by eviction as the kubelet's eviction manager does.
 //! - [`api`]: the API calls a worker makes, behind [`PodApi`].
 //! - this file: the worker loop and the I/O that carries out the decisions.
 
 pub mod api;
 pub(crate) mod decide;
+pub mod eviction;
 pub mod saved;
 pub(crate) mod status;
 #[cfg(test)]
@@ -65,6 +68,21 @@ fn bundle_dir(pod_dir: &std::path::Path, name: &str) -> PathBuf {
     pod_dir.join(name).join("bundle")
 }
 
+/// The writable layer of container `name` (the overlay's upper directory), fresh for each run.
+fn upper_dir(pod_dir: &std::path::Path, name: &str) -> PathBuf {
+    pod_dir.join(name).join("upper")
+}
+
+/// The overlay's work directory beside [`upper_dir`].
+fn work_dir(pod_dir: &std::path::Path, name: &str) -> PathBuf {
+    pod_dir.join(name).join("work")
+}
+
+/// Where the pod's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` are written.
+fn etc_dir(pod_dir: &std::path::Path) -> PathBuf {
+    pod_dir.join("etc")
+}
+
 /// The cgroup of a pod (`container` empty) or of one of its containers.
 fn cgroup_path(uid: &str, container: &str) -> String {
     if container.is_empty() {
@@ -85,12 +103,18 @@ impl Agent {
         self.opts.data_dir.join(crate::RUN_DIR).join(uid)
     }
 
-    /// The log file of a container's `n`th run.
-    pub fn log_path(&self, ns: &str, pod: &str, uid: &str, container: &str, n: u32) -> PathBuf {
+    /// The directory of a pod's logs: one directory per container, as the kubelet's
+    /// `/var/log/pods/<ns>_<pod>_<uid>`.
+    fn pod_log_dir(&self, ns: &str, pod: &str, uid: &str) -> PathBuf {
         self.opts
             .data_dir
             .join("logs")
             .join(format!("{ns}_{pod}_{uid}"))
+    }
+
+    /// The log file of a container's `n`th run.
+    pub fn log_path(&self, ns: &str, pod: &str, uid: &str, container: &str, n: u32) -> PathBuf {
+        self.pod_log_dir(ns, pod, uid)
             .join(container)
             .join(format!("{n}.log"))
     }
@@ -137,6 +161,7 @@ pub async fn worker(agent: Arc<Agent>, uid: String, mut rx: watch::Receiver<Opti
         transitions: BTreeMap::new(),
         last_status: None,
         volumes: Default::default(),
+        storage_measured: None,
     };
     // The last object seen: a pod force-deleted meanwhile is stopped by its spec.
     let mut last: Option<Pod> = None;
@@ -235,17 +260,11 @@ impl Agent {
         let volumes_ready = match &run.saved.evicted {
             None => self.sync_volumes(pod, &run.dir, &mut run.volumes).await,
             Some(_) => {
-                if run.running().is_empty() {
-                    self.release_volumes(&run.dir, &mut run.volumes).await;
-                }
+                self.release_evicted(&spec, run).await;
                 false
             }
         };
-        if run.saved.evicted.is_none()
-            && let Some(message) = self
-                .emptydir_over_limit(&spec, &run.dir, &mut run.volumes)
-                .await
-        {
+        if let Some(message) = self.local_storage_eviction(&spec, run).await {
             self.evict(pod, run, message, rx).await;
         }
 
@@ -459,8 +478,8 @@ impl Agent {
         let cdir = self.pod_dir(uid).join(&c.name);
         let bundle_dir = bundle_dir(&self.pod_dir(uid), &c.name);
         let rootfs = bundle_dir.join("rootfs");
-        let upper = cdir.join("upper");
-        let work = cdir.join("work");
+        let upper = upper_dir(&self.pod_dir(uid), &c.name);
+        let work = work_dir(&self.pod_dir(uid), &c.name);
         // A restart gets a fresh writable layer, like a new container in Kubernetes.
         self.host
             .unmount(&rootfs)
@@ -510,7 +529,7 @@ impl Agent {
             &group,
         )
         .map_err(LaunchError::Config)?;
-        let etc = self.pod_dir(uid).join("etc");
+        let etc = etc_dir(&self.pod_dir(uid));
         let mut etc_files: Vec<(String, String)> = ["hostname", "hosts", "resolv.conf"]
             .iter()
             .map(|f| (format!("/etc/{f}"), etc.join(f).display().to_string()))
@@ -868,7 +887,7 @@ impl Agent {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let etc = run.dir.join("etc");
+        let etc = etc_dir(&run.dir);
         let dns = &self.opts.dns;
         let hostname = crate::dns::uts_hostname(pod, &dns.cluster_domain)?;
         let hosts = crate::dns::hosts_file(pod, ip, &dns.cluster_domain);
@@ -995,8 +1014,8 @@ impl Agent {
         .await;
     }
 
-    /// Evicts the pod as the kubelet's eviction manager does (an emptyDir over its
-    /// `sizeLimit`): the Warning event `Evicted`, the status Failed / Evicted with `message`
+    /// Evicts the pod as the kubelet's eviction manager does (over a local storage limit,
+    /// see [`eviction`]): the Warning event `Evicted`, the status Failed / Evicted with `message`
     /// at once, then every container stopped with [`EVICTION_GRACE`] (preStop hooks, SIGTERM,
     /// SIGKILL), whatever its grace period. The pod object stays, for its owner to replace;
     /// its containers do not run again.
@@ -1028,6 +1047,26 @@ impl Agent {
             )
             .await;
         }
+    }
+
+    /// Frees the disk an evicted pod held once its containers all stopped, as the kubelet's
+    /// container garbage collection and volume manager do for an evicted pod: the containers'
+    /// writable layers (unmounted and removed) and the volumes ([`Agent::release_volumes`]).
+    /// The logs stay, for `kubectl logs`, until the pod is deleted.
+    async fn release_evicted(&self, spec: &PodSpec, run: &mut PodRun) {
+        if run.volumes.released || !run.running().is_empty() {
+            return;
+        }
+        for c in all_containers(spec) {
+            let rootfs = bundle_dir(&run.dir, &c.name).join("rootfs");
+            if self.host.unmount(&rootfs).await.is_ok() && !self.host.is_mounted(&rootfs).await {
+                self.host
+                    .remove_dir_all(&upper_dir(&run.dir, &c.name))
+                    .await;
+                self.host.remove_dir_all(&work_dir(&run.dir, &c.name)).await;
+            }
+        }
+        self.release_volumes(&run.dir, &mut run.volumes).await;
     }
 
     /// Stops the running containers among `names` (see [`Agent::teardown`]) by `deadline`,
@@ -1278,11 +1317,7 @@ impl Agent {
         if !mounted {
             self.host.remove_dir_all(&dir).await;
         }
-        let logs = self
-            .opts
-            .data_dir
-            .join("logs")
-            .join(format!("{}_{}_{uid}", saved.namespace, saved.name));
+        let logs = self.pod_log_dir(&saved.namespace, &saved.name, uid);
         self.host.remove_dir_all(&logs).await;
     }
 

@@ -1,7 +1,7 @@
 //! Pod volumes on this node, the kubelet's volume manager reduced to what the agent runs:
-//! `emptyDir` (a directory under the pod's dir — measured every [`USAGE_PERIOD`] when it has a
-//! `sizeLimit`, the pod evicted once it holds more, see [`over_limit`] — or a tmpfs of
-//! `sizeLimit` for `medium: Memory`), `configMap`, `secret`, `downwardAPI` and `projected`
+//! `emptyDir` (a directory under the pod's dir — measured when it has a `sizeLimit`, the pod
+//! evicted once it holds more, see [`crate::pod::eviction`] — or a tmpfs of `sizeLimit` for
+//! `medium: Memory`), `configMap`, `secret`, `downwardAPI` and `projected`
 //! (files written by the kubelet's atomic writer, see [`fs`], brought up to date every
 //! [`REFRESH`]), and
 //! `hostPath` (the host's path itself, after its `type` check), and `persistentVolumeClaim`
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use crate::Agent;
 use crate::bundle::quantity_bytes;
-use baton_api::quantity::{Format, Quantity};
+use baton_api::quantity::Quantity;
 
 /// A file of a configMap, secret, downwardAPI or projected volume: its body and mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub fn backing(v: &Volume) -> Option<Backing> {
 
 /// The `sizeLimit` of a disk-backed `emptyDir` (no `medium`), when positive: the kubelet does
 /// not cap such a directory but measures it and evicts the pod once it holds more
-/// ([`over_limit`]). A `Memory` one is a tmpfs of that size instead ([`backing`]).
+/// ([`crate::pod::eviction`]). A `Memory` one is a tmpfs of that size instead ([`backing`]).
 pub fn disk_limit(v: &Volume) -> Option<Quantity> {
     let e = v.empty_dir.as_ref()?;
     if e.medium.as_deref() == Some("Memory") {
@@ -116,27 +116,6 @@ pub fn disk_limit(v: &Volume) -> Option<Quantity> {
     let q = Quantity::try_from(e.size_limit.as_ref()?).ok()?;
     (!q.is_zero() && !q.is_negative()).then_some(q)
 }
-
-/// The kubelet's eviction message (`emptyDirLimitEviction`) for the first disk-backed
-/// emptyDir of `spec` whose usage (`used`: bytes by volume name, measured) exceeds its
-/// `sizeLimit`; None while every one is within its limit.
-pub fn over_limit(spec: &PodSpec, used: &BTreeMap<String, u64>) -> Option<String> {
-    spec.volumes.iter().flatten().find_map(|v| {
-        let limit = disk_limit(v)?;
-        let bytes = i64::try_from(*used.get(&v.name)?).unwrap_or(i64::MAX);
-        (Quantity::from_value(bytes, Format::BinarySI) > limit).then(|| {
-            format!(
-                "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
-                v.name,
-                limit.to_string()
-            )
-        })
-    })
-}
-
-/// How often the disk-backed emptyDirs with a `sizeLimit` are measured (the kubelet's eviction
-/// manager looks every 10 s).
-pub const USAGE_PERIOD: Duration = Duration::from_secs(10);
 
 /// Where the volume a claim is bound to lives on this node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -431,8 +410,6 @@ pub(crate) struct VolumeSync {
     pub synced: Option<Instant>,
     /// The last failure, and when its event was recorded.
     pub failure: Option<(String, Instant)>,
-    /// When the emptyDirs' usage was last measured ([`USAGE_PERIOD`]).
-    pub measured: Option<Instant>,
     /// The pod ended for good (evicted) and its volumes were torn down.
     pub released: bool,
 }
@@ -476,34 +453,6 @@ impl Agent {
             }
         }
         sync.ready
-    }
-
-    /// Measures, every [`USAGE_PERIOD`], the disk-backed emptyDirs that have a `sizeLimit`
-    /// (bytes allocated under their directory, as the kubelet's `du`) and returns the eviction
-    /// message when one holds more than its limit ([`over_limit`]).
-    pub(crate) async fn emptydir_over_limit(
-        &self,
-        spec: &PodSpec,
-        dir: &Path,
-        sync: &mut VolumeSync,
-    ) -> Option<String> {
-        let now = Instant::now();
-        if !sync.ready
-            || sync
-                .measured
-                .is_some_and(|t| now.saturating_duration_since(t) < USAGE_PERIOD)
-        {
-            return None;
-        }
-        sync.measured = Some(now);
-        let mut used = BTreeMap::new();
-        for v in spec.volumes.iter().flatten() {
-            if disk_limit(v).is_some() {
-                let bytes = self.host.disk_usage(&volume_dir(dir, &v.name)).await;
-                used.insert(v.name.clone(), bytes);
-            }
-        }
-        over_limit(spec, &used)
     }
 
     /// Tears down the volumes of a pod whose containers ended for good (evicted), as the

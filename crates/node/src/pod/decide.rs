@@ -413,6 +413,8 @@ pub(crate) struct PodRun {
     pub network_ready: bool,
     /// The pod's volumes: set up once, kept up to date ([`crate::volume`]).
     pub volumes: crate::volume::VolumeSync,
+    /// When the pod's local storage was last measured ([`super::eviction`]).
+    pub storage_measured: Option<Instant>,
 }
 
 pub(crate) fn container_id(uid: &str, name: &str) -> String {
@@ -730,6 +732,7 @@ mod tests {
             last_status: None,
             network_ready: true,
             volumes: Default::default(),
+            storage_measured: None,
         };
         run.track(spec);
         run

@@ -233,6 +233,7 @@ mod tests {
             last_status: None,
             network_ready: true,
             volumes: Default::default(),
+            storage_measured: None,
         };
         run.track(&spec);
         (spec, run)

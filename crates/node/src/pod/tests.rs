@@ -34,6 +34,7 @@ use baton_api::events::Kind;
 
 const UID: &str = "0b4e6c0e-8f43-4b65-9a55-3c1d2f0e9a11";
 
+mod storage;
 mod volumes;
 
 /// The API server as the worker sees it: statuses, events and deletions are recorded.
