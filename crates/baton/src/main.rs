@@ -48,6 +48,12 @@ struct ShimArgs {
     bundle: PathBuf,
     #[arg(long)]
     log: PathBuf,
+    /// Rotate the log past this many bytes.
+    #[arg(long, default_value_t = baton_node::logs::rotate::DEFAULT_MAX_SIZE, value_parser = baton_node::logs::rotate::parse_max_size)]
+    log_max_size: u64,
+    /// Log files kept, the one written included.
+    #[arg(long, default_value_t = baton_node::logs::rotate::DEFAULT_MAX_FILES, value_parser = baton_node::logs::rotate::parse_max_files)]
+    log_max_files: u32,
     /// Keep the container's stdin open for attach sessions.
     #[arg(long)]
     stdin: bool,
@@ -180,6 +186,14 @@ struct ServerArgs {
     /// Registries reached over plain HTTP besides loopback ones (host[:port]).
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
+    /// The size (a quantity: 10Mi, 512Ki) past which a container's log file is rotated
+    /// (the kubelet's `containerLogMaxSize`).
+    #[arg(long, default_value = "10Mi", value_parser = baton_node::logs::rotate::parse_max_size)]
+    container_log_max_size: u64,
+    /// The log files kept per container run, the one being written included; at least 2
+    /// (the kubelet's `containerLogMaxFiles`). A run's logs take at most size × files.
+    #[arg(long, default_value_t = baton_node::logs::rotate::DEFAULT_MAX_FILES, value_parser = baton_node::logs::rotate::parse_max_files)]
+    container_log_max_files: u32,
 }
 
 /// Errors end the process with one `error: …` line (the causes joined), never a backtrace.
@@ -232,6 +246,10 @@ fn run() -> anyhow::Result<()> {
             &a.runc_root,
             &a.bundle,
             &a.log,
+            baton_node::logs::rotate::Rotation {
+                max_size: a.log_max_size,
+                max_files: a.log_max_files,
+            },
             &a.id,
             baton_node::shim::Stdio {
                 stdin: a.stdin,
@@ -549,6 +567,10 @@ async fn start_agent(
     };
     let host = std::sync::Arc::new(baton_node::host::LinuxHost {
         runc_root: opts.data_dir.join("runc"),
+        log_rotation: baton_node::logs::rotate::Rotation {
+            max_size: args.container_log_max_size,
+            max_files: args.container_log_max_files,
+        },
     });
     match baton_node::start(client, host, std::sync::Arc::new(images), opts).await {
         Ok(_) => true,

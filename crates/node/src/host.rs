@@ -201,6 +201,8 @@ pub trait Host: Send + Sync + 'static {
     async fn list_dir(&self, path: &Path) -> Vec<String>;
     /// Removes a directory and what it holds; absent is fine. Never called on a live mount.
     async fn remove_dir_all(&self, path: &Path);
+    /// Removes a file of the agent's; absent is fine.
+    async fn remove_file(&self, path: &Path);
     /// Whether something is mounted at `path`.
     async fn is_mounted(&self, path: &Path) -> bool;
     /// The bytes allocated to the tree at `path` (its blocks, as `du -x`): symbolic links are
@@ -247,6 +249,9 @@ pub trait Host: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct LinuxHost {
     pub runc_root: PathBuf,
+    /// How the containers' monitors rotate their logs (a monitor keeps the rotation it was
+    /// started with until its container ends).
+    pub log_rotation: crate::logs::rotate::Rotation,
 }
 
 async fn run_cmd(what: &str, cmd: &mut Command) -> Result<String, HostError> {
@@ -510,7 +515,11 @@ impl Host for LinuxHost {
             .arg("--bundle")
             .arg(bundle)
             .arg("--log")
-            .arg(log);
+            .arg(log)
+            .arg("--log-max-size")
+            .arg(self.log_rotation.max_size.to_string())
+            .arg("--log-max-files")
+            .arg(self.log_rotation.max_files.to_string());
         for (on, flag) in [
             (stdio.stdin, "--stdin"),
             (stdio.stdin_once, "--stdin-once"),
@@ -730,6 +739,14 @@ impl Host for LinuxHost {
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::debug!(path = %path.display(), error = %e, "removing a directory failed");
+        }
+    }
+
+    async fn remove_file(&self, path: &Path) {
+        if let Err(e) = tokio::fs::remove_file(path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::debug!(path = %path.display(), error = %e, "removing a file failed");
         }
     }
 
@@ -1281,6 +1298,7 @@ conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.\n";
 
         LinuxHost {
             runc_root: PathBuf::new(),
+            log_rotation: Default::default(),
         }
         .forget_connections(ip)
         .await;

@@ -18,7 +18,8 @@
 //!   records exit codes while no agent runs; [`attach`]: the protocol of its attach socket.
 //! - [`server`]: the kubelet's HTTP endpoints (container logs, exec, port-forward).
 //! - [`stats`]: `/stats/summary`, CPU and memory of the node and its containers.
-//! - [`logs`]: reading container log files (tail, limit, follow).
+//! - [`logs`]: container log files: their CRI records, rotation by size (`logs::rotate`),
+//!   reading them back (tail, limit, follow).
 //! - [`reset`]: `baton reset`, removing what the agent made on this machine.
 //! - [`dns`]: a pod's `/etc/resolv.conf`, `/etc/hosts` and hostname, as the kubelet writes them.
 //! - [`volume`]: pod volumes (emptyDir, configMap, secret, downwardAPI, projected, hostPath)

@@ -6,7 +6,9 @@
 //! `<RFC 3339 time, nine digits> <stdout|stderr> <F|P> <bytes>\n`, `P` for a part of a longer line
 //! (or a last line without a newline), `F` for the part that ends it. This module picks the
 //! file and reads it back the way the kubelet's `ReadLogs` does for `kubectl logs`
-//! ([`Decoder`], [`tail_start`], [`read`]):
+//! ([`Decoder`], [`tail_start`], [`read`]); a run's log is rotated by size, the older parts
+//! kept as `<n>.log.<time>` ([`rotate`]), and `kubectl logs` reads the current part, as the
+//! kubelet does:
 //!
 //! - the output is the records' contents, a newline after each `F`; `timestamps` puts the
 //!   record's time (nine digits, UTC) and a space before each line: on a line's first record
@@ -24,6 +26,8 @@
 //! through as it is (no timestamp, never skipped by `since`: its time is unknown) and counts
 //! as a line for `tailLines`, so such a file reads as it did. (The kubelet refuses a file whose
 //! first line is not a record and drops later lines that are not.)
+
+pub mod rotate;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -88,6 +92,24 @@ pub fn runs(dir: &Path) -> Vec<(u32, PathBuf)> {
         .collect();
     out.sort();
     out
+}
+
+/// The files of a container's log directory (`names`) that the start of its run `n` removes:
+/// those of the runs before `n - 1`, rotated parts included. The kubelet's container garbage
+/// collection keeps one ended container, and its log, besides the running one
+/// (`--maximum-dead-containers-per-container`, 1), so that `--previous` has its file.
+pub fn expired(names: &[String], n: u32) -> Vec<String> {
+    names
+        .iter()
+        .filter(|name| {
+            let Some((run, rest)) = name.split_once(".log") else {
+                return false;
+            };
+            let of_a_run = rest.is_empty() || rest.strip_prefix('.').is_some_and(rotate::is_stamp);
+            of_a_run && run.parse::<u32>().is_ok_and(|k| k.saturating_add(1) < n)
+        })
+        .cloned()
+        .collect()
 }
 
 /// One line of a log file read as a record.
@@ -520,5 +542,39 @@ mod tests {
         }
         let n: Vec<u32> = runs(dir.path()).into_iter().map(|(n, _)| n).collect();
         assert_eq!(n, vec![0, 2, 10]);
+    }
+
+    #[test]
+    fn a_run_keeps_its_own_log_and_the_previous_runs_only() {
+        let names: Vec<String> = [
+            "0.log",
+            "0.log.20261208-013400.000000001",
+            "1.log",
+            "1.log.20261208-013401.000000001",
+            "2.log",
+            "2.log.20261208-013402.000000001",
+            "3.log",
+            "12.log",
+            "x.log",
+            "1.log.tmp",
+            "notes",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            expired(&names, 3),
+            [
+                "0.log",
+                "0.log.20261208-013400.000000001",
+                "1.log",
+                "1.log.20261208-013401.000000001"
+            ]
+        );
+        assert!(expired(&names, 1).is_empty());
+        assert!(expired(&names, 0).is_empty());
+        assert_eq!(
+            expired(&names, 2),
+            ["0.log", "0.log.20261208-013400.000000001"]
+        );
     }
 }

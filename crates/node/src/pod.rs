@@ -593,6 +593,10 @@ impl Agent {
                 .create_dir_all(parent)
                 .await
                 .map_err(|e| LaunchError::Start(format!("creating the log dir: {e}")))?;
+            // A crash loop's logs stay bounded: the previous run's are kept, older ones go.
+            for old in crate::logs::expired(&self.host.list_dir(parent).await, n) {
+                self.host.remove_file(&parent.join(old)).await;
+            }
         }
         let stdio = crate::shim::Stdio {
             stdin: c.stdin.unwrap_or(false),

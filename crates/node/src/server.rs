@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
 use async_trait::async_trait;
 use baton_remotecommand::{ExecOptions, PodStreams, Runner, StreamError, command_runner};
@@ -164,8 +164,14 @@ async fn container_logs(
         };
         return text(StatusCode::BAD_REQUEST, msg);
     };
-    let content = match tokio::fs::read(&file).await {
-        Ok(c) => c,
+    // Read from one open file: a rotation between two reads cannot mix two files.
+    let mut content = Vec::new();
+    let opened = match tokio::fs::File::open(&file).await {
+        Ok(mut f) => f.read_to_end(&mut content).await.map(|_| f),
+        Err(e) => Err(e),
+    };
+    let mut f = match opened {
+        Ok(f) => f,
         Err(e) => {
             return text(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -182,13 +188,14 @@ async fn container_logs(
         return r;
     }
     // Follow: decode what is there, then whatever the container appends (the decoder keeps
-    // a record cut between two reads until its end arrives), until this run ends (a newer log
-    // file appears or the pod goes), `limitBytes` are written or the client hangs up.
+    // a record cut between two reads until its end arrives), across rotations (the file read
+    // to its end, then the one that followed it: `logs::rotate::successor`), until this run
+    // ends (a newer log file appears or the pod goes), `limitBytes` are written or the client
+    // hangs up.
     let start = q.tail_lines.map_or(0, |t| logs::tail_start(&content, t));
     let mut first = Vec::new();
     decoder.feed(&content[start..], &mut first);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
-    let offset = content.len() as u64;
     let dir2 = dir.clone();
     let ns2 = ns.to_string();
     let pod2 = pod.to_string();
@@ -196,18 +203,26 @@ async fn container_logs(
         if tx.send(Ok(Frame::data(Bytes::from(first)))).await.is_err() || decoder.done() {
             return;
         }
-        let Ok(mut f) = tokio::fs::File::open(&file).await else {
-            return;
-        };
-        if f.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
-            return;
-        }
         let mut buf = vec![0u8; 64 * 1024];
         let mut out = Vec::new();
         let mut idle_checks = 0u32;
+        // The file rotated after the one being read, once that one is no longer the log: it
+        // is read from its start once the old one has been read to its end again.
+        let mut next: Option<tokio::fs::File> = None;
         loop {
             match f.read(&mut buf).await {
                 Ok(0) => {
+                    if let Some(following) = next.take() {
+                        f = following;
+                        idle_checks = 0;
+                        continue;
+                    }
+                    if let Ok(meta) = f.metadata().await
+                        && let Some(following) = logs::rotate::successor(&meta, &file)
+                    {
+                        next = Some(tokio::fs::File::from_std(following));
+                        continue;
+                    }
                     idle_checks += 1;
                     if idle_checks.is_multiple_of(5) {
                         let newer = logs::runs(&dir2).last().is_some_and(|(m, _)| *m > n);

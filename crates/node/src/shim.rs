@@ -1,6 +1,7 @@
 //! The per-container monitor (containerd's shim, reduced to what Baton needs): a small process
 //! of its own session that starts the container with `runc run --detach`, owns its stdio
-//! (stdout and stderr pipes, or a terminal, written to the log as CRI records; stdin for
+//! (stdout and stderr pipes, or a terminal, written to the log as CRI records and rotated by
+//! size: [`crate::logs::rotate`]; stdin for
 //! attach sessions, served on a socket: [`crate::attach`]), becomes the container's parent (it is a child subreaper, so the container's init is reparented to it
 //! when runc exits), waits for it to end and records how in `<bundle>/exit`, durably, before
 //! reaping it. It does not depend on the agent: when the server is killed or restarted the
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::host::Exit;
+use crate::logs::rotate::{LogWriter, Rotation};
 use crate::logs::{MAX_RECORD, Stream, encode_record};
 
 /// The subcommand of the binary that runs [`run`].
@@ -74,10 +76,17 @@ pub struct Stdio {
 }
 
 /// The monitor: starts container `id` from `bundle` with runc (state under `runc_root`), writes
-/// its output to `log` as CRI log records ([`crate::logs`]), serves attach sessions
-/// ([`crate::attach`]), waits for it to end and records how. Returns the process's exit code
-/// (0 once the record is written).
-pub fn run(runc_root: &Path, bundle: &Path, log: &Path, id: &str, stdio: Stdio) -> i32 {
+/// its output to `log` as CRI log records ([`crate::logs`]) rotated by `rotation`, serves
+/// attach sessions ([`crate::attach`]), waits for it to end and records how. Returns the
+/// process's exit code (0 once the record is written).
+pub fn run(
+    runc_root: &Path,
+    bundle: &Path,
+    log: &Path,
+    rotation: Rotation,
+    id: &str,
+    stdio: Stdio,
+) -> i32 {
     // Out of the agent's session and process group: signals meant for the server (a terminal's
     // ^C, a kill of its group) do not reach the monitor.
     let _ = nix::unistd::setsid();
@@ -100,14 +109,10 @@ pub fn run(runc_root: &Path, bundle: &Path, log: &Path, id: &str, stdio: Stdio) 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    else {
+    let Ok(writer) = LogWriter::open(log, rotation) else {
         return 1;
     };
-    let log = Arc::new(Mutex::new(file));
+    let log = Arc::new(Mutex::new(writer));
     let Ok(started) = start(runc_root, bundle, id, stdio) else {
         return 1;
     };
@@ -350,7 +355,7 @@ impl Hub {
 fn pump(
     from: OwnedFd,
     stream: Stream,
-    log: Arc<Mutex<std::fs::File>>,
+    log: Arc<Mutex<LogWriter>>,
     hub: Arc<Hub>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
@@ -388,7 +393,7 @@ fn pump(
                 let _ = log
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .write_all(&records);
+                    .write_records(&records);
             }
         }
         if !line.is_empty() {
@@ -398,7 +403,7 @@ fn pump(
             let _ = log
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .write_all(&records);
+                .write_records(&records);
         }
     })
 }

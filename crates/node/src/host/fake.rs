@@ -254,11 +254,13 @@ impl Host for FakeHost {
         &self,
         id: &str,
         bundle: &Path,
-        _log: &Path,
+        log: &Path,
         _stdio: crate::shim::Stdio,
     ) -> Result<i32, HostError> {
         self.log(Call::Run(id.to_string()));
         let mut s = self.lock();
+        // The monitor creates the log.
+        s.files.entry(log.to_path_buf()).or_default();
         let b = s.behaviours.get(name_of(id)).cloned().unwrap_or_default();
         if let Some(message) = b.start_error {
             return Err(HostError::Command {
@@ -412,6 +414,10 @@ impl Host for FakeHost {
         let mut s = self.lock();
         s.files.retain(|p, _| !p.starts_with(path));
         s.dirs.retain(|p| !p.starts_with(path));
+    }
+
+    async fn remove_file(&self, path: &Path) {
+        self.lock().files.remove(path);
     }
 
     /// The lengths of the files under `path` (the fake's blocks are bytes).

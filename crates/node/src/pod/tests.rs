@@ -339,6 +339,29 @@ async fn crash_loop_restarts_at_once_then_after_10s_doubling_to_5_minutes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_crash_loop_keeps_the_logs_of_its_last_two_runs_only() {
+    use crate::host::Host;
+    let host = FakeHost::new();
+    host.behave("app", crashing(1));
+    let h = Harness::start(host, pod("Always", vec![container("app")]));
+    advance(1.0).await;
+    let dir = PathBuf::from("/data/node/logs")
+        .join(format!("default_web_{UID}"))
+        .join("app");
+    // A rotated part of an early run's log goes with it.
+    h.host
+        .put_file(&dir.join("0.log.20261208-013400.000000001"), b"old");
+    advance(60.0).await;
+    let runs = h.runs("app").len() as u32;
+    assert!(runs >= 4, "{runs} runs");
+    let names: std::collections::BTreeSet<String> =
+        h.host.list_dir(&dir).await.into_iter().collect();
+    let want: std::collections::BTreeSet<String> =
+        [runs - 2, runs - 1].map(|n| format!("{n}.log")).into();
+    assert_eq!(names, want);
+}
+
+#[tokio::test(start_paused = true)]
 async fn restart_policy_decides_what_follows_an_exit() {
     // (policy, exit code, restarted, phase once it stops)
     let table = [
