@@ -102,7 +102,7 @@ struct ServerArgs {
     /// Address to serve the Kubernetes API on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Watch history kept in memory, in events (and at most 128 MiB of object versions);
+    /// Watch history kept in memory, in events (and at most 32 MiB of object versions);
     /// older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,

@@ -93,8 +93,11 @@ impl<K> Clone for Notice<K> {
     }
 }
 
+/// One subscriber: sends it what it takes of a notice; false once it is gone.
+type Subscriber<K> = Box<dyn FnMut(&Notice<K>) -> bool + Send>;
+
 struct Shared<K: Kind> {
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<Notice<K>>>>,
+    subscribers: Mutex<Vec<Subscriber<K>>>,
     /// True once the first list is in the cache. (`Store::wait_until_ready` wakes only the
     /// last of several concurrent waiters: its readiness is a oneshot receiver with one waker.)
     synced: tokio::sync::watch::Sender<bool>,
@@ -176,6 +179,17 @@ impl<K: Kind> Informer<K> {
     /// object already cached (then [`Notice::Synced`] if the first list is complete), then
     /// every change from now on.
     pub fn notices(&self) -> impl futures::Stream<Item = Notice<K>> + Send + 'static {
+        self.notices_as(Notice::clone)
+    }
+
+    /// [`Informer::notices`], each notice projected by `project` as it is sent. A subscriber
+    /// that needs only part of each object and may fall behind (the garbage collector, which
+    /// takes the metadata) then queues that part, not every version of the whole object: at
+    /// 5,000 pods created at once its queue held up to 15,000 pod versions.
+    pub fn notices_as<T: Send + 'static>(
+        &self,
+        project: impl Fn(&Notice<K>) -> T + Send + 'static,
+    ) -> impl futures::Stream<Item = T> + Send + 'static {
         let (tx, rx) = mpsc::unbounded();
         let mut subs = self
             .shared
@@ -183,12 +197,12 @@ impl<K: Kind> Informer<K> {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for obj in self.store.state() {
-            let _ = tx.unbounded_send(Notice::Applied(obj));
+            let _ = tx.unbounded_send(project(&Notice::Applied(obj)));
         }
         if *self.shared.synced.borrow() {
-            let _ = tx.unbounded_send(Notice::Synced);
+            let _ = tx.unbounded_send(project(&Notice::Synced));
         }
-        subs.push(tx);
+        subs.push(Box::new(move |n| tx.unbounded_send(project(n)).is_ok()));
         rx
     }
 
@@ -207,7 +221,7 @@ impl<K: Kind> Shared<K> {
     fn send(&self, notices: impl IntoIterator<Item = Notice<K>>) {
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         for n in notices {
-            subs.retain(|s| s.unbounded_send(n.clone()).is_ok());
+            subs.retain_mut(|send| send(&n));
         }
     }
 

@@ -70,6 +70,10 @@ pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// What a probe writes: room for the largest object the API server stores (3 MiB) and more.
 const PROBE_BYTES: usize = 4 * 1024 * 1024;
+/// redb's page cache (read cache and write buffer together; redb's default is 1 GiB, which
+/// keeps every page of the file once touched). Pages it evicts are read again from the
+/// kernel's page cache; reads are gets and lists, watches are served from memory.
+const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +91,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             history: 10_000,
-            history_bytes: 128 * 1024 * 1024,
+            history_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -510,6 +514,7 @@ fn open_database(path: &Path) -> Result<(Database, bool)> {
     let repaired = Arc::new(AtomicBool::new(false));
     let repaired_flag = repaired.clone();
     let mut builder = Database::builder();
+    builder.set_cache_size(PAGE_CACHE_BYTES);
     builder.set_repair_callback(move |_| repaired_flag.store(true, Ordering::Relaxed));
     let db = builder.create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(

@@ -102,9 +102,9 @@ pub fn informer_changes<K: informer::Kind>(
         && kind.resource == K::plural(&())
         && kind.kind == K::kind(&());
     same.then(|| {
+        // Projected as sent: the collector can fall behind, and then queues metadata only.
         informer
-            .notices()
-            .map(move |n| match n {
+            .notices_as(move |n| match n {
                 Notice::Applied(o) => Change::Applied(kind, o.meta().clone()),
                 Notice::Deleted(o) => Change::Deleted(kind, o.meta().clone()),
                 Notice::Synced => Change::Listed(kind),
