@@ -117,18 +117,7 @@ async fn default_ingress_class(st: &AppState, ing: &mut Value) -> ApiResult<()> 
     if has_class || has_annotation {
         return Ok(());
     }
-    let class_def = registry::find("networking.k8s.io", "v1", "ingressclasses")
-        .ok_or_else(|| ApiError::internal("ingressclasses not registered"))?;
-    let page = st
-        .store
-        .list(&class_def.key_prefix(), None, None)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let classes: Vec<Value> = page
-        .items
-        .iter()
-        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-        .collect();
+    let classes = stored_classes(st, "networking.k8s.io", "ingressclasses").await?;
     if let Some(name) = default_class_name(&classes) {
         if !ing.get("spec").is_some_and(Value::is_object) {
             ing["spec"] = json!({});
@@ -147,18 +136,7 @@ async fn default_storage_class(st: &AppState, pvc: &mut Value) -> ApiResult<()> 
     {
         return Ok(());
     }
-    let class_def = registry::find("storage.k8s.io", "v1", "storageclasses")
-        .ok_or_else(|| ApiError::internal("storageclasses not registered"))?;
-    let page = st
-        .store
-        .list(&class_def.key_prefix(), None, None)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let classes: Vec<Value> = page
-        .items
-        .iter()
-        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-        .collect();
+    let classes = stored_classes(st, "storage.k8s.io", "storageclasses").await?;
     if let Some(name) = default_name(&classes, baton_api::table::DEFAULT_CLASS_ANNOTATIONS) {
         if !pvc.get("spec").is_some_and(Value::is_object) {
             pvc["spec"] = json!({});
@@ -166,6 +144,23 @@ async fn default_storage_class(st: &AppState, pvc: &mut Value) -> ApiResult<()> 
         pvc["spec"]["storageClassName"] = json!(name);
     }
     Ok(())
+}
+
+/// Every stored object of the cluster-scoped class kind `group`/v1 `resource` (IngressClasses,
+/// StorageClasses), for picking the default one.
+async fn stored_classes(st: &AppState, group: &str, resource: &str) -> ApiResult<Vec<Value>> {
+    let def = registry::find(group, "v1", resource)
+        .ok_or_else(|| ApiError::internal(format!("{resource} not registered")))?;
+    let page = st
+        .store
+        .list(&def.key_prefix(), None, None)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(page
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
 }
 
 fn add_finalizer(obj: &mut Value, finalizer: &str) {
