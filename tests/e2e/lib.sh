@@ -42,7 +42,8 @@ agent_cleanup() {
   done
   # Whatever still runs in a cgroup of this data dir's pods goes too.
   for uid in $(ls "$DATA_DIR/node/pods" 2>/dev/null); do
-    find "/sys/fs/cgroup/memory/baton/$uid" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+    # cgroup v1's memory hierarchy, or v2's unified one.
+    find "/sys/fs/cgroup/memory/baton/$uid" "/sys/fs/cgroup/baton/$uid" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
   done
   awk -v d="$DATA_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null

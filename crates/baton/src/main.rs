@@ -194,6 +194,17 @@ struct ServerArgs {
     /// (the kubelet's `containerLogMaxFiles`). A run's logs take at most size × files.
     #[arg(long, default_value_t = baton_node::logs::rotate::DEFAULT_MAX_FILES, value_parser = baton_node::logs::rotate::parse_max_files)]
     container_log_max_files: u32,
+    /// What is kept free on the filesystem of `<data-dir>/node` (pods, logs, writable
+    /// layers): a percentage or a quantity. Below it the Node reports DiskPressure (the
+    /// kubelet's `nodefs.available` hard eviction threshold); ephemeral-storage allocatable
+    /// is the filesystem's size less it.
+    #[arg(long, default_value = baton_node::disk::NODEFS_DEFAULT, value_parser = baton_node::disk::parse_min_free)]
+    node_fs_min_free: baton_image::MinFree,
+    /// What is kept free on the filesystem of `<data-dir>/images`: image pulls that would go
+    /// below it are refused (ErrImagePull, with a Failed event), and below it the Node
+    /// reports DiskPressure (the kubelet's `imagefs.available` threshold).
+    #[arg(long, default_value = baton_node::disk::IMAGEFS_DEFAULT, value_parser = baton_node::disk::parse_min_free)]
+    image_fs_min_free: baton_image::MinFree,
 }
 
 /// Errors end the process with one `error: …` line (the causes joined), never a backtrace.
@@ -539,18 +550,16 @@ async fn start_agent(
     };
     let _ = running;
     let node_dir = args.data_dir.join("node");
-    let images = match baton_node::images::Store::open(
-        &args.data_dir.join("images"),
-        args.insecure_registry.clone(),
-    ) {
-        Ok(i) => i,
+    let image_dir = args.data_dir.join("images");
+    let images = match baton_node::images::Store::open(&image_dir, args.insecure_registry.clone()) {
+        Ok(i) => i.keeping_free(args.image_fs_min_free),
         Err(e) => {
             tracing::error!(error = %e, "node agent not started: cannot open the image store");
             return false;
         }
     };
     let opts = baton_node::AgentOptions {
-        data_dir: node_dir,
+        data_dir: node_dir.clone(),
         node_name,
         node_ip: std::net::Ipv4Addr::LOCALHOST,
         pod_cidr: args.pod_cidr,
@@ -564,6 +573,12 @@ async fn start_agent(
             cluster_domain: args.cluster_domain.clone(),
             resolv_conf: args.resolv_conf.clone(),
         },
+        disks: baton_node::disk::Disks::new(
+            node_dir.clone(),
+            args.node_fs_min_free,
+            image_dir,
+            args.image_fs_min_free,
+        ),
     };
     let host = std::sync::Arc::new(baton_node::host::LinuxHost {
         runc_root: opts.data_dir.join("runc"),

@@ -48,6 +48,9 @@ pub enum PullError {
         reference: String,
         media_type: String,
     },
+    /// The pull would leave less free on the store's disk than is kept free.
+    #[error("{reference}: not enough disk space for images on {message}")]
+    NoSpace { reference: String, message: String },
     #[error("{reference}: {source}")]
     Store {
         reference: String,

@@ -26,6 +26,7 @@
 //! - [`manifest`]: OCI / Docker schema 2 manifests, indexes, configs, platform choice.
 //! - [`store`]: the on-disk store (blobs, index, rootfs dirs), list, remove, gc.
 //! - [`pull`]: `ensure` and `pull`.
+//! - [`space`]: free space and the share of it kept free (pulls refused below it).
 //! - [`archive`]: `import` of `docker save` and OCI layout tarballs.
 //! - [`unpack`]: layer application with whiteouts and path-escape protection.
 //! - [`digest`]: sha256 digests and hashing readers/writers.
@@ -42,6 +43,7 @@ pub mod policy;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod space;
 pub mod store;
 pub mod unpack;
 
@@ -52,6 +54,7 @@ pub use auth::{Credentials, RegistryAuth};
 pub use error::{ImageError, PullError, StoreError};
 pub use policy::PullPolicy;
 pub use reference::Reference;
+pub use space::{MinFree, Space};
 pub use store::{GcReport, Image, ImageConfig, ImageStore, ImageSummary};
 
 /// Parses an image name as the kubelet does, with its `InvalidImageName` error.

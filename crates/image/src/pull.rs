@@ -143,6 +143,7 @@ impl ImageStore {
                 format!("bad config digest {:?}", m.config.digest),
             )
         })?;
+        self.check_space(r, &m)?;
         let mut size = 0u64;
         if !self.has_blob(config_digest.as_str()) {
             let bytes = s.blob_bytes(config_digest.as_str()).await?;
@@ -188,6 +189,45 @@ impl ImageStore {
             created: config.created,
         };
         Ok((refname, record))
+    }
+
+    /// Refuses a pull whose missing blobs (compressed, as the manifest counts them) would
+    /// leave less than the kept share free on the store's filesystem.
+    fn check_space(&self, r: &Reference, m: &Manifest) -> Result<(), PullError> {
+        let Some(keep) = self.min_free else {
+            return Ok(());
+        };
+        let missing = |digest: &str, size: i64| {
+            if self.has_blob(digest) {
+                0
+            } else {
+                u64::try_from(size).unwrap_or(0)
+            }
+        };
+        let needed = m.layers.iter().map(|l| missing(&l.digest, l.size)).fold(
+            missing(&m.config.digest, m.config.size),
+            u64::saturating_add,
+        );
+        if needed == 0 {
+            return Ok(());
+        }
+        let root = self.root();
+        let space = crate::Space::of(root)
+            .map_err(|e| store_err(r, StoreError::io("measuring free space on", root)(e)))?;
+        if !space.short_of(keep, needed) {
+            return Ok(());
+        }
+        let human = crate::cli::human_size;
+        Err(PullError::NoSpace {
+            reference: r.to_string(),
+            message: format!(
+                "{}: {} available, the image needs {} more and {keep} ({}) of the filesystem is kept free",
+                root.display(),
+                human(space.available),
+                human(needed),
+                human(keep.floor(space.total)),
+            ),
+        })
     }
 
     fn store_blob(

@@ -148,6 +148,8 @@ const TMP_GRACE: Duration = Duration::from_secs(3600);
 #[derive(Clone)]
 pub struct ImageStore {
     pub(crate) inner: Arc<Inner>,
+    /// What a pull must leave free on the store's filesystem (`None`: no floor).
+    pub(crate) min_free: Option<crate::MinFree>,
 }
 
 pub(crate) struct Inner {
@@ -193,7 +195,17 @@ impl ImageStore {
                 client: OnceLock::new(),
                 counter: AtomicU64::new(0),
             }),
+            min_free: None,
         })
+    }
+
+    /// The same store, refusing pulls that would leave less than `keep` free on its
+    /// filesystem (the kubelet's `imagefs.available` threshold).
+    pub fn keeping_free(self, keep: crate::MinFree) -> ImageStore {
+        ImageStore {
+            min_free: Some(keep),
+            ..self
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -342,3 +342,43 @@ async fn corrupt_blobs_are_refused() {
         format!("failed to pull image \"{missing}\": {missing}: not found")
     );
 }
+
+#[tokio::test]
+async fn pulls_that_would_fill_the_disk_are_refused() {
+    let addr = start(Auth::Bearer).await;
+    let (dir, store) = store();
+    let image = format!("{addr}/app:v1");
+    let auth = pull_secret(&addr);
+    // Keeping all of the filesystem free leaves no room for a blob.
+    let full = store
+        .clone()
+        .keeping_free(baton_image::MinFree::Percent(100.0));
+    let err = full
+        .ensure(&image, PullPolicy::IfNotPresent, &auth)
+        .await
+        .expect_err("no room");
+    assert_eq!(err.reason(), "ErrImagePull");
+    let message = err.message();
+    let root = dir.path().join("images");
+    assert!(
+        message.starts_with(&format!(
+            "failed to pull image \"{image}\": {image}: not enough disk space for images on {}: ",
+            root.display()
+        )) && message.contains("the image needs ")
+            && message.contains("and 100% ("),
+        "{message}"
+    );
+    assert!(
+        store.list().await.expect("list").is_empty(),
+        "nothing recorded"
+    );
+    // With room to spare the same pull goes through; present images need no space at all.
+    let roomy = store.keeping_free(baton_image::MinFree::Percent(0.0));
+    roomy
+        .ensure(&image, PullPolicy::IfNotPresent, &auth)
+        .await
+        .expect("pull with room");
+    full.ensure(&image, PullPolicy::Always, &auth)
+        .await
+        .expect("every blob present: nothing to download");
+}

@@ -666,35 +666,13 @@ impl Host for LinuxHost {
     }
 
     async fn remove_cgroup(&self, path: &str) {
-        let rel = path.trim_start_matches('/');
-        let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return;
-        };
-        for h in dir.filter_map(|e| e.ok()) {
-            let p = h.path().join(rel);
-            // Children first: rmdir only removes empty cgroups.
-            let mut dirs = Vec::new();
-            collect_dirs(&p, &mut dirs);
-            for d in dirs.iter().rev() {
-                let _ = std::fs::remove_dir(d);
-            }
+        for (dir, e) in crate::cgroup::Cgroups::host().remove(path) {
+            tracing::debug!(cgroup = %dir.display(), error = %e, "cgroup not removed");
         }
     }
 
     async fn oom_killed(&self, path: &str) -> bool {
-        // cgroup v1: memory.oom_control says oom_kill > 0 once the kernel killed in it;
-        // cgroup v2: memory.events does.
-        let rel = path.trim_start_matches('/');
-        let v1 = Path::new("/sys/fs/cgroup/memory")
-            .join(rel)
-            .join("memory.oom_control");
-        let v2 = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
-        [v1, v2].iter().any(|f| {
-            std::fs::read_to_string(f).is_ok_and(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("oom_kill ") && l.trim_end() != "oom_kill 0")
-            })
-        })
+        crate::cgroup::Cgroups::host().oom_killed(path)
     }
 
     async fn resolv_conf(&self, path: &Path) -> String {

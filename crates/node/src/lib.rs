@@ -27,6 +27,8 @@
 
 pub mod attach;
 pub mod bundle;
+pub mod cgroup;
+pub mod disk;
 pub mod dns;
 pub mod host;
 pub mod images;
@@ -83,6 +85,8 @@ pub struct AgentOptions {
     pub drain_timeout: Option<std::time::Duration>,
     /// Cluster DNS address, cluster domain and the host's resolv.conf, for the pods' files.
     pub dns: dns::DnsOptions,
+    /// The filesystems watched for `DiskPressure` and what is kept free on them.
+    pub disks: disk::Disks,
 }
 
 /// An image ready to run: its unpacked root filesystem and config.

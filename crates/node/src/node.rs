@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use baton_api::events::{Kind, Recorder};
 use baton_api::quantity::{Format, Quantity};
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -36,28 +38,77 @@ fn read_trim(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the node is under disk pressure, and since when (RFC 3339).
+#[derive(Clone, Debug)]
+pub struct DiskPressure {
+    /// What crossed its threshold (empty: no pressure).
+    pub causes: Vec<String>,
+    pub since: String,
+}
+
+impl DiskPressure {
+    /// Measured now.
+    pub fn now(opts: &AgentOptions) -> DiskPressure {
+        DiskPressure {
+            causes: opts.disks.pressure(),
+            since: baton_api::clock::now_rfc3339(),
+        }
+    }
+
+    pub fn under(&self) -> bool {
+        !self.causes.is_empty()
+    }
+
+    /// The Node condition: the kubelet's reasons and messages, with what crossed which
+    /// threshold appended when there is pressure.
+    fn condition(&self, now: &str) -> Value {
+        let (status, reason, message) = if self.under() {
+            let why = self.causes.join("; ");
+            (
+                "True",
+                "KubeletHasDiskPressure",
+                format!("kubelet has disk pressure: {why}"),
+            )
+        } else {
+            (
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure".to_string(),
+            )
+        };
+        json!({"type": "DiskPressure", "status": status, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": self.since})
+    }
+}
+
 /// The Node's status as this agent reports it.
-pub fn status(opts: &AgentOptions, kubelet_port: u16) -> Value {
+pub fn status(opts: &AgentOptions, kubelet_port: u16, disk: &DiskPressure) -> Value {
     let now = baton_api::clock::now_rfc3339();
     let (cpus, mem_kib) = capacity();
     let bytes = i64::try_from(mem_kib.saturating_mul(1024)).unwrap_or(i64::MAX);
     let memory = Quantity::from_value(bytes, Format::BinarySI).to_string();
-    let resources = json!({
-        "cpu": cpus.to_string(),
-        "memory": memory,
-        "pods": "110",
-        "ephemeral-storage": "100Gi",
-    });
+    let (storage, storage_free) = opts.disks.ephemeral_storage();
+    let storage_quantity = |b: u64| {
+        Quantity::from_value(i64::try_from(b).unwrap_or(i64::MAX), Format::DecimalSI).to_string()
+    };
+    let resources = |storage: u64| {
+        json!({
+            "cpu": cpus.to_string(),
+            "memory": memory,
+            "pods": "110",
+            "ephemeral-storage": storage_quantity(storage),
+        })
+    };
     let cond = |t: &str, s: &str, reason: &str, message: &str| {
         json!({"type": t, "status": s, "reason": reason, "message": message,
                "lastHeartbeatTime": now, "lastTransitionTime": now})
     };
     json!({
-        "capacity": resources,
-        "allocatable": resources,
+        "capacity": resources(storage),
+        "allocatable": resources(storage_free),
         "conditions": [
             cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            disk.condition(&now),
             cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ],
@@ -120,7 +171,7 @@ pub async fn register(
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         Err(e) => return Err(e),
     }
-    post_status(client, opts, kubelet_port).await?;
+    post_status(client, opts, kubelet_port, &DiskPressure::now(opts)).await?;
     renew_lease(client, &opts.node_name).await
 }
 
@@ -128,9 +179,10 @@ async fn post_status(
     client: &Client,
     opts: &AgentOptions,
     kubelet_port: u16,
+    disk: &DiskPressure,
 ) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let body = json!({ "status": status(opts, kubelet_port) });
+    let body = json!({ "status": status(opts, kubelet_port, disk) });
     nodes
         .patch_status(
             &opts.node_name,
@@ -170,8 +222,11 @@ async fn renew_lease(client: &Client, node: &str) -> Result<(), kube::Error> {
     }
 }
 
-/// Renews the Lease every 10 s and the Node's status every minute.
+/// Renews the Lease every 10 s and the Node's status every minute, and at once when disk
+/// pressure (measured every 10 s) begins or ends, with the kubelet's Node event.
 pub async fn heartbeat(client: Client, opts: AgentOptions, kubelet_port: u16) {
+    let events = Recorder::new(client.clone(), "kubelet", Some(&opts.node_name));
+    let mut disk = DiskPressure::now(&opts);
     let mut tick = 0u64;
     loop {
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -179,10 +234,40 @@ pub async fn heartbeat(client: Client, opts: AgentOptions, kubelet_port: u16) {
         if let Err(e) = renew_lease(&client, &opts.node_name).await {
             tracing::warn!(node = %opts.node_name, error = %e, "lease renewal failed");
         }
-        if tick.is_multiple_of(6)
-            && let Err(e) = post_status(&client, &opts, kubelet_port).await
+        let measured = DiskPressure::now(&opts);
+        let changed = measured.under() != disk.under();
+        if changed {
+            let reason = if measured.under() {
+                tracing::warn!(node = %opts.node_name, causes = ?measured.causes, "disk pressure");
+                "NodeHasDiskPressure"
+            } else {
+                tracing::info!(node = %opts.node_name, "disk pressure over");
+                "NodeHasNoDiskPressure"
+            };
+            events.publish_about(
+                node_reference(&opts.node_name),
+                Kind::Normal,
+                reason,
+                format!("Node {} status is now: {reason}", opts.node_name),
+            );
+            disk = measured;
+        } else {
+            disk.causes = measured.causes;
+        }
+        if (changed || tick.is_multiple_of(6))
+            && let Err(e) = post_status(&client, &opts, kubelet_port, &disk).await
         {
             tracing::warn!(node = %opts.node_name, error = %e, "node status update failed");
         }
+    }
+}
+
+/// The kubelet's `involvedObject` for its Node's events (its uid is the node's name).
+fn node_reference(name: &str) -> ObjectReference {
+    ObjectReference {
+        kind: Some("Node".into()),
+        name: Some(name.into()),
+        uid: Some(name.into()),
+        ..Default::default()
     }
 }

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::cgroup::Cgroups;
+
 /// What to reset.
 #[derive(Clone, Debug)]
 pub struct ResetOptions {
@@ -244,20 +246,7 @@ fn uid_of_container(id: &str) -> Option<String> {
 async fn kill_cgroup_processes(uid: &str, r: &mut Report) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let mut pids = BTreeSet::new();
-    for h in read_dir_names(Path::new("/sys/fs/cgroup")) {
-        let mut dirs = Vec::new();
-        crate::host::collect_dirs(
-            &Path::new("/sys/fs/cgroup").join(h).join("baton").join(uid),
-            &mut dirs,
-        );
-        for d in dirs {
-            if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
-                pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-            }
-        }
-    }
-    for pid in pids {
+    for pid in Cgroups::host().procs(&format!("baton/{uid}")) {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         match kill(Pid::from_raw(pid), Signal::SIGKILL) {
             Ok(()) => r.ok(format!("process {pid} ({}) of pod {uid}", comm.trim())),
@@ -270,49 +259,37 @@ async fn kill_cgroup_processes(uid: &str, r: &mut Report) {
 /// Removes `rel` (e.g. `baton/<uid>`) in every cgroup hierarchy, children first; one line
 /// saying in how many hierarchies it was.
 fn remove_cgroups(rel: &str, r: &mut Report) {
-    let mut found = 0;
-    let mut failed = Vec::new();
-    for h in read_dir_names(Path::new("/sys/fs/cgroup")) {
-        let mut dirs = Vec::new();
-        crate::host::collect_dirs(&Path::new("/sys/fs/cgroup").join(&h).join(rel), &mut dirs);
-        if dirs.is_empty() {
-            continue;
-        }
-        found += 1;
-        for d in dirs.iter().rev() {
-            // A cgroup whose last process has just been killed may take a moment to empty.
-            let mut res = std::fs::remove_dir(d);
-            for _ in 0..20 {
-                if res.is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-                res = std::fs::remove_dir(d);
-            }
-            if let Err(e) = res
-                && d.exists()
-            {
-                failed.push(format!("{}: {e}", d.display()));
-            }
-        }
+    let cgroups = Cgroups::host();
+    let found = cgroups.hierarchies_with(rel);
+    if found == 0 {
+        return;
     }
-    if found > 0 && failed.is_empty() {
+    // A cgroup whose last process has just been killed may take a moment to empty.
+    let mut failed = cgroups.remove(rel);
+    for _ in 0..20 {
+        if failed.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        failed = cgroups.remove(rel);
+    }
+    if failed.is_empty() {
         r.ok(format!("cgroup {rel} (in {found} hierarchies)"));
     }
-    for f in failed {
-        r.err(format!("cgroup {rel}"), f);
+    for (dir, e) in failed {
+        r.err(format!("cgroup {rel}"), format!("{}: {e}", dir.display()));
     }
 }
 
 /// The shared `baton` parent goes when no pod of any data dir is left in it.
 fn remove_empty_cgroup_parent(r: &mut Report) {
-    let mut removed = 0;
-    for h in read_dir_names(Path::new("/sys/fs/cgroup")) {
-        let p = Path::new("/sys/fs/cgroup").join(h).join("baton");
-        if p.is_dir() && std::fs::remove_dir(&p).is_ok() {
-            removed += 1;
-        }
-    }
+    // Only the parent: pods' cgroups of other data dirs below it keep it (rmdir of a
+    // non-empty directory fails).
+    let removed = Cgroups::host()
+        .each("baton")
+        .iter()
+        .filter(|dir| std::fs::remove_dir(dir).is_ok())
+        .count();
     if removed > 0 {
         r.ok(format!("cgroup baton (in {removed} hierarchies)"));
     }

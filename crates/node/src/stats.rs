@@ -351,6 +351,20 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_v2_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = dir.path().join("baton/u1/c");
+        std::fs::create_dir_all(&c).expect("mkdir");
+        std::fs::write(dir.path().join("cgroup.controllers"), "cpu memory\n").expect("write");
+        std::fs::write(c.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").expect("write");
+        std::fs::write(c.join("memory.current"), "10000\n").expect("write");
+        std::fs::write(c.join("memory.stat"), "anon 5\ninactive_file 4000\n").expect("write");
+        assert_eq!(cgroup_cpu_ns(dir.path(), "/baton/u1/c"), Some(1_500_000));
+        assert_eq!(cgroup_working_set(dir.path(), "/baton/u1/c"), Some(6000));
+        assert_eq!(cgroup_working_set(dir.path(), "/baton/u1/missing"), None);
+    }
+
+    #[test]
     fn rate_is_nanocores() {
         let t = Instant::now();
         let a = Sample { at: t, cpu_ns: 0 };

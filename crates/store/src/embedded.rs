@@ -939,3 +939,52 @@ fn publish(shared: &Shared, events: Vec<Arc<WatchEvent>>, revision: Revision) {
     }
     hub.published = revision;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that cannot commit (here: its database held) fills the queue; the write that
+    /// finds no room for `MAX_QUEUE_WAIT` fails with `Overloaded` (the API's 429), the queued
+    /// ones are committed once the writer moves again, and the queue takes writes afterwards.
+    /// Time is paused: the 10 s wait passes as soon as every task is waiting.
+    #[tokio::test(start_paused = true)]
+    #[allow(
+        clippy::await_holding_lock,
+        reason = "the held lock is what stalls the writer"
+    )]
+    async fn a_full_write_queue_refuses_writes_after_the_wait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            EmbeddedStore::open(&dir.path().join("store.redb"), EmbeddedOptions::default())
+                .expect("open"),
+        );
+        let value = vec![b'x'; 16 * 1024 * 1024];
+        let stall = store.shared.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut queued = Vec::new();
+        for i in 0..3 {
+            let (store, value) = (store.clone(), value.clone());
+            queued.push(tokio::spawn(async move {
+                store.create(&format!("/k/{i}"), value).await
+            }));
+            // Each takes its room before the next asks.
+            tokio::task::yield_now().await;
+        }
+        let refused =
+            tokio::time::timeout(Duration::from_secs(60), store.create("/k/3", value.clone()))
+                .await;
+        match refused {
+            Ok(Err(StoreError::Overloaded(m))) => assert!(
+                m.contains("stayed full (64 MiB of writes waiting) for 10 s"),
+                "{m}"
+            ),
+            other => panic!("a fourth 16 MiB write fits in a 64 MiB queue: {other:?}"),
+        }
+        drop(stall);
+        for q in queued {
+            q.await.expect("task").expect("a queued write is committed");
+        }
+        store.create("/k/3", value).await.expect("room again");
+        assert!(store.get("/k/3").await.expect("get").is_some());
+    }
+}

@@ -271,6 +271,8 @@ fn unsupported(spec: &Value, path: &str) -> Vec<FieldError> {
         "activeDeadlineSeconds",
         "readinessGates",
         "runtimeClassName",
+        // Only a RuntimeClass sets overhead in Kubernetes, and there are none here.
+        "overhead",
         "resourceClaims",
     ] {
         if set(spec.get(field)) {

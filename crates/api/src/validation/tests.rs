@@ -548,6 +548,10 @@ fn fields_baton_does_not_run_are_refused_by_name() {
             "spec.hostUsers: Forbidden: not supported by Baton",
         ),
         (
+            json!({"overhead": {"cpu": "250m"}}),
+            "spec.overhead: Forbidden: not supported by Baton",
+        ),
+        (
             json!({"securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]}}),
             "spec.securityContext.sysctls: Forbidden: not supported by Baton",
         ),

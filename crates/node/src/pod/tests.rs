@@ -126,6 +126,12 @@ fn options(drain_timeout: Option<Duration>) -> AgentOptions {
             cluster_dns: Some("10.96.0.10".parse().expect("a valid address")),
             ..Default::default()
         },
+        disks: crate::disk::Disks::new(
+            PathBuf::from("/data/node"),
+            baton_image::MinFree::Percent(10.0),
+            PathBuf::from("/data/images"),
+            baton_image::MinFree::Percent(15.0),
+        ),
     }
 }
 
