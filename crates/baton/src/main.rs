@@ -205,6 +205,13 @@ struct ServerArgs {
     /// reports DiskPressure (the kubelet's `imagefs.available` threshold).
     #[arg(long, default_value = baton_node::disk::IMAGEFS_DEFAULT, value_parser = baton_node::disk::parse_min_free)]
     image_fs_min_free: baton_image::MinFree,
+    /// The most one image may unpack to (bytes of files over all its layers, a quantity):
+    /// a pull past it fails with ErrImagePull naming this flag.
+    #[arg(long, default_value = "16Gi", value_parser = baton_node::logs::rotate::parse_max_size)]
+    image_max_unpacked_size: u64,
+    /// The most files, directories and links one image may hold over all its layers.
+    #[arg(long, default_value_t = baton_image::UnpackLimits::DEFAULT_MAX_ENTRIES)]
+    image_max_entries: u64,
 }
 
 /// Errors end the process with one `error: …` line (the causes joined), never a backtrace.
@@ -552,7 +559,13 @@ async fn start_agent(
     let node_dir = args.data_dir.join("node");
     let image_dir = args.data_dir.join("images");
     let images = match baton_node::images::Store::open(&image_dir, args.insecure_registry.clone()) {
-        Ok(i) => i.keeping_free(args.image_fs_min_free),
+        Ok(baton_node::images::Store(i)) => baton_node::images::Store(
+            i.keeping_free(args.image_fs_min_free)
+                .with_unpack_limits(baton_image::UnpackLimits {
+                    max_bytes: args.image_max_unpacked_size,
+                    max_entries: args.image_max_entries,
+                }),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "node agent not started: cannot open the image store");
             return false;

@@ -56,6 +56,7 @@ pub use policy::PullPolicy;
 pub use reference::Reference;
 pub use space::{MinFree, Space};
 pub use store::{GcReport, Image, ImageConfig, ImageStore, ImageSummary};
+pub use unpack::UnpackLimits;
 
 /// Parses an image name as the kubelet does, with its `InvalidImageName` error.
 pub fn parse_reference(image: &str) -> Result<Reference, ImageError> {

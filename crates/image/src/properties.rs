@@ -202,7 +202,8 @@ impl Sandbox {
     /// root changed and no file in the root is the outside file.
     fn apply_and_check(&self, layers: &[Vec<u8>]) -> Result<(), TestCaseError> {
         for (i, layer) in layers.iter().enumerate() {
-            let _ = apply_layer(&self.root(), &layer[..], &format!("layer{i}"));
+            let mut budget = crate::unpack::Budget::new(crate::unpack::UnpackLimits::default());
+            let _ = apply_layer(&self.root(), &layer[..], &format!("layer{i}"), &mut budget);
         }
         let top: Vec<String> = fs::read_dir(self.tmp.path())
             .map_err(|e| TestCaseError::fail(format!("the sandbox is gone: {e}")))?

@@ -150,6 +150,8 @@ pub struct ImageStore {
     pub(crate) inner: Arc<Inner>,
     /// What a pull must leave free on the store's filesystem (`None`: no floor).
     pub(crate) min_free: Option<crate::MinFree>,
+    /// What one image may unpack to.
+    pub(crate) unpack_limits: unpack::UnpackLimits,
 }
 
 pub(crate) struct Inner {
@@ -196,7 +198,16 @@ impl ImageStore {
                 counter: AtomicU64::new(0),
             }),
             min_free: None,
+            unpack_limits: unpack::UnpackLimits::default(),
         })
+    }
+
+    /// The same store, refusing images that unpack past `limits`.
+    pub fn with_unpack_limits(self, limits: unpack::UnpackLimits) -> ImageStore {
+        ImageStore {
+            unpack_limits: limits,
+            ..self
+        }
     }
 
     /// The same store, refusing pulls that would leave less than `keep` free on its
@@ -441,6 +452,17 @@ impl ImageStore {
         let diff_ids = config.rootfs.map(|r| r.diff_ids).unwrap_or_default();
         let tmp = self.tmp_path("rootfs");
         fs::create_dir(&tmp).map_err(StoreError::io("creating", &tmp))?;
+        if diff_ids.len() != record.layers.len() {
+            return Err(StoreError::Unpack {
+                layer: record.config.clone(),
+                message: format!(
+                    "the image config lists {} diff ids for {} layers",
+                    diff_ids.len(),
+                    record.layers.len()
+                ),
+            });
+        }
+        let mut budget = unpack::Budget::new(self.unpack_limits);
         let result = (|| {
             for (i, layer) in record.layers.iter().enumerate() {
                 let path = self.blob_path(&layer.digest);
@@ -450,9 +472,8 @@ impl ImageStore {
                     });
                 }
                 let reader = unpack::open_layer(&path).map_err(StoreError::io("opening", &path))?;
-                let diff = unpack::apply_layer(&tmp, reader, &layer.digest)?;
+                let diff = unpack::apply_layer(&tmp, reader, &layer.digest, &mut budget)?;
                 if let Some(expected) = diff_ids.get(i)
-                    && diff_ids.len() == record.layers.len()
                     && expected != diff.as_str()
                 {
                     return Err(StoreError::DiffId {

@@ -38,9 +38,83 @@ pub fn open_layer(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
+/// Bounds on what one image may unpack to, over all its layers: a layer that is small
+/// compressed can still expand to fill the disk or exhaust inodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Bytes of regular files (`--image-max-unpacked-size`).
+    pub max_bytes: u64,
+    /// Entries: files, directories, links (`--image-max-entries`).
+    pub max_entries: u64,
+}
+
+impl UnpackLimits {
+    /// 16 GiB: above the largest common images (CUDA and ML bases unpack to ~10 GB).
+    pub const DEFAULT_MAX_BYTES: u64 = 16 << 30;
+    /// Two million entries: a full distribution image holds tens of thousands.
+    pub const DEFAULT_MAX_ENTRIES: u64 = 2_000_000;
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
+        }
+    }
+}
+
+/// What an image's layers have used of its [`UnpackLimits`] so far.
+#[derive(Debug)]
+pub struct Budget {
+    limits: UnpackLimits,
+    bytes: u64,
+    entries: u64,
+}
+
+impl Budget {
+    pub fn new(limits: UnpackLimits) -> Budget {
+        Budget {
+            limits,
+            bytes: 0,
+            entries: 0,
+        }
+    }
+
+    fn take(&mut self, bytes: u64) -> Result<(), String> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(format!(
+                "the image has more than {} files, directories and links (--image-max-entries)",
+                self.limits.max_entries
+            ));
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.limits.max_bytes {
+            return Err(format!(
+                "the image unpacks to more than {} (--image-max-unpacked-size)",
+                crate::cli::human_size(self.limits.max_bytes)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Extended attributes a layer may set: user ones and file capabilities (`ping`). Others
+/// (`trusted.*`, `security.selinux`, ACLs) could grant or label beyond what the image's
+/// files should carry on this host; they are left out, as a rootless unpack would.
+fn xattr_allowed(name: &str) -> bool {
+    name.starts_with("user.") || name == "security.capability"
+}
+
 /// Applies one layer (an uncompressed tar stream) onto `root` and returns the digest of the
-/// stream (the layer's diff id).
-pub fn apply_layer<R: Read>(root: &Path, reader: R, layer: &str) -> Result<Digest, StoreError> {
+/// stream (the layer's diff id). Its entries count against `budget`.
+pub fn apply_layer<R: Read>(
+    root: &Path,
+    reader: R,
+    layer: &str,
+    budget: &mut Budget,
+) -> Result<Digest, StoreError> {
     let err = |message: String| StoreError::Unpack {
         layer: layer.to_string(),
         message,
@@ -50,6 +124,7 @@ pub fn apply_layer<R: Read>(root: &Path, reader: R, layer: &str) -> Result<Diges
         root,
         written: HashSet::new(),
         dirs: Vec::new(),
+        budget,
     };
     let entries = archive
         .entries()
@@ -67,6 +142,7 @@ pub fn apply_layer<R: Read>(root: &Path, reader: R, layer: &str) -> Result<Diges
 
 struct Applier<'a> {
     root: &'a Path,
+    budget: &'a mut Budget,
     /// Real paths this layer wrote (an opaque whiteout keeps them).
     written: HashSet<PathBuf>,
     /// Directories whose mode and mtime are set once the layer is done (writing children
@@ -83,6 +159,11 @@ impl Applier<'_> {
         ) {
             return Ok(());
         }
+        let size = match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => entry.size(),
+            _ => 0,
+        };
+        self.budget.take(size)?;
         let raw = entry
             .path()
             .map_err(|e| format!("bad entry name: {e}"))?
@@ -263,8 +344,12 @@ impl Pax {
                 "mtime" => pax.mtime = number(),
                 k => {
                     if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                        pax.xattrs
-                            .push((name.to_string(), ext.value_bytes().to_vec()));
+                        if xattr_allowed(name) {
+                            pax.xattrs
+                                .push((name.to_string(), ext.value_bytes().to_vec()));
+                        } else {
+                            tracing::debug!(xattr = %name, "extended attribute not allowed in images; left out");
+                        }
                     }
                 }
             }
@@ -471,7 +556,12 @@ pub(crate) mod tests {
     }
 
     fn apply(root: &Path, layer: Layer) -> Result<Digest, StoreError> {
-        apply_layer(root, &layer.bytes()[..], "test")
+        apply_layer(
+            root,
+            &layer.bytes()[..],
+            "test",
+            &mut Budget::new(UnpackLimits::default()),
+        )
     }
 
     fn read(p: PathBuf) -> String {
@@ -619,6 +709,7 @@ pub(crate) mod tests {
         b.append_pax_extensions([
             ("mtime", &b"1700000000.5"[..]),
             ("SCHILY.xattr.user.baton", &b"yes"[..]),
+            ("SCHILY.xattr.trusted.baton", &b"no"[..]),
         ])
         .expect("pax");
         let mut h = tar::Header::new_ustar();
@@ -628,7 +719,13 @@ pub(crate) mod tests {
         b.append_data(&mut h, "bin/tool", &b"x"[..])
             .expect("append");
         let bytes = b.into_inner().expect("tar");
-        apply_layer(tmp.path(), &bytes[..], "pax").expect("apply");
+        apply_layer(
+            tmp.path(),
+            &bytes[..],
+            "pax",
+            &mut Budget::new(UnpackLimits::default()),
+        )
+        .expect("apply");
         use std::os::unix::fs::MetadataExt;
         let m = fs::metadata(tmp.path().join("bin/tool")).expect("tool");
         assert_eq!(m.mtime(), 1_700_000_000);
@@ -640,13 +737,56 @@ pub(crate) mod tests {
                 Some(b"yes".to_vec())
             );
         }
+        // Not on the allowlist: never set (as root, trusted.* would be).
+        assert_eq!(
+            xattr::get(tmp.path().join("bin/tool"), "trusted.baton").unwrap_or(None),
+            None
+        );
+        assert!(xattr_allowed("user.x") && xattr_allowed("security.capability"));
+        assert!(!xattr_allowed("trusted.x") && !xattr_allowed("security.selinux"));
+    }
+
+    #[test]
+    fn an_image_that_unpacks_past_its_limits_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layer = || Layer::new().file("a", "12").file("b", "34").bytes();
+        // Entries count over every layer of the image: 2 + 2 > 3.
+        let mut budget = Budget::new(UnpackLimits {
+            max_bytes: 1 << 20,
+            max_entries: 3,
+        });
+        apply_layer(tmp.path(), &layer()[..], "one", &mut budget).expect("first layer fits");
+        let err = apply_layer(tmp.path(), &layer()[..], "two", &mut budget)
+            .expect_err("second layer passes the entry limit");
+        assert!(
+            err.to_string()
+                .contains("more than 3 files, directories and links (--image-max-entries)"),
+            "{err}"
+        );
+        let mut budget = Budget::new(UnpackLimits {
+            max_bytes: 3,
+            max_entries: 100,
+        });
+        let err = apply_layer(tmp.path(), &layer()[..], "big", &mut budget)
+            .expect_err("4 bytes of files past a 3-byte limit");
+        assert!(
+            err.to_string()
+                .contains("unpacks to more than 3B (--image-max-unpacked-size)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn diff_id_is_the_digest_of_the_stream() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let bytes = Layer::new().file("x", "1").bytes();
-        let d = apply_layer(tmp.path(), &bytes[..], "t").expect("apply");
+        let d = apply_layer(
+            tmp.path(),
+            &bytes[..],
+            "t",
+            &mut Budget::new(UnpackLimits::default()),
+        )
+        .expect("apply");
         assert_eq!(d, Digest::of(&bytes));
     }
 

@@ -18,11 +18,6 @@ impl Store {
     pub fn open(root: &Path, insecure: Vec<String>) -> Result<Store, baton_image::ImageError> {
         ImageStore::open_with(root, insecure).map(Store)
     }
-
-    /// The same store, refusing pulls that would leave less than `keep` free on its disk.
-    pub fn keeping_free(self, keep: baton_image::MinFree) -> Store {
-        Store(self.0.keeping_free(keep))
-    }
 }
 
 #[async_trait]
