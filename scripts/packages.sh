@@ -9,9 +9,14 @@ SUDO=""
 # Debian packages: build tools, and what the tests and later components drive for real.
 # runc, iproute2, nftables, conntrack: the node agent and the Service proxy; nginx-light, wrk:
 # the traffic benchmarks (bench/traffic.sh); buildah, busybox-static, docker-registry: the
-# container tests build their image FROM scratch and serve it from a local registry.
+# container tests build their image FROM scratch and serve it from a local registry;
+# protobuf-compiler: the etcd client's build compiles etcd's .proto files; etcd-server,
+# etcd-client: the etcd store's tests and tests/e2e/etcd-once.sh run a real etcd 3.4 of their
+# own on loopback (on a systemd machine the package also enables etcd.service on 2379, which
+# the tests do not use).
 PKGS=(curl ca-certificates pkg-config gcc iproute2 python3 python3-pip python3-venv
-      runc nftables iptables conntrack buildah busybox-static docker-registry nginx-light wrk)
+      runc nftables iptables conntrack buildah busybox-static docker-registry nginx-light wrk
+      protobuf-compiler etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

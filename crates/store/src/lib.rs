@@ -12,14 +12,19 @@
 //! - [`embedded`]: the default backend, one redb file under the data dir, fsync per commit with
 //!   group commit, a write queue bounded by bytes, in-memory watch history, reopened by itself
 //!   after a failed commit (a full disk).
+//! - [`etcd`]: the store over etcd's v3 API (`--store etcd://…`), for clusters of several
+//!   machines: etcd's revisions, conditional writes as etcd transactions, etcd watches, and
+//!   compaction every 5 minutes as kube-apiserver does.
 //! - [`conformance`]: the test suite any backend must pass (called from each backend's tests).
 
 use std::pin::Pin;
 
 pub mod conformance;
 pub mod embedded;
+pub mod etcd;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
+pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
 
 use futures::Stream;
 
