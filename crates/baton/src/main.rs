@@ -1,5 +1,5 @@
 //! The `baton` binary: flags and wiring only. `baton server` runs the API server on the
-//! embedded store; later subcommands (agent, image, bench) join here.
+//! embedded store or on etcd (`--store`); later subcommands (agent, image, bench) join here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +35,8 @@ enum Command {
     Image(ImageArgs),
     /// Stop and remove everything Baton made on this machine (like `kubeadm reset`).
     Reset(ResetArgs),
+    /// Move a cluster's state between stores.
+    Store(StoreArgs),
     /// The node agent's per-container monitor (started by the agent, not by hand).
     #[command(name = "shim", hide = true)]
     Shim(ShimArgs),
@@ -86,12 +88,101 @@ struct ResetArgs {
 }
 
 #[derive(clap::Args)]
+struct StoreArgs {
+    #[command(subcommand)]
+    command: StoreCommand,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy the embedded store of a stopped server into etcd (an empty prefix), then start the
+    /// server with the same data dir and `--store etcd://…`. resourceVersions change (clients
+    /// re-list); objects, uids and the data dir's certificates and token stay.
+    Migrate(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The stopped server's data dir (its `store.redb` is read, not changed).
+    #[arg(long)]
+    from: PathBuf,
+    /// The etcd to copy into: `etcd://HOST:PORT[,HOST:PORT…]`.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    etcd: EtcdArgs,
+}
+
+#[derive(clap::Args)]
 struct ImageArgs {
     /// The server's data dir (images live in `<data-dir>/images`).
     #[arg(long, default_value = "/var/lib/baton")]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: baton_image::cli::ImageCommand,
+}
+
+/// How to reach etcd, for `--store etcd://…` (the server) and `--to etcd://…` (migrate).
+#[derive(clap::Args)]
+struct EtcdArgs {
+    /// With an etcd store: the prefix of every etcd key Baton writes.
+    #[arg(long, default_value = baton_store::etcd::DEFAULT_PREFIX)]
+    etcd_prefix: String,
+    /// With an etcd store: the CA of etcd's serving certificate; reaches etcd over TLS.
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// With an etcd store and `--etcd-cafile`: a client certificate for etcd's
+    /// `--client-cert-auth` (with `--etcd-keyfile`).
+    #[arg(long)]
+    etcd_certfile: Option<PathBuf>,
+    /// The key of `--etcd-certfile`.
+    #[arg(long)]
+    etcd_keyfile: Option<PathBuf>,
+}
+
+impl EtcdArgs {
+    /// The flags given although no etcd store is (each an error, never ignored).
+    fn given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        for (flag, value) in [
+            ("--etcd-cafile", &self.etcd_cafile),
+            ("--etcd-certfile", &self.etcd_certfile),
+            ("--etcd-keyfile", &self.etcd_keyfile),
+        ] {
+            if value.is_some() {
+                given.push(flag);
+            }
+        }
+        if self.etcd_prefix != baton_store::etcd::DEFAULT_PREFIX {
+            given.push("--etcd-prefix");
+        }
+        given
+    }
+
+    /// `opts` (the endpoints of an `etcd://` flag) with the prefix and TLS of these flags.
+    fn apply(
+        &self,
+        mut opts: baton_store::EtcdOptions,
+    ) -> anyhow::Result<baton_store::EtcdOptions> {
+        if !self.etcd_prefix.starts_with('/') {
+            anyhow::bail!("--etcd-prefix {:?} must start with /", self.etcd_prefix);
+        }
+        opts.prefix = self.etcd_prefix.trim_end_matches('/').to_owned();
+        if self.etcd_cafile.is_some() || self.etcd_certfile.is_some() || self.etcd_keyfile.is_some()
+        {
+            if self.etcd_cafile.is_none() {
+                anyhow::bail!(
+                    "--etcd-certfile and --etcd-keyfile need --etcd-cafile (TLS to etcd)"
+                );
+            }
+            opts.tls = Some(baton_store::EtcdTls {
+                ca: self.etcd_cafile.clone(),
+                cert: self.etcd_certfile.clone(),
+                key: self.etcd_keyfile.clone(),
+            });
+        }
+        Ok(opts)
+    }
 }
 
 #[derive(clap::Args)]
@@ -102,8 +193,20 @@ struct ServerArgs {
     /// Address to serve the Kubernetes API on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Watch history kept in memory, in events (and at most 32 MiB of object versions);
-    /// older resourceVersions get 410 Gone.
+    /// Where the cluster's state lives: `embedded` (one file, `<data-dir>/store.redb`) or
+    /// `etcd://HOST:PORT[,HOST:PORT…]` (an etcd 3.4+ cluster, reached over its v3 API).
+    #[arg(long, default_value = "embedded", value_parser = parse_store_flag)]
+    store: StoreFlag,
+    #[command(flatten)]
+    etcd: EtcdArgs,
+    /// With `--store etcd://…`: how often etcd's history is compacted, to the revision seen one
+    /// interval before (kube-apiserver's flag and default); `0s`: never (etcd's own
+    /// `--auto-compaction-*` may). Watches from compacted revisions get 410 Gone.
+    #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
+    etcd_compaction_interval: std::time::Duration,
+    /// How far back, in revisions, a watch may resume; older resourceVersions get 410 Gone.
+    /// The embedded store keeps this many events in memory (and at most 32 MiB of object
+    /// versions); on etcd it bounds how far back etcd is asked to replay.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
     /// Watches served at once; more are refused with 429 TooManyRequests and Retry-After.
@@ -253,6 +356,15 @@ fn run() -> anyhow::Result<()> {
                 &args.data_dir.join("images"),
             ))
         }
+        Command::Store(StoreArgs {
+            command: StoreCommand::Migrate(args),
+        }) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(migrate(args))
+        }
         Command::Reset(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -282,15 +394,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     baton_apiserver::pki::ensure_data_dir(&args.data_dir)
         .with_context(|| format!("preparing data dir {}", args.data_dir.display()))?;
-    let db = args.data_dir.join("store.redb");
-    let store = baton_store::EmbeddedStore::open(
-        &db,
-        baton_store::EmbeddedOptions {
-            history: args.watch_history,
-            ..Default::default()
-        },
-    )
-    .with_context(|| format!("opening the store {}", db.display()))?;
+    let store = open_store(&args).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let rx_controllers = rx.clone();
     let running = baton_apiserver::start(
@@ -302,7 +406,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 per_client: args.max_watches_per_client,
             },
         },
-        Arc::new(store),
+        store,
         rx,
     )
     .await?;
@@ -670,6 +774,110 @@ async fn wait_for_signal() {
 }
 
 /// A duration flag: `15s`, `500ms`, `1m`, `1h` or bare milliseconds.
+/// `--store`: the embedded store or an etcd cluster.
+#[derive(Debug, Clone)]
+enum StoreFlag {
+    Embedded,
+    Etcd(baton_store::EtcdOptions),
+}
+
+fn parse_store_flag(s: &str) -> Result<StoreFlag, String> {
+    if s == "embedded" {
+        return Ok(StoreFlag::Embedded);
+    }
+    baton_store::EtcdOptions::from_url(s)
+        .map(StoreFlag::Etcd)
+        .map_err(|e| format!("{e}; or `embedded`"))
+}
+
+/// The store `--store` and the `--etcd-*` flags name. An `--etcd-*` flag without an etcd store
+/// is an error, not ignored.
+async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn baton_store::Store>> {
+    match &args.store {
+        StoreFlag::Embedded => {
+            let mut etcd_only = args.etcd.given();
+            if args.etcd_compaction_interval != baton_store::etcd::DEFAULT_COMPACTION_INTERVAL {
+                etcd_only.push("--etcd-compaction-interval");
+            }
+            if !etcd_only.is_empty() {
+                anyhow::bail!(
+                    "{} only apply with --store etcd://HOST:PORT",
+                    etcd_only.join(", ")
+                );
+            }
+            Ok(Arc::new(open_embedded(&args.data_dir, args.watch_history)?))
+        }
+        StoreFlag::Etcd(opts) => {
+            let mut opts = args.etcd.apply(opts.clone())?;
+            opts.history = args.watch_history as u64;
+            opts.compaction_interval =
+                (!args.etcd_compaction_interval.is_zero()).then_some(args.etcd_compaction_interval);
+            let store = baton_store::EtcdStore::connect(opts)
+                .await
+                .context("opening the etcd store")?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn open_embedded(
+    data_dir: &std::path::Path,
+    history: usize,
+) -> anyhow::Result<baton_store::EmbeddedStore> {
+    let db = data_dir.join("store.redb");
+    baton_store::EmbeddedStore::open(
+        &db,
+        baton_store::EmbeddedOptions {
+            history,
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("opening the store {}", db.display()))
+}
+
+/// `baton store migrate`: the embedded store of a stopped server copied into etcd.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let StoreFlag::Etcd(opts) = parse_store_flag(&args.to).map_err(anyhow::Error::msg)? else {
+        anyhow::bail!(
+            "--to must be etcd://HOST:PORT[,HOST:PORT…] (the embedded store is the source)"
+        );
+    };
+    let db = args.from.join("store.redb");
+    if !db.is_file() {
+        anyhow::bail!(
+            "{} has no embedded store ({} is not a file)",
+            args.from.display(),
+            db.display()
+        );
+    }
+    let from = open_embedded(&args.from, 1).context("the server using it must be stopped first")?;
+    let mut opts = args.etcd.apply(opts)?;
+    opts.compaction_interval = None;
+    let prefix = opts.prefix.clone();
+    let to = baton_store::EtcdStore::connect(opts)
+        .await
+        .context("opening the etcd store")?;
+    let copied = match baton_store::migrate::copy(&from, &to, "/").await {
+        Err(baton_store::StoreError::AlreadyExists { key }) => anyhow::bail!(
+            "etcd already holds {key} under prefix {prefix}: migrate copies into an empty prefix only (choose another --etcd-prefix, or delete the keys there first)"
+        ),
+        other => other.context("copying the store")?,
+    };
+    println!(
+        "copied {copied} keys from {} to {} under prefix {prefix}; start the server with: baton server --data-dir {} --store {}{}",
+        db.display(),
+        args.to,
+        args.from.display(),
+        args.to,
+        if prefix == baton_store::etcd::DEFAULT_PREFIX {
+            String::new()
+        } else {
+            format!(" --etcd-prefix {prefix}")
+        }
+    );
+    Ok(())
+}
+
 fn parse_duration_flag(s: &str) -> Result<std::time::Duration, String> {
     baton_controllers::simnode::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration (15s, 500ms, 1m)"))

@@ -562,7 +562,7 @@ impl Store for EtcdStore {
             .call(
                 "reading the revision",
                 self.kv.clone().get(
-                    self.prefix.clone().into_bytes(),
+                    self.full_key("/"),
                     Some(GetOptions::new().with_count_only()),
                 ),
             )

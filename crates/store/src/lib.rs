@@ -15,6 +15,7 @@
 //! - [`etcd`]: the store over etcd's v3 API (`--store etcd://…`), for clusters of several
 //!   machines: etcd's revisions, conditional writes as etcd transactions, etcd watches, and
 //!   compaction every 5 minutes as kube-apiserver does.
+//! - [`migrate`]: copying every key from one store to another (embedded → etcd).
 //! - [`conformance`]: the test suite any backend must pass (called from each backend's tests).
 
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use std::pin::Pin;
 pub mod conformance;
 pub mod embedded;
 pub mod etcd;
+pub mod migrate;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};

@@ -344,3 +344,64 @@ fn etcd_urls_are_parsed_and_bad_ones_refused() {
         assert!(EtcdOptions::from_url(bad).is_err(), "{bad} accepted");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_an_embedded_store_into_an_empty_etcd_prefix() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from = baton_store::EmbeddedStore::open(
+        &dir.path().join("store.redb"),
+        baton_store::EmbeddedOptions::default(),
+    )
+    .expect("embedded store");
+    // More than one page of the copy, some keys updated and deleted on the way.
+    for i in 0..1203 {
+        from.create(
+            &format!("/registry/core/configmaps/default/c{i:04}"),
+            format!("v{i}").into_bytes(),
+        )
+        .await
+        .expect("create");
+    }
+    from.update(
+        "/registry/core/configmaps/default/c0007",
+        b"updated".to_vec(),
+        None,
+    )
+    .await
+    .expect("update");
+    from.delete("/registry/core/configmaps/default/c0008", None)
+        .await
+        .expect("delete");
+    let to = EtcdStore::connect(etcd.options("/migrated"))
+        .await
+        .expect("etcd");
+    let copied = baton_store::migrate::copy(&from, &to, "/")
+        .await
+        .expect("copy");
+    assert_eq!(copied, 1202);
+
+    let source = from.list("/", None, None).await.expect("list source");
+    let target = to.list("/", None, None).await.expect("list target");
+    let pairs = |l: &baton_store::ListResult| -> Vec<(String, Vec<u8>)> {
+        l.items
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(&target),
+        pairs(&source),
+        "keys and values in etcd after the copy"
+    );
+
+    // A second copy into the same prefix is refused before writing anything.
+    let before = to.current_revision().await.expect("revision");
+    match baton_store::migrate::copy(&from, &to, "/").await {
+        Err(StoreError::AlreadyExists { key }) => {
+            assert_eq!(key, "/registry/core/configmaps/default/c0000")
+        }
+        other => panic!("a copy into a non-empty prefix: {other:?}"),
+    }
+    assert_eq!(to.current_revision().await.expect("revision"), before);
+}
