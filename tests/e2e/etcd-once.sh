@@ -10,38 +10,8 @@
 # because etcd compacted it (etcdctl says so too).
 source "$(dirname "$0")/lib.sh"
 YAML="$(cd "$(dirname "$0")/../.." && pwd)/examples/rolling-update-test.yaml"
-
-command -v etcd >/dev/null && command -v etcdctl >/dev/null \
-  || fail "etcd and etcdctl are needed: install Debian's etcd-server and etcd-client (scripts/packages.sh)"
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-ETCD_PORT=$(free_port)
-PEER_PORT=$(free_port)
-ETCD_PID=""
-ETCD=(etcdctl --endpoints "127.0.0.1:$ETCD_PORT")
-export ETCDCTL_API=3
-
-start_etcd() {
-  etcd --name e2e --data-dir "$E2E_TMP/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
-    --initial-cluster "e2e=http://127.0.0.1:$PEER_PORT" >"$E2E_TMP/etcd.log" 2>&1 &
-  ETCD_PID=$!
-  for _ in $(seq 1 100); do
-    "${ETCD[@]}" endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  tail -n 20 "$E2E_TMP/etcd.log" >&2
-  fail "etcd did not become healthy in 10 s"
-}
-
-# The server goes before etcd, then lib.sh's cleanup removes the temp dir.
-stop_all() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; fi
-  if [ -n "$ETCD_PID" ]; then kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; ETCD_PID=""; fi
-  cleanup
-}
-trap stop_all EXIT
+# The cluster starts on the embedded store whatever E2E_STORE says; etcd is started here.
+E2E_STORE=embedded
 
 # "Kind/name uid resourceVersion" of the tutorial's objects, sorted.
 state() {
@@ -50,7 +20,7 @@ state() {
 }
 
 start_etcd
-STORE="etcd://127.0.0.1:$ETCD_PORT"
+STORE=$ETCD_STORE
 
 # --- the tutorial's Deployment on the embedded store, then moved into etcd ---------------------
 start_server --simulated-nodes 2
@@ -93,7 +63,7 @@ for p in $PODS; do grep -qx "pod/$p" "$E2E_TMP/watch.out" && seen=$((seen + 1));
 [ "$seen" -ge 2 ] || { LAST_OUT=$(cat "$E2E_TMP/watch.out"); fail "the pod watch saw $seen of the 5 pods (2 were created while it ran)"; }
 
 # The state is etcd's: keys under the prefix, no embedded store file.
-KEYS=$("${ETCD[@]}" get --prefix /baton/registry/ --keys-only)
+KEYS=$("${ETCDCTL[@]}" get --prefix /baton/registry/ --keys-only)
 LAST_OUT=$KEYS
 expect "/baton/registry/apps/deployments/default/rolling-update-test"
 expect "/baton/registry/core/services/default/rolling-update-test"
@@ -148,7 +118,7 @@ LAST_OUT=$out
 [ -n "$gone" ] || fail "a watch from resourceVersion $OLD_RV still worked after 30 s of compacting every second"
 LAST_OUT=$gone
 expect '"reason":"Expired"'
-LAST_OUT=$("${ETCD[@]}" get /baton/registry/core/pods --prefix --rev="$OLD_RV" 2>&1)
+LAST_OUT=$("${ETCDCTL[@]}" get /baton/registry/core/pods --prefix --rev="$OLD_RV" 2>&1)
 expect 'compacted'
 grep -q 'compacted etcd' "$SERVER_LOG" || fail "the server did not log its compaction"
 # The cluster goes on after compaction.

@@ -2,8 +2,10 @@
 # with a fresh data dir, points the real kubectl at it, and gives assertions that print the
 # kubectl output and the server log tail when they fail.
 #
-# Environment: BATON (the binary), KUBECTL (the kubectl to test). Source this file, then call
-# `start_server`; the server is stopped and its data dir removed on exit.
+# Environment: BATON (the binary), KUBECTL (the kubectl to test), E2E_STORE (`etcd`: every
+# server of the scenario runs with `--store etcd://…` on an etcd of the scenario's own, started
+# by the first `start_server`; default: the embedded store). Source this file, then call
+# `start_server`; the server (and etcd) is stopped and its data dir removed on exit.
 
 set -uo pipefail
 
@@ -57,6 +59,7 @@ agent_cleanup() {
 cleanup() {
   if [ "$AGENT" = 1 ]; then agent_cleanup; fi
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  if [ -n "$ETCD_PID" ]; then kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; fi
   if declare -F stop_registry >/dev/null; then stop_registry; fi
   rm -rf "$E2E_TMP"
 }
@@ -73,11 +76,45 @@ fail() {
   exit 1
 }
 
+# --- etcd (Debian's etcd-server) -------------------------------------------------------------
+ETCD_PID=""
+ETCD_STORE=""
+: "${E2E_STORE:=embedded}"
+
+# start_etcd: one etcd member on free loopback ports, data in the scenario's temp dir, stopped
+# on exit; sets ETCD_STORE (etcd://127.0.0.1:PORT) and ETCDCTL (etcdctl against it).
+start_etcd() {
+  command -v etcd >/dev/null && command -v etcdctl >/dev/null \
+    || fail "etcd and etcdctl are needed: install Debian's etcd-server and etcd-client (scripts/packages.sh)"
+  local port peer
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  peer=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # Baton's objects go up to 3 MiB (etcd's default request limit is 1.5 MiB).
+  etcd --name e2e --data-dir "$E2E_TMP/etcd" --max-request-bytes 3400000 \
+    --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "e2e=http://127.0.0.1:$peer" >"$E2E_TMP/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  ETCD_STORE="etcd://127.0.0.1:$port"
+  ETCDCTL=(env ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$port")
+  for _ in $(seq 1 100); do
+    "${ETCDCTL[@]}" endpoint health >/dev/null 2>&1 && return 0
+    kill -0 "$ETCD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$E2E_TMP/etcd.log" >&2
+  fail "etcd did not become healthy in 10 s"
+}
+
 # start_server [extra baton server flags...]
 start_server() {
-  local agent_flags=(--disable agent)
+  local agent_flags=(--disable agent) store_flags=()
   if [ "$AGENT" = 1 ]; then agent_flags=(); fi
-  "$BATON" server --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "${agent_flags[@]}" "$@" \
+  if [ "$E2E_STORE" = etcd ]; then
+    [ -n "$ETCD_PID" ] || start_etcd
+    case " $* " in *" --store "*) ;; *) store_flags=(--store "$ETCD_STORE") ;; esac
+  fi
+  "$BATON" server --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "${agent_flags[@]}" "${store_flags[@]}" "$@" \
     >"$E2E_TMP/server.out" 2>"$SERVER_LOG" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do

@@ -22,18 +22,25 @@ struct Etcd {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    extra: Vec<String>,
 }
 
 impl Etcd {
     fn start() -> Etcd {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Etcd::start_with(tempfile::tempdir().expect("tempdir"), &[])
+    }
+
+    /// An etcd in `dir` with `extra` arguments (its client URL is https when they name a
+    /// `--cert-file`).
+    fn start_with(dir: tempfile::TempDir, extra: &[String]) -> Etcd {
         let (client_port, peer_port) = (free_port(), free_port());
-        let child = spawn_etcd(dir.path(), client_port, peer_port);
+        let child = spawn_etcd(dir.path(), client_port, peer_port, extra);
         let etcd = Etcd {
             child,
             dir,
             client_port,
             peer_port,
+            extra: extra.to_vec(),
         };
         etcd.wait_ready();
         etcd
@@ -73,7 +80,12 @@ impl Etcd {
     fn restart_after(&mut self, down: Duration) {
         self.stop();
         std::thread::sleep(down);
-        self.child = spawn_etcd(self.dir.path(), self.client_port, self.peer_port);
+        self.child = spawn_etcd(
+            self.dir.path(),
+            self.client_port,
+            self.peer_port,
+            &self.extra,
+        );
         self.wait_ready();
     }
 
@@ -89,13 +101,18 @@ impl Drop for Etcd {
     }
 }
 
-fn spawn_etcd(dir: &Path, client_port: u16, peer_port: u16) -> Child {
+fn spawn_etcd(dir: &Path, client_port: u16, peer_port: u16, extra: &[String]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("etcd.log"))
         .expect("etcd log");
-    let client = format!("http://127.0.0.1:{client_port}");
+    let scheme = if extra.iter().any(|a| a == "--cert-file") {
+        "https"
+    } else {
+        "http"
+    };
+    let client = format!("{scheme}://127.0.0.1:{client_port}");
     let peer = format!("http://127.0.0.1:{peer_port}");
     Command::new(etcd_binary())
         .args(["--name", "test", "--data-dir"])
@@ -107,6 +124,7 @@ fn spawn_etcd(dir: &Path, client_port: u16, peer_port: u16) -> Child {
         .args(["--initial-cluster", &format!("test={peer}")])
         // Baton's objects go up to 3 MiB (etcd's default request limit is 1.5 MiB).
         .args(["--max-request-bytes", "4194304"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -404,4 +422,99 @@ async fn migrate_copies_an_embedded_store_into_an_empty_etcd_prefix() {
         other => panic!("a copy into a non-empty prefix: {other:?}"),
     }
     assert_eq!(to.current_revision().await.expect("revision"), before);
+}
+
+/// A CA, and certificates it signed for etcd (serving, 127.0.0.1) and for a client, as PEM
+/// files in `dir`: ca.crt, server.crt/key, client.crt/key.
+fn write_certificates(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write");
+    let issuer = Issuer::new(ca, &ca_key);
+    for (name, usage, names) in [
+        (
+            "server",
+            ExtendedKeyUsagePurpose::ServerAuth,
+            vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+        ),
+        (
+            "client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            vec!["baton".to_owned()],
+        ),
+    ] {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certificates(dir.path());
+    let base = dir.path().to_path_buf();
+    let file = |name: &str| base.join(name);
+    let arg = |name: &str| file(name).display().to_string();
+    let etcd = Etcd::start_with(
+        dir,
+        &[
+            "--cert-file".into(),
+            arg("server.crt"),
+            "--key-file".into(),
+            arg("server.key"),
+            "--trusted-ca-file".into(),
+            arg("ca.crt"),
+            "--client-cert-auth".into(),
+        ],
+    );
+    let with_tls = |tls: baton_store::EtcdTls| {
+        let mut opts = etcd.options("/tls");
+        opts.tls = Some(tls);
+        opts
+    };
+    let store = EtcdStore::connect(with_tls(baton_store::EtcdTls {
+        ca: Some(file("ca.crt")),
+        cert: Some(file("client.crt")),
+        key: Some(file("client.key")),
+    }))
+    .await
+    .expect("connect over TLS with a client certificate");
+    let r = store.create("/t/a", b"v".to_vec()).await.expect("create");
+    let mut watch = store.watch("/t/", r - 1).await.expect("watch over TLS");
+    assert_eq!(next_event(&mut watch, "over TLS").await.kv.mod_revision, r);
+
+    // etcd requires a client certificate: without one nothing is served.
+    let refused = EtcdStore::connect(with_tls(baton_store::EtcdTls {
+        ca: Some(file("ca.crt")),
+        cert: None,
+        key: None,
+    }))
+    .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Backend(m)) if m.contains(&etcd.endpoint())),
+        "connecting without a client certificate: {:?}",
+        refused.as_ref().map(|_| ())
+    );
+    // Plain HTTP to a TLS etcd fails too, and so does a certificate without its key.
+    assert!(EtcdStore::connect(etcd.options("/tls")).await.is_err());
+    let half = EtcdStore::connect(with_tls(baton_store::EtcdTls {
+        ca: Some(file("ca.crt")),
+        cert: Some(file("client.crt")),
+        key: None,
+    }))
+    .await;
+    assert!(
+        matches!(&half, Err(StoreError::Backend(m)) if m.contains("needs its key")),
+        "a certificate without its key: {:?}",
+        half.as_ref().map(|_| ())
+    );
 }
