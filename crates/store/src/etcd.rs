@@ -533,13 +533,13 @@ impl Store for EtcdStore {
             )
             .await?;
         // Events written once this returns must reach the watch: wait until etcd has made it.
-        let created = self
-            .call("opening a watch", stream.message())
-            .await?
-            .filter(WatchResponse::created);
-        if created.is_none() {
+        let first = self.call("opening a watch", stream.message()).await?;
+        if !first.as_ref().is_some_and(WatchResponse::created) {
+            let reason = first
+                .as_ref()
+                .map_or("the stream ended", |r| r.cancel_reason());
             return Err(StoreError::Backend(format!(
-                "etcd at {}: opening a watch: etcd did not confirm it",
+                "etcd at {}: opening a watch: etcd did not confirm it ({reason})",
                 self.endpoints
             )));
         }
