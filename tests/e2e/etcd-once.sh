@@ -22,6 +22,11 @@ state() {
 start_etcd
 STORE=$ETCD_STORE
 
+# etcd flags without an etcd store are refused, not ignored.
+LAST_OUT=$("$BATON" server --data-dir "$E2E_TMP/unused" --listen 127.0.0.1:0 --disable agent --etcd-prefix /x --etcd-cafile /x 2>&1) \
+  && fail "etcd flags were accepted with the embedded store"
+expect "--etcd-cafile, --etcd-prefix only apply with --store etcd://"
+
 # --- the tutorial's Deployment on the embedded store, then moved into etcd ---------------------
 start_server --simulated-nodes 2
 k create -f "$YAML" >/dev/null
@@ -29,6 +34,8 @@ expect 'deployment.extensions/rolling-update-test created'
 k rollout status deployment/rolling-update-test --timeout=60s >/dev/null
 expect 'successfully rolled out'
 EMBEDDED=$(state | cut -d' ' -f1,2)
+LAST_OUT=$("$BATON" store migrate --from "$DATA_DIR" --to "$STORE" 2>&1) && fail "migrate ran while the server used the store"
+expect "the server using it must be stopped first"
 kill_server
 LAST_OUT=$("$BATON" store migrate --from "$DATA_DIR" --to "$STORE" 2>&1) || fail "baton store migrate failed"
 expect "copied "

@@ -141,7 +141,7 @@ struct EtcdArgs {
 }
 
 impl EtcdArgs {
-    /// The flags given although no etcd store is (each an error, never ignored).
+    /// The etcd flags given (each an error without an etcd store: never ignored).
     fn given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
         for (flag, value) in [
