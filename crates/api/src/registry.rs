@@ -142,6 +142,13 @@ const LEASE: StorageRef = storage("coordination.k8s.io", "v1", "leases");
 const DISCOVERY_EPS: StorageRef = storage("discovery.k8s.io", "v1", "endpointslices");
 const BATCH_JOB: StorageRef = storage("batch", "v1", "jobs");
 const BATCH_CJ: StorageRef = storage("batch", "v1", "cronjobs");
+const RBAC_ROLE: StorageRef = storage(RBAC_GROUP, "v1", "roles");
+const RBAC_CLUSTER_ROLE: StorageRef = storage(RBAC_GROUP, "v1", "clusterroles");
+const RBAC_BINDING: StorageRef = storage(RBAC_GROUP, "v1", "rolebindings");
+const RBAC_CLUSTER_BINDING: StorageRef = storage(RBAC_GROUP, "v1", "clusterrolebindings");
+
+/// The RBAC API group.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 #[allow(clippy::too_many_arguments)]
 const fn def(
@@ -572,6 +579,45 @@ pub static RESOURCES: &[ResourceDef] = &[
         NONE,
         &["status"],
         POLICY_PDB,
+    ),
+    def(
+        RBAC_GROUP,
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        NONE,
+        NONE,
+        NONE,
+        RBAC_CLUSTER_BINDING,
+    ),
+    def(
+        RBAC_GROUP,
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        NONE,
+        NONE,
+        NONE,
+        RBAC_CLUSTER_ROLE,
+    ),
+    def(
+        RBAC_GROUP,
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        NONE,
+        NONE,
+        NONE,
+        RBAC_BINDING,
+    ),
+    def(
+        RBAC_GROUP, "v1", "roles", "role", "Role", true, NONE, NONE, NONE, RBAC_ROLE,
     ),
     def(
         "storage.k8s.io",

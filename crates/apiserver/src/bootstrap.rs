@@ -5,6 +5,8 @@
 //! StorageClass `local-path`, marked default, of the built-in local-path provisioner (as k3s
 //! ships it: volumes are directories on the node that first uses them).
 //!
+//! The default ClusterRoles and ClusterRoleBindings (`rbac::defaults`) are created the same way.
+//!
 //! Each object is created only when absent: a user who deleted or edited one keeps the
 //! change across restarts, except that a deleted one comes back.
 
@@ -88,5 +90,19 @@ pub async fn ensure_defaults(st: &AppState) -> ApiResult<()> {
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer",
     });
-    ensure(st, "storage.k8s.io", "storageclasses", None, storage_class).await
+    ensure(st, "storage.k8s.io", "storageclasses", None, storage_class).await?;
+    for role in crate::rbac::defaults::cluster_roles() {
+        ensure(st, registry::RBAC_GROUP, "clusterroles", None, role).await?;
+    }
+    for binding in crate::rbac::defaults::cluster_role_bindings() {
+        ensure(
+            st,
+            registry::RBAC_GROUP,
+            "clusterrolebindings",
+            None,
+            binding,
+        )
+        .await?;
+    }
+    Ok(())
 }

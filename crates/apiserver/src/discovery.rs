@@ -45,6 +45,7 @@ fn group_json(g: &registry::GroupInfo) -> Value {
 
 pub fn group_list() -> Value {
     let mut groups: Vec<Value> = registry::groups().iter().map(group_json).collect();
+    groups.extend(crate::reviews::group_jsons());
     groups.push(crate::metricsapi::group_json());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }

@@ -144,6 +144,32 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
+    /// 403, as Kubernetes' `NewForbidden`: `pods "x" is forbidden: <why>`, `pods is
+    /// forbidden: <why>` without a name, `forbidden: <why>` without a resource.
+    pub fn forbidden(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let qualified = match (group, resource) {
+            (_, "") => String::new(),
+            ("", r) => r.to_string(),
+            (g, r) => format!("{r}.{g}"),
+        };
+        let message = match (qualified.as_str(), name) {
+            ("", _) => format!("forbidden: {why}"),
+            (q, "") => format!("{q} is forbidden: {why}"),
+            (q, n) => format!("{q} \"{n}\" is forbidden: {why}"),
+        };
+        // StatusDetails with Go's omitempty.
+        let mut d = serde_json::Map::new();
+        for (k, v) in [("name", name), ("group", group), ("kind", resource)] {
+            if !v.is_empty() {
+                d.insert(k.into(), json!(v));
+            }
+        }
+        Self {
+            details: Some(Value::Object(d)),
+            ..Self::new(403, "Forbidden", message)
+        }
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }

@@ -1,7 +1,13 @@
 //! Baton's API server: the Kubernetes HTTP API over HTTPS, backed by any [`baton_store::Store`].
 //!
 //! # Layout
-//! - [`server`]: TLS accept loop, authentication, top-level dispatch.
+//! - [`server`]: TLS accept loop (client certificates checked against the cluster CA),
+//!   top-level dispatch.
+//! - [`auth`]: who a request is from (client certificate, admin token), impersonation.
+//! - [`rbac`]: the RBAC authorizer asked on every request, its in-memory rules, the 403
+//!   message, the ClusterRole aggregation controller.
+//! - [`reviews`]: SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview,
+//!   SelfSubjectRulesReview and SelfSubjectReview (`kubectl auth can-i`, `kubectl auth whoami`).
 //! - [`route`]: URL → what it addresses.
 //! - [`request`] / [`response`]: query parameters, body decoding, content negotiation, replies.
 //! - [`json`]: JSON bytes as Kubernetes' (Go's) encoder writes them.
@@ -24,13 +30,15 @@
 //!   create and update.
 //! - [`services`]: Service cluster IPs and node ports, kept and dropped on update as
 //!   Kubernetes does.
-//! - [`bootstrap`]: default namespaces, the `kubernetes` Service, the `baton` IngressClass.
+//! - [`bootstrap`]: default namespaces, the `kubernetes` Service, the `baton` IngressClass,
+//!   the default ClusterRoles and their bindings.
 //! - [`pki`]: CA, serving certificate, token and kubeconfig in the data dir.
 //! - [`errors`]: `Status` errors.
 //! - [`metrics`]: Prometheus `/metrics`.
 //! - [`metricsapi`]: `metrics.k8s.io/v1beta1` (`kubectl top`) from the node agents' summaries.
 
 pub mod admission;
+pub mod auth;
 pub mod bootstrap;
 pub mod discovery;
 pub mod errors;
@@ -45,9 +53,11 @@ pub mod objects;
 pub mod patch;
 pub mod pki;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod request;
 pub mod response;
+pub mod reviews;
 pub mod route;
 pub mod server;
 pub mod services;

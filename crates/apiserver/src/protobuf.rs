@@ -216,6 +216,52 @@ const KINDS: &[(&str, &str, &str)] = &[
     ),
     ("policy/v1", "Eviction", "policy.v1.Eviction"),
     (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "rbac.v1.ClusterRole",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "rbac.v1.ClusterRoleBinding",
+    ),
+    ("rbac.authorization.k8s.io/v1", "Role", "rbac.v1.Role"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rbac.v1.RoleBinding",
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        "authorization.v1.SelfSubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        "authorization.v1.SelfSubjectRulesReview",
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        "authorization.v1.SubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        "authorization.v1.SubjectAccessReview",
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        "authentication.v1.SelfSubjectReview",
+    ),
+    (
+        "authentication.k8s.io/v1beta1",
+        "SelfSubjectReview",
+        "authentication.v1.SelfSubjectReview",
+    ),
+    (
         "policy/v1",
         "PodDisruptionBudget",
         "policy.v1.PodDisruptionBudget",
@@ -717,6 +763,90 @@ static SCHEMA: &[(&str, &[Field])] = &[
     ("meta.v1.Timestamp", &[
         one(1, "seconds", I64),
         one(2, "nanos", I32),
+    ]),
+    ("authentication.v1.SelfSubjectReview", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "status", M("authentication.v1.SelfSubjectReviewStatus")),
+    ]),
+    ("authentication.v1.SelfSubjectReviewStatus", &[
+        one(1, "userInfo", M("authentication.v1.UserInfo")),
+    ]),
+    ("authentication.v1.UserInfo", &[
+        oz(1, "username", Str),
+        oz(2, "uid", Str),
+        rep(3, "groups", Str),
+        map(4, "extra", M("authentication.v1.ExtraValue")),
+    ]),
+    ("authentication.v1.ExtraValue", &[
+        rep(1, "items", Str),
+    ]),
+    ("authorization.v1.ExtraValue", &[
+        rep(1, "items", Str),
+    ]),
+    ("authorization.v1.NonResourceAttributes", &[
+        oz(1, "path", Str),
+        oz(2, "verb", Str),
+    ]),
+    ("authorization.v1.ResourceAttributes", &[
+        oz(1, "namespace", Str),
+        oz(2, "verb", Str),
+        oz(3, "group", Str),
+        oz(4, "version", Str),
+        oz(5, "resource", Str),
+        oz(6, "subresource", Str),
+        oz(7, "name", Str),
+    ]),
+    ("authorization.v1.SelfSubjectAccessReview", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("authorization.v1.SelfSubjectAccessReviewSpec")),
+        one(3, "status", M("authorization.v1.SubjectAccessReviewStatus")),
+    ]),
+    ("authorization.v1.SelfSubjectAccessReviewSpec", &[
+        one(1, "resourceAttributes", M("authorization.v1.ResourceAttributes")),
+        one(2, "nonResourceAttributes", M("authorization.v1.NonResourceAttributes")),
+    ]),
+    ("authorization.v1.SelfSubjectRulesReview", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("authorization.v1.SelfSubjectRulesReviewSpec")),
+        one(3, "status", M("authorization.v1.SubjectRulesReviewStatus")),
+    ]),
+    ("authorization.v1.SelfSubjectRulesReviewSpec", &[
+        oz(1, "namespace", Str),
+    ]),
+    ("authorization.v1.SubjectAccessReview", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        one(2, "spec", M("authorization.v1.SubjectAccessReviewSpec")),
+        one(3, "status", M("authorization.v1.SubjectAccessReviewStatus")),
+    ]),
+    ("authorization.v1.SubjectAccessReviewSpec", &[
+        one(1, "resourceAttributes", M("authorization.v1.ResourceAttributes")),
+        one(2, "nonResourceAttributes", M("authorization.v1.NonResourceAttributes")),
+        oz(3, "user", Str),
+        rep(4, "groups", Str),
+        map(5, "extra", M("authorization.v1.ExtraValue")),
+        oz(6, "uid", Str),
+    ]),
+    ("authorization.v1.SubjectAccessReviewStatus", &[
+        one(1, "allowed", Bool),
+        oz(2, "reason", Str),
+        oz(3, "evaluationError", Str),
+        oz(4, "denied", Bool),
+    ]),
+    ("authorization.v1.SubjectRulesReviewStatus", &[
+        rep(1, "resourceRules", M("authorization.v1.ResourceRule")),
+        rep(2, "nonResourceRules", M("authorization.v1.NonResourceRule")),
+        one(3, "incomplete", Bool),
+        oz(4, "evaluationError", Str),
+    ]),
+    ("authorization.v1.ResourceRule", &[
+        rep(1, "verbs", Str),
+        rep(2, "apiGroups", Str),
+        rep(3, "resources", Str),
+        rep(4, "resourceNames", Str),
+    ]),
+    ("authorization.v1.NonResourceRule", &[
+        rep(1, "verbs", Str),
+        rep(2, "nonResourceURLs", Str),
     ]),
     ("apps.v1.ControllerRevision", &[
         one(1, "metadata", M("meta.v1.ObjectMeta")),
@@ -2431,6 +2561,46 @@ static SCHEMA: &[(&str, &[Field])] = &[
         one(5, "desiredHealthy", I32),
         one(6, "expectedPods", I32),
         rep(7, "conditions", M("meta.v1.Condition")),
+    ]),
+    ("rbac.v1.AggregationRule", &[
+        rep(1, "clusterRoleSelectors", M("meta.v1.LabelSelector")),
+    ]),
+    ("rbac.v1.ClusterRole", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        rep(2, "rules", M("rbac.v1.PolicyRule")),
+        one(3, "aggregationRule", M("rbac.v1.AggregationRule")),
+    ]),
+    ("rbac.v1.ClusterRoleBinding", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        rep(2, "subjects", M("rbac.v1.Subject")),
+        one(3, "roleRef", M("rbac.v1.RoleRef")),
+    ]),
+    ("rbac.v1.PolicyRule", &[
+        rep(1, "verbs", Str),
+        rep(2, "apiGroups", Str),
+        rep(3, "resources", Str),
+        rep(4, "resourceNames", Str),
+        rep(5, "nonResourceURLs", Str),
+    ]),
+    ("rbac.v1.Role", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        rep(2, "rules", M("rbac.v1.PolicyRule")),
+    ]),
+    ("rbac.v1.RoleBinding", &[
+        one(1, "metadata", M("meta.v1.ObjectMeta")),
+        rep(2, "subjects", M("rbac.v1.Subject")),
+        one(3, "roleRef", M("rbac.v1.RoleRef")),
+    ]),
+    ("rbac.v1.RoleRef", &[
+        one(1, "apiGroup", Str),
+        one(2, "kind", Str),
+        one(3, "name", Str),
+    ]),
+    ("rbac.v1.Subject", &[
+        one(1, "kind", Str),
+        oz(2, "apiGroup", Str),
+        one(3, "name", Str),
+        oz(4, "namespace", Str),
     ]),
 ];
 

@@ -23,7 +23,7 @@ use crate::request::Query;
 use crate::response;
 use crate::route::{self, Route};
 use crate::state::{AppState, MAX_BODY_BYTES};
-use crate::{bootstrap, discovery, handlers, pki};
+use crate::{auth, bootstrap, discovery, handlers, pki, rbac, reviews};
 
 /// How the API server is started.
 pub struct Config {
@@ -63,10 +63,26 @@ fn tls_config(p: &pki::Pki) -> Result<rustls::ServerConfig, ServerError> {
         .map_err(|e| ServerError::Tls(e.to_string()))?
         .ok_or_else(|| ServerError::Tls("no private key in server.key".into()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Client certificates are optional; one that is presented must be signed by the cluster
+    // CA (it then names the user, see `auth`).
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut p.ca_pem.as_bytes()) {
+        let ca = ca.map_err(|e| ServerError::Tls(e.to_string()))?;
+        roots
+            .add(ca)
+            .map_err(|e| ServerError::Tls(format!("cluster CA: {e}")))?;
+    }
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| ServerError::Tls(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServerError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(certs, key)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -101,10 +117,18 @@ pub async fn start(
         metrics: Default::default(),
         service_allocation: Default::default(),
         watches: crate::watch::Slots::new(cfg.watch_limits),
+        rbac: Default::default(),
     });
     bootstrap::ensure_defaults(&state)
         .await
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    // The RBAC rules are in memory before the first request is served.
+    let listed = state
+        .rbac
+        .load(&state)
+        .await
+        .map_err(|e| ServerError::Bootstrap(format!("loading RBAC objects: {e}")))?;
+    tokio::spawn(rbac::Authorizer::run(state.clone(), listed));
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(state.clone());
@@ -173,9 +197,19 @@ async fn serve(
                     return;
                 }
             };
+            // The client's certificate, verified in the handshake, names its user.
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| auth::CertIdentity::from_der(c));
             // The client's address, for the per-client watch bound.
             let app = app.map_request(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(c) = &cert {
+                    req.extensions_mut().insert(c.clone());
+                }
                 req
             });
             let svc = TowerToHyperService::new(app);
@@ -192,24 +226,6 @@ async fn serve(
             }
         });
     }
-}
-
-fn authorized(st: &AppState, headers: &http::HeaderMap) -> bool {
-    let Some(v) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-    else {
-        return false;
-    };
-    // Constant-time comparison: the token is the only credential.
-    let (a, b) = (token.trim().as_bytes(), st.token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn verb_of(method: &http::Method, route: &Route, q: &Query) -> (&'static str, String) {
@@ -265,8 +281,35 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
     let path = parts.uri.path().to_string();
     let route = route::route(&path);
     let public = matches!(route, Some(Route::Version | Route::Health(_)));
-    if !public && !authorized(&st, &parts.headers) {
-        return ApiError::unauthorized().into_response();
+    let user = if public {
+        None
+    } else {
+        let Some(user) = auth::authenticate(
+            &st,
+            &parts.headers,
+            parts.extensions.get::<auth::CertIdentity>(),
+        ) else {
+            return ApiError::unauthorized().into_response();
+        };
+        let user = match auth::impersonate(&st, &user, &parts.headers) {
+            Ok(Some(as_user)) => as_user,
+            Ok(None) => user,
+            Err(e) => return e.into_response(),
+        };
+        let info = rbac::RequestInfo::parse(&parts.method, &path, &q);
+        let decision = st.rbac.authorize(&user, &info);
+        if !decision.allowed {
+            return rbac::forbidden(&user, &info, &decision.reason).into_response();
+        }
+        Some(user)
+    };
+    if let Some(user) = &user
+        && reviews::is_review_path(&path)
+    {
+        return match read_body(&parts, body).await {
+            Ok(body) => reviews::serve(&st, user, &parts.method, &path, &parts.headers, &body),
+            Err(resp) => resp,
+        };
     }
     if crate::metricsapi::is_metrics_path(&path) {
         return crate::metricsapi::serve(st.clone(), &parts.method, &path, &q).await;
@@ -284,17 +327,9 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
             .observe(verb, &resource, resp.status().as_u16(), started.elapsed());
         return resp;
     }
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return ApiError::too_large(MAX_BODY_BYTES).into_response();
-    }
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let body = match read_body(&parts, body).await {
         Ok(b) => b,
-        Err(_) => return ApiError::too_large(MAX_BODY_BYTES).into_response(),
+        Err(resp) => return resp,
     };
     // A watch takes one of the bounded places for watches, held until its body ends.
     let slot = match (&route, verb) {
@@ -354,6 +389,21 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
     };
     tracing::debug!(method = %parts.method, %path, status = resp.status().as_u16(), took_us = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// The whole request body, at most [`MAX_BODY_BYTES`] (413 beyond).
+async fn read_body(parts: &http::request::Parts, body: Body) -> Result<bytes::Bytes, Response> {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::too_large(MAX_BODY_BYTES).into_response());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large(MAX_BODY_BYTES).into_response())
 }
 
 /// Who a request comes from, for the per-client watch bound: its address and `User-Agent`.

@@ -26,4 +26,6 @@ pub struct AppState {
     pub service_allocation: tokio::sync::Mutex<()>,
     /// The watches open now, bounded overall and per client.
     pub watches: Arc<crate::watch::Slots>,
+    /// The RBAC rules every request is authorized against.
+    pub rbac: crate::rbac::Authorizer,
 }

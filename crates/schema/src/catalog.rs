@@ -15,7 +15,8 @@ use std::sync::LazyLock;
 
 use baton_api::registry::{RESOURCES, ResourceDef};
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, storage,
+    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac,
+    storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_json::{Map, Value, json};
@@ -471,6 +472,10 @@ fn build() -> Definitions {
         core::v1::PersistentVolume,
         core::v1::PersistentVolumeClaim,
         storage::v1::StorageClass,
+        rbac::v1::Role,
+        rbac::v1::ClusterRole,
+        rbac::v1::RoleBinding,
+        rbac::v1::ClusterRoleBinding,
         core::v1::Binding,
         policy::v1::Eviction,
         apps::v1::Deployment,

@@ -12,6 +12,7 @@ mod discovery;
 mod hpa;
 mod ingress;
 mod pod;
+mod rbac;
 mod statefulset;
 mod storage;
 mod workloads;
@@ -65,6 +66,9 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
         ("discovery.k8s.io", "v1", "EndpointSlice") => discovery::endpoint_slice(m),
         ("batch", "v1", "Job") => batch::job(m),
         ("batch", "v1", "CronJob") => batch::cron_job(m),
+        (crate::registry::RBAC_GROUP, "v1", "RoleBinding" | "ClusterRoleBinding") => {
+            rbac::binding(m)
+        }
         // Event (both groups), Lease, ConfigMap, ServiceAccount, ControllerRevision and
         // networking.k8s.io/v1 Ingress have no defaults in Kubernetes.
         _ => {}

@@ -5,6 +5,7 @@
 mod batch;
 mod daemonset;
 mod duration;
+mod rbac;
 mod storage;
 
 use chrono::{DateTime, Utc};
@@ -177,6 +178,9 @@ pub fn columns(def: &ResourceDef) -> Vec<Column> {
         "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass" => {
             c.extend(storage::columns(def.kind))
         }
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+            c.extend(rbac::columns(def.kind))
+        }
         _ => c.push(age_col()),
     }
     c
@@ -334,6 +338,9 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         }
         "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass" => {
             storage::cells(def.kind, obj, name, age)
+        }
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+            rbac::cells(def.kind, obj, name, age)
         }
         _ => vec![name, age],
     }

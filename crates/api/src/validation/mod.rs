@@ -11,6 +11,7 @@
 //! - `autoscaling`: HorizontalPodAutoscalers.
 //! - `daemonset`: DaemonSets; `policy`: PodDisruptionBudgets.
 //! - `storage`: PersistentVolumes, PersistentVolumeClaims, StorageClasses.
+//! - `rbac`: Roles, ClusterRoles and their bindings.
 //! - [`go`]: printing values the way Go's `field.Error` prints them.
 
 mod autoscaling;
@@ -23,6 +24,7 @@ mod meta;
 pub mod names;
 mod pod;
 mod policy;
+mod rbac;
 mod resources;
 mod statefulset;
 pub(crate) mod storage;
@@ -233,6 +235,10 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
         "PersistentVolume" => errs.extend(storage::persistent_volume(obj, old)),
         "PersistentVolumeClaim" => errs.extend(storage::persistent_volume_claim(obj, old)),
         "StorageClass" => errs.extend(storage::storage_class(obj, old)),
+        "Role" => errs.extend(rbac::role(obj)),
+        "ClusterRole" => errs.extend(rbac::cluster_role(obj)),
+        "RoleBinding" => errs.extend(rbac::binding(obj, old, true)),
+        "ClusterRoleBinding" => errs.extend(rbac::binding(obj, old, false)),
         _ => {}
     }
     errs
@@ -245,6 +251,9 @@ fn name_rule(kind: &str) -> names::NameRule {
         "Service" => names::NameRule::Dns1035Label,
         // Kubernetes' ValidateStatefulSetName: its pods' names and hostnames derive from it.
         "StatefulSet" => names::NameRule::Dns1123Label,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+            names::NameRule::PathSegment
+        }
         // Nodes, events and leases: any DNS subdomain, like most kinds.
         _ => names::NameRule::Dns1123Subdomain,
     }

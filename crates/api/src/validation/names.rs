@@ -7,6 +7,8 @@ pub enum NameRule {
     Dns1123Subdomain,
     Dns1123Label,
     Dns1035Label,
+    /// `path.IsValidPathSegmentName` (RBAC objects: `system:masters` is a valid name).
+    PathSegment,
 }
 
 impl NameRule {
@@ -21,6 +23,8 @@ impl NameRule {
             NameRule::Dns1123Subdomain => dns1123_subdomain(name),
             NameRule::Dns1123Label => dns1123_label(name),
             NameRule::Dns1035Label => dns1035_label(name),
+            NameRule::PathSegment if prefix => path_segment_prefix(name),
+            NameRule::PathSegment => path_segment_name(name),
         }
     }
 }
@@ -47,6 +51,23 @@ const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const PERCENT_MSG: &str =
     "a valid percent string must be a numeric string followed by an ending '%'";
 const PERCENT_FMT: &str = "[0-9]+%";
+
+/// `path.IsValidPathSegmentName`: not `.` or `..`, no `/` or `%`.
+pub fn path_segment_name(s: &str) -> Vec<String> {
+    if s == "." || s == ".." {
+        return vec![format!("may not be '{s}'")];
+    }
+    path_segment_prefix(s)
+}
+
+/// `path.IsValidPathSegmentPrefix`: no `/` or `%`.
+fn path_segment_prefix(s: &str) -> Vec<String> {
+    ['/', '%']
+        .iter()
+        .filter(|c| s.contains(**c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
+}
 
 /// Go's `validation.RegexError`.
 pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
