@@ -175,6 +175,17 @@ metadata: {name: fid-pdb}
 spec:
   minAvailable: 1
   selector: {matchLabels: {app: x}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: fid-role}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: fid-binding}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: fid-role}
+subjects: [{kind: User, name: jane}, {kind: ServiceAccount, name: default}]
 YAML
 k apply -f "$E2E_TMP/kinds.yaml"
 k scale rc rc --replicas=2
