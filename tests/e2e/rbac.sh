@@ -174,6 +174,17 @@ expect 'rules[0].apiGroups: Required value: resource rules must supply at least 
 k_fails patch rolebinding jane-reads -n a --type=merge -p '{"roleRef":{"name":"other"}}'
 expect 'cannot change roleRef'
 
+# Escalation: jane may write Roles and bindings in a, but grant only what she holds there.
+k create role rbac-writer -n a --verb=create,get,list --resource=roles,rolebindings >/dev/null
+k create rolebinding jane-rbac -n a --role=rbac-writer --user=jane >/dev/null
+k_fails --context jane create role secret-reader -n a --verb=get --resource=secrets
+expect 'roles.rbac.authorization.k8s.io "secret-reader" is forbidden: user "jane" (groups=["devs" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:'
+expect '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}'
+k --context jane create role pod-getter -n a --verb=get --resource=pods
+k_fails --context jane create rolebinding jane-admin -n a --clusterrole=admin --user=jane
+expect 'rolebindings.rbac.authorization.k8s.io "jane-admin" is forbidden: user "jane"'
+k --context jane create rolebinding bob-gets -n a --role=pod-getter --user=bob
+
 # Deleting the binding takes jane's access away.
 k delete rolebinding jane-reads -n a >/dev/null
 for _ in $(seq 1 50); do

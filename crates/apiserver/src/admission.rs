@@ -41,6 +41,7 @@ pub async fn on_create(st: &AppState, def: &ResourceDef, obj: &mut Value) -> Api
     if def.namespaced {
         check_namespace_open(st, def, obj).await?;
     }
+    crate::rbac::confirm_no_escalation(st, def, obj)?;
     match def.storage_def().kind {
         "Service" => services::allocate(st, obj, None).await?,
         "Ingress" => default_ingress_class(st, obj).await?,
@@ -69,6 +70,7 @@ pub async fn on_update(
     obj: &mut Value,
     old: &Value,
 ) -> ApiResult<()> {
+    crate::rbac::confirm_no_escalation(st, def, obj)?;
     if def.storage_def().kind == "Service" {
         services::allocate(st, obj, Some(old)).await?;
     }

@@ -20,6 +20,22 @@ use crate::errors::ApiError;
 use crate::rbac::{AUTHENTICATED, MASTERS, RequestInfo, User};
 use crate::state::AppState;
 
+tokio::task_local! {
+    /// The user a request is served for, while its handler runs (for admission checks that
+    /// depend on who writes, such as RBAC escalation).
+    static REQUESTER: User;
+}
+
+/// Runs `f` as serving a request of `user`.
+pub async fn acting_as<F: std::future::Future>(user: User, f: F) -> F::Output {
+    REQUESTER.scope(user, f).await
+}
+
+/// The user whose request is being served, if any.
+pub fn requester() -> Option<User> {
+    REQUESTER.try_with(Clone::clone).ok()
+}
+
 /// The user of the admin token.
 pub const ADMIN_USER: &str = "admin";
 

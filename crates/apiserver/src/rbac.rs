@@ -506,6 +506,29 @@ pub fn forbidden(user: &User, r: &RequestInfo, reason: &str) -> ApiError {
     }
 }
 
+/// Admission of a Role, ClusterRole or binding written by the requesting user (see
+/// `escalation`); other kinds, and writes of the server's own (no requester), pass.
+pub fn confirm_no_escalation(
+    st: &AppState,
+    def: &registry::ResourceDef,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let storage = def.storage_def();
+    if storage.group != RBAC_GROUP {
+        return Ok(());
+    }
+    let Some(user) = crate::auth::requester() else {
+        return Ok(());
+    };
+    escalation::confirm(
+        &st.rbac.policy(),
+        &user,
+        storage.kind,
+        storage.resource,
+        obj,
+    )
+}
+
 /// The in-memory RBAC state: the objects by store key and the policy built from them.
 #[derive(Default)]
 pub struct Authorizer {
@@ -671,5 +694,6 @@ async fn aggregate(st: &AppState) {
 }
 
 pub mod defaults;
+mod escalation;
 #[cfg(test)]
 mod tests;

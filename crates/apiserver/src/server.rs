@@ -376,7 +376,11 @@ async fn serve_request(State(st): State<Arc<AppState>>, req: Request) -> Respons
             response::json(StatusCode::OK, &discovery::resource_list(group, version))
         }
         Route::Resource(t) => {
-            handlers::resource(st.clone(), &parts.method, t, &q, &parts.headers, &body).await
+            let serve = handlers::resource(st.clone(), &parts.method, t, &q, &parts.headers, &body);
+            match user {
+                Some(user) => auth::acting_as(user, serve).await,
+                None => serve.await,
+            }
         }
     };
     if !resource.is_empty() {

@@ -245,3 +245,32 @@ fn forbidden_messages_are_worded_as_kubernetes_words_them() {
         r#"forbidden: User "jane" cannot get path "/metrics""#
     );
 }
+
+#[test]
+fn escalation_names_the_rules_not_held() {
+    let p = policy();
+    let jane = user("jane", &[]);
+    let role = |rules: Value| json!({"kind": "Role", "metadata": {"name": "r", "namespace": "a"}, "rules": rules});
+    // What jane holds in a may be granted; in b, or more, may not.
+    let held = role(json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]));
+    assert!(escalation::confirm(&p, &jane, "Role", "roles", &held).is_ok());
+    let more = role(json!([{"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "list", "delete"]}]));
+    let e = escalation::confirm(&p, &jane, "Role", "roles", &more).expect_err("escalates");
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "roles.rbac.authorization.k8s.io \"r\" is forbidden: user \"jane\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"delete\"]}\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\" \"list\" \"delete\"]}"
+    );
+    // A wildcard is taken literally: holding pods is not holding `*`.
+    let star = role(json!([{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]));
+    assert!(escalation::confirm(&p, &jane, "Role", "roles", &star).is_err());
+    // Binding a role whose rules jane holds is allowed; system:masters may bind anything.
+    let bind = json!({"kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"},
+                      "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "pod-reader"}});
+    assert!(escalation::confirm(&p, &jane, "RoleBinding", "rolebindings", &bind).is_ok());
+    let bind_status = json!({"kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"},
+                      "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "status-reader"}});
+    assert!(escalation::confirm(&p, &jane, "RoleBinding", "rolebindings", &bind_status).is_err());
+    let root = user("root", &[MASTERS]);
+    assert!(escalation::confirm(&p, &root, "RoleBinding", "rolebindings", &bind_status).is_ok());
+}
