@@ -38,6 +38,16 @@ k get clusterrolebinding cluster-admin -o wide
 expect 'ClusterRole/cluster-admin'
 expect 'system:masters'
 
+# Discovered and described like any kind; the reviews are listed too.
+k api-resources --api-group=rbac.authorization.k8s.io
+for r in clusterrolebindings clusterroles rolebindings roles; do expect "$r"; done
+k api-resources --api-group=authorization.k8s.io
+for r in localsubjectaccessreviews selfsubjectaccessreviews selfsubjectrulesreviews subjectaccessreviews; do expect "$r"; done
+k api-resources --api-group=authentication.k8s.io
+expect selfsubjectreviews
+k explain clusterrole.aggregationRule.clusterRoleSelectors
+expect 'ClusterRole'
+
 k create namespace a >/dev/null
 k create namespace b >/dev/null
 k create configmap settings -n a --from-literal=x=1 >/dev/null
