@@ -226,3 +226,52 @@ fn describe_request(
     }
     format!("[{}]", parts.join(" "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    fn cert(dn: &[(DnType, &str)]) -> Vec<u8> {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        for (t, v) in dn {
+            p.distinguished_name.push(t.clone(), *v);
+        }
+        let key = KeyPair::generate().expect("key");
+        p.self_signed(&key).expect("cert").der().to_vec()
+    }
+
+    #[test]
+    fn a_certificate_names_its_user_by_cn_and_groups_by_o() {
+        let der = cert(&[
+            (DnType::CommonName, "jane"),
+            (DnType::OrganizationName, "devs"),
+        ]);
+        assert_eq!(
+            CertIdentity::from_der(&der),
+            Some(CertIdentity {
+                name: "jane".into(),
+                groups: vec!["devs".into()]
+            })
+        );
+        // No CommonName, no user.
+        let der = cert(&[(DnType::OrganizationName, "devs")]);
+        assert_eq!(CertIdentity::from_der(&der), None);
+        assert_eq!(CertIdentity::from_der(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn every_user_is_authenticated_once() {
+        let u = User::authenticated("jane", vec!["devs".into(), AUTHENTICATED.into()]);
+        assert_eq!(
+            u.groups,
+            vec!["devs".to_string(), AUTHENTICATED.to_string()]
+        );
+        let u = User::authenticated(ADMIN_USER, vec![MASTERS.into()]);
+        assert_eq!(
+            u.groups,
+            vec![MASTERS.to_string(), AUTHENTICATED.to_string()]
+        );
+    }
+}

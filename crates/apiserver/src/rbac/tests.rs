@@ -254,7 +254,9 @@ fn escalation_names_the_rules_not_held() {
     // What jane holds in a may be granted; in b, or more, may not.
     let held = role(json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]));
     assert!(escalation::confirm(&p, &jane, "Role", "roles", &held).is_ok());
-    let more = role(json!([{"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "list", "delete"]}]));
+    let more = role(
+        json!([{"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "list", "delete"]}]),
+    );
     let e = escalation::confirm(&p, &jane, "Role", "roles", &more).expect_err("escalates");
     assert_eq!(e.code, 403);
     assert_eq!(
