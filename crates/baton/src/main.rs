@@ -421,7 +421,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("baton-server/", env!("CARGO_PKG_VERSION"))),
     ));
-    let client = kube::Client::try_from(client_config)?;
+    let client = baton_controllers::client::in_process(client_config)?;
     let sim = baton_controllers::SimOptions {
         nodes: args.simulated_nodes,
         ready_delay: std::time::Duration::from_millis(args.sim_ready_delay_ms),

@@ -4,6 +4,7 @@
 //! the `kube` client, exactly as an out-of-process controller would.
 //!
 //! # Layout
+//! - [`client`]: the process's client of its own API server (a bound on requests under way).
 //! - [`informer`]: the shared caches — one watch per kind per process, read by every
 //!   controller below; no controller lists from the API on its sync path.
 //! - [`expectations`]: the pods a sync created or deleted that the cache must show before
@@ -38,6 +39,7 @@
 //! Label selectors are baton-api's (`baton_api::selectors`), the same code the API server
 //! uses for `?labelSelector=` and validation.
 
+pub mod client;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
