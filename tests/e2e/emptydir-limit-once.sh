@@ -107,11 +107,13 @@ echo "evicted $EVICTED after $(($(date +%s) - STARTED)) s"
 
 MESSAGE='Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
 expect_eq "$(jp '{.status.message}' pod "$EVICTED")" "$MESSAGE" "the evicted pod's message"
-k get pod "$EVICTED"
-expect "Evicted"
 # Its container was stopped (busybox sh as pid 1 ignores SIGTERM: SIGKILL after 1 s), not
 # restarted, after it had written.
 wait_for 137 '{.status.containerStatuses[0].state.terminated.exitCode}' pod "$EVICTED"
+# kubectl's STATUS is the pod's reason until a container's terminated reason replaces it (the
+# printer's rule): Evicted for the second or so before the SIGKILL, Error after it.
+k get pod "$EVICTED"
+expect "Error"
 expect_eq "$(jp '{.status.containerStatuses[0].restartCount}' pod "$EVICTED")" 0 "restarts"
 k logs "$EVICTED"
 expect "written"
