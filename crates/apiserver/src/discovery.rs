@@ -58,7 +58,8 @@ pub fn group(name: &str) -> Option<Value> {
     Some(v)
 }
 
-const ALL_VERBS: &[&str] = &[
+/// The verbs of a kind that can be listed, watched and written (discovery's `verbs`).
+pub(crate) const ALL_VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",

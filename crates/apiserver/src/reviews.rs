@@ -270,16 +270,7 @@ fn access_review(
     let subject = if kind == "SelfSubjectAccessReview" {
         user.clone()
     } else {
-        let groups: Vec<String> = spec
-            .get("groups")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let groups = crate::rbac::strings(spec, "groups");
         let name = text(spec, "user");
         if name.is_empty() && groups.is_empty() {
             errs.push(FieldError::invalid(
