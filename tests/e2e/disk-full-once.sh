@@ -65,8 +65,10 @@ case "$body" in *'"reason":"InsufficientStorage"'*'store.redb'*|*'store.redb'*'"
   *) fail "a write on a full disk: not an InsufficientStorage Status naming the store file: $body" ;;
 esac
 echo "ok   a write on a full disk: 507 InsufficientStorage naming the store file"
-# kubectl shows it too.
-LAST_OUT=$("$KUBECTL" create configmap by-kubectl --from-literal=a=b 2>&1) && fail "kubectl create on a full disk succeeded"
+# kubectl shows it too, for a write as large as the one that failed (a small one may still
+# fit in free pages inside the store file, as "small-on-full" below may: nothing is lost).
+head -c 512000 /dev/zero | tr '\0' x >"$E2E_TMP/big"
+LAST_OUT=$("$KUBECTL" create configmap by-kubectl --from-file=v="$E2E_TMP/big" 2>&1) && fail "kubectl create of 512 KB on a full disk succeeded"
 expect "no space left for store file"
 # Small writes fail as well once the store has failed a commit for want of space.
 create small-on-full 10
