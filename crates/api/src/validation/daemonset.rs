@@ -45,18 +45,7 @@ pub(super) fn daemon_set(def: &ResourceDef, obj: &Value, old: Option<&Value>) ->
         )),
     }
     if let Some(sel) = selector {
-        let count = |k: &str| match sel.get(k) {
-            Some(Value::Array(a)) => a.len(),
-            Some(Value::Object(m)) => m.len(),
-            _ => 0,
-        };
-        if count("matchLabels") + count("matchExpressions") == 0 {
-            errs.push(FieldError::invalid(
-                "spec.selector",
-                go::raw(go::label_selector(sel)),
-                "empty selector is invalid for daemonset",
-            ));
-        }
+        errs.extend(super::workloads::empty_selector(sel, "daemonset"));
     }
     errs.extend(super::pod::template(template, "spec.template"));
     let restart = template

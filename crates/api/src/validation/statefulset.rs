@@ -6,7 +6,7 @@
 //! node agent does not implement is refused when the StatefulSet is written rather than at
 //! each pod's creation. The containers may mount the volumes of `volumeClaimTemplates`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{FieldError, go, names};
 use crate::selectors::label_selector_from_object;
@@ -229,17 +229,7 @@ fn selector_and_template(spec: &Value) -> Vec<FieldError> {
                 sel.get("matchLabels"),
                 "spec.selector.matchLabels",
             ));
-            let count = |k: &str| {
-                sel.get(k).and_then(Value::as_array).map_or(0, Vec::len)
-                    + sel.get(k).and_then(Value::as_object).map_or(0, Map::len)
-            };
-            if count("matchLabels") + count("matchExpressions") == 0 {
-                errs.push(FieldError::invalid(
-                    "spec.selector",
-                    go::raw(go::label_selector(sel)),
-                    "empty selector is invalid for statefulset",
-                ));
-            }
+            errs.extend(super::workloads::empty_selector(sel, "statefulset"));
             match label_selector_from_object(sel) {
                 Ok(p) => Some(p),
                 Err(_) => {

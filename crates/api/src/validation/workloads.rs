@@ -1,7 +1,7 @@
 //! Deployment, ReplicaSet and ReplicationController validation (`pkg/apis/apps/validation`,
 //! `ValidateReplicationController`).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{FieldError, go, names};
 use crate::registry::ResourceDef;
@@ -89,18 +89,8 @@ fn selector_and_template(spec: &Value) -> Vec<FieldError> {
         sel.get("matchLabels"),
         "spec.selector.matchLabels",
     ));
-    let count = |k: &str| {
-        sel.get(k).and_then(Value::as_array).map_or(0, Vec::len)
-            + sel.get(k).and_then(Value::as_object).map_or(0, Map::len)
-    };
-    if count("matchLabels") + count("matchExpressions") == 0 {
-        // Kubernetes says "deployment" for ReplicaSets too.
-        errs.push(FieldError::invalid(
-            "spec.selector",
-            go::raw(go::label_selector(sel)),
-            "empty selector is invalid for deployment",
-        ));
-    }
+    // Kubernetes says "deployment" for ReplicaSets too.
+    errs.extend(empty_selector(sel, "deployment"));
     match label_selector_from_object(sel) {
         Ok(parsed) => errs.extend(template_for_controller(spec, Some(&parsed))),
         Err(_) => errs.push(FieldError::invalid(
@@ -110,6 +100,23 @@ fn selector_and_template(spec: &Value) -> Vec<FieldError> {
         )),
     }
     errs
+}
+
+/// Kubernetes' "empty selector is invalid for <kind>": a `spec.selector` with neither
+/// `matchLabels` nor `matchExpressions` (Deployments, ReplicaSets, StatefulSets, DaemonSets).
+pub(super) fn empty_selector(sel: &Value, kind: &str) -> Option<FieldError> {
+    let count = |k: &str| match sel.get(k) {
+        Some(Value::Array(a)) => a.len(),
+        Some(Value::Object(m)) => m.len(),
+        _ => 0,
+    };
+    (count("matchLabels") + count("matchExpressions") == 0).then(|| {
+        FieldError::invalid(
+            "spec.selector",
+            go::raw(go::label_selector(sel)),
+            format!("empty selector is invalid for {kind}"),
+        )
+    })
 }
 
 /// The template must exist, carry labels the selector matches, and restart Always.
