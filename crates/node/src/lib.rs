@@ -184,15 +184,17 @@ pub enum AgentError {
 }
 
 impl Agent {
+    /// An agent recording its events (pods' and the Node's) through `events`.
     pub fn new(
         client: Client,
         host: Arc<dyn host::Host>,
         images: Arc<dyn Images>,
         opts: AgentOptions,
+        events: Recorder,
     ) -> Arc<Self> {
         let api = Arc::new(pod::api::KubePodApi {
             client: client.clone(),
-            events: Recorder::new(client.clone(), "kubelet", Some(&opts.node_name)),
+            events,
         });
         Self::with_api(client, host, images, api, opts)
     }
@@ -366,7 +368,9 @@ pub async fn start(
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %e, "cannot become a subreaper: exit codes will be unknown");
     }
-    let agent = Agent::new(client.clone(), host, images, opts.clone());
+    // The kubelet's one event recorder: pods' events and the Node's.
+    let events = Recorder::new(client.clone(), "kubelet", Some(&opts.node_name));
+    let agent = Agent::new(client.clone(), host, images, opts.clone(), events.clone());
     let listener = tokio::net::TcpListener::bind(opts.kubelet_listen)
         .await
         .map_err(|source| AgentError::Listen {
@@ -381,7 +385,7 @@ pub async fn start(
             node: opts.node_name.clone(),
             source,
         })?;
-    tokio::spawn(node::heartbeat(client.clone(), opts.clone(), port));
+    tokio::spawn(node::heartbeat(client.clone(), opts.clone(), port, events));
     if opts.drain_timeout.is_some() {
         let _ = agent.traffic_leases.set(watch_traffic_leases(&client));
     }

@@ -224,8 +224,7 @@ async fn renew_lease(client: &Client, node: &str) -> Result<(), kube::Error> {
 
 /// Renews the Lease every 10 s and the Node's status every minute, and at once when disk
 /// pressure (measured every 10 s) begins or ends, with the kubelet's Node event.
-pub async fn heartbeat(client: Client, opts: AgentOptions, kubelet_port: u16) {
-    let events = Recorder::new(client.clone(), "kubelet", Some(&opts.node_name));
+pub async fn heartbeat(client: Client, opts: AgentOptions, kubelet_port: u16, events: Recorder) {
     let mut disk = DiskPressure::now(&opts);
     let mut tick = 0u64;
     loop {
